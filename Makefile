@@ -1,0 +1,42 @@
+# Everything a fresh clone needs: `make run`, `make test`, `make lint`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TEST_VAR := $(CURDIR)/var/test
+PYTEST_ARGS ?=
+
+.PHONY: run test lint bench clean
+
+$(VENV)/.base-installed: requirements/base.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements/base.txt
+	touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.base-installed requirements/dev.txt
+	$(BIN)/python -m pip install -q -r requirements/dev.txt
+	touch $@
+
+run: $(VENV)/.base-installed
+	$(BIN)/python -m gateway_platform.launcher
+
+# Throwaway embedded PostgreSQL + Redis under var/test unless TEST_DATABASE_URL /
+# TEST_REDIS_URL name servers to use.
+test: $(VENV)/.dev-installed
+	@$(BIN)/python -m gateway_platform.embedded stop $(TEST_VAR) >/dev/null 2>&1; rm -rf $(TEST_VAR)
+	@export GATEWAY_VAR_DIR=$(TEST_VAR) LOG_FORMAT=console; \
+	if [ -n "$$TEST_DATABASE_URL" ]; then export DATABASE_URL="$$TEST_DATABASE_URL"; fi; \
+	if [ -n "$$TEST_REDIS_URL" ]; then export REDIS_URL="$$TEST_REDIS_URL"; fi; \
+	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	$(BIN)/python -m gateway_platform.embedded stop $(TEST_VAR) >/dev/null 2>&1; exit $$rc
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: $(VENV)/.dev-installed
+	$(BIN)/python -m bench.gateway
+
+clean:
+	-$(BIN)/python -m gateway_platform.embedded stop var >/dev/null 2>&1
+	rm -rf var $(VENV)

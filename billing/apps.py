@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class BillingConfig(AppConfig):
+    name = "billing"
+    verbose_name = "Usage and billing"
+
+    def ready(self) -> None:
+        from routing import config_version
+
+        config_version.watch("billing.Budget")

@@ -1,0 +1,50 @@
+"""Cost math and token estimates (pure functions)."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from typing import Any
+
+from providers.adapters.base import Deployment, Usage
+
+MILLION = Decimal(1_000_000)
+CHARS_PER_TOKEN = 4  # the usual rule of thumb for English text and code
+
+
+def cost_usd(deployment: Deployment, usage: Usage) -> Decimal:
+    """USD for ``usage`` at the deployment's per-million prices."""
+    return (
+        Decimal(usage.prompt_tokens) * deployment.input_cost_per_million
+        + Decimal(usage.completion_tokens) * deployment.output_cost_per_million
+    ) / MILLION
+
+
+def tokens_for_chars(chars: int) -> int:
+    """Tokens in ``chars`` characters of text, without a tokenizer (nothing is downloaded at run time)."""
+    return math.ceil(chars / CHARS_PER_TOKEN)
+
+
+def estimate_tokens(text: str) -> int:
+    """Tokens in ``text`` (see ``tokens_for_chars``)."""
+    return tokens_for_chars(len(text))
+
+
+def message_text(messages: list[Any]) -> str:
+    """All text in a list of chat messages (string content and text parts)."""
+    parts: list[str] = []
+    for message in messages:
+        if not isinstance(message, dict):
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            parts.append(content)
+        elif isinstance(content, list):
+            parts.extend(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return "\n".join(parts)
+
+
+def estimate_prompt_tokens(body: dict[str, Any]) -> int:
+    """Prompt tokens of a chat request: message text plus a small per-message overhead."""
+    messages = body.get("messages") or []
+    return estimate_tokens(message_text(messages)) + 4 * len(messages)

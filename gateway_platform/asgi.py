@@ -1,0 +1,36 @@
+"""ASGI entry point: /v1/ goes to Channels consumers, everything else to Django."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway_platform.settings")
+# Django must be set up before the consumers (and the models they import) load.
+django_application = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.urls import re_path  # noqa: E402
+
+from routing.consumers.chat import ChatCompletionsConsumer  # noqa: E402
+from routing.consumers.models import ModelsConsumer  # noqa: E402
+from routing.consumers.not_found import NotFoundConsumer  # noqa: E402
+
+v1_routes = URLRouter(
+    [
+        re_path(r"^v1/chat/completions/?$", ChatCompletionsConsumer.as_asgi()),
+        re_path(r"^v1/models/?$", ModelsConsumer.as_asgi()),
+        re_path(r"^v1/", NotFoundConsumer.as_asgi()),
+    ]
+)
+
+
+async def http_router(scope, receive, send):  # type: ignore[no-untyped-def]
+    """Send /v1/ to the consumers and the rest to Django without a regex walk."""
+    if scope["path"].startswith("/v1/"):
+        return await v1_routes(scope, receive, send)
+    return await django_application(scope, receive, send)
+
+
+application = ProtocolTypeRouter({"http": http_router})

@@ -1,0 +1,145 @@
+"""``make run``: one command that brings the whole platform up on a laptop.
+
+Starts the embedded PostgreSQL and Redis when no URLs are configured, migrates,
+seeds defaults, ensures an admin user, starts the bundled mock upstream when no
+provider credential is set, then the web server (Daphne, or uvicorn with
+``GATEWAY_SERVER=uvicorn``) and a Celery worker with beat. Ctrl-C stops all.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+logger = logging.getLogger("gateway_platform.launcher")
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+BANNER = "=" * 78
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _manage(*args: str) -> None:
+    subprocess.run([PYTHON, "manage.py", *args], cwd=BASE_DIR, check=True)
+
+
+def _has_provider_credentials() -> bool:
+    import django
+
+    django.setup()
+    from providers.models import Provider
+
+    return any(p.has_credential for p in Provider.objects.filter(enabled=True))
+
+
+def _start_mock(port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen([PYTHON, "manage.py", "mock_upstream", "--port", str(port)], cwd=BASE_DIR)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return proc
+        time.sleep(0.1)
+    raise RuntimeError("the mock upstream did not start")
+
+
+def _server_command(host: str, port: int) -> list[str]:
+    if os.environ.get("GATEWAY_SERVER", "daphne") == "uvicorn":
+        return [
+            PYTHON, "-m", "uvicorn", "gateway_platform.asgi:application",
+            "--host", host, "--port", str(port), "--loop", "uvloop", "--http", "httptools",
+            "--no-access-log", "--timeout-graceful-shutdown", "10",
+        ]
+    return [PYTHON, "-m", "daphne", "-b", host, "-p", str(port), "gateway_platform.asgi:application"]
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s launcher %(message)s")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway_platform.settings")
+    from gateway_platform import embedded
+
+    var_dir = Path(os.environ.get("GATEWAY_VAR_DIR", BASE_DIR / "var")).resolve()
+    os.environ["GATEWAY_VAR_DIR"] = str(var_dir)
+    started_embedded = False
+    if not os.environ.get("DATABASE_URL"):
+        os.environ["DATABASE_URL"] = embedded.postgres_url(var_dir)
+        started_embedded = True
+        logger.info("embedded PostgreSQL (pgvector) under %s", var_dir / "pg")
+    if not os.environ.get("REDIS_URL"):
+        os.environ["REDIS_URL"] = embedded.redis_url(var_dir)
+        started_embedded = True
+        logger.info("embedded Redis under %s", var_dir / "redis")
+
+    _manage("migrate", "--noinput", "-v", "0")
+    _manage("seed_defaults")
+    _manage("ensure_admin")
+
+    children: list[subprocess.Popen[bytes]] = []
+    if not _has_provider_credentials():
+        mock_port = _free_port()
+        children.append(_start_mock(mock_port))
+        os.environ["GATEWAY_MOCK_UPSTREAM_URL"] = f"http://127.0.0.1:{mock_port}"
+        logger.warning(
+            "\n%s\nNO PROVIDER CREDENTIALS ARE SET (DEEPSEEK_API_KEY, ANTHROPIC_API_KEY, OPENAI_API_KEY, ...).\n"
+            "Every provider without a credential is served by the bundled MOCK UPSTREAM on\n"
+            "http://127.0.0.1:%d — answers are fake. Set a credential and restart for real models.\n%s",
+            BANNER, mock_port, BANNER,
+        )
+
+    host = os.environ.get("HOST", "127.0.0.1")
+    port = int(os.environ.get("PORT", "8000"))
+    children.append(subprocess.Popen(_server_command(host, port), cwd=BASE_DIR))
+    children.append(
+        subprocess.Popen(
+            [PYTHON, "-m", "celery", "-A", "gateway_platform", "worker", "--beat", "--loglevel", "INFO",
+             "--concurrency", os.environ.get("CELERY_CONCURRENCY", "2"),
+             "--schedule", str(var_dir / "celerybeat-schedule")],
+            cwd=BASE_DIR,
+        )
+    )
+    logger.info("gateway on http://%s:%d  (admin: /admin/, API: /v1/)  — Ctrl-C stops everything", host, port)
+
+    stopping = False
+
+    def _stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    exit_code = 0
+    while not stopping:
+        for child in children:
+            if child.poll() is not None:
+                logger.error("%s exited with %s; stopping", child.args[:3], child.returncode)
+                stopping, exit_code = True, 1
+        time.sleep(0.3)
+
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    for child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+    if started_embedded:
+        embedded.stop(var_dir)
+    logger.info("stopped")
+    return exit_code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

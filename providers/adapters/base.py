@@ -1,0 +1,88 @@
+"""The provider adapter interface and the typed values that cross it.
+
+An adapter turns an OpenAI-shaped chat request into one upstream call in its
+provider's wire format and turns the answer back into OpenAI shape. Each wire
+format is one module with pure ``build_*`` / ``parse_*`` functions plus the
+async calls that use the shared pooled HTTP client (``providers.http``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, ClassVar, Protocol
+
+JSON = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderConfig:
+    """An upstream endpoint as the hot path sees it (credential already resolved)."""
+
+    id: int
+    name: str
+    kind: str
+    base_url: str
+    api_key: str | None
+    connect_timeout: float
+    read_timeout: float
+    total_timeout: float
+    max_connections: int
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """A model on its provider: one thing a request can be sent to."""
+
+    model_id: int
+    name: str
+    upstream_model: str
+    provider: ProviderConfig
+    input_cost_per_million: Decimal
+    output_cost_per_million: Decimal
+    context_window: int
+    max_output_tokens: int | None
+
+
+@dataclass(slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_prompt_tokens: int = 0
+    estimated: bool = False
+
+
+@dataclass(slots=True)
+class Completion:
+    """A whole (non-streamed) answer, already in OpenAI ``chat.completion`` shape."""
+
+    body: bytes
+    usage: Usage | None
+    text: str
+    finish_reason: str | None
+
+
+@dataclass(slots=True)
+class StreamChunk:
+    """One streamed event: ``data`` is an OpenAI chunk payload to forward (or None)."""
+
+    data: bytes | None
+    text: str = ""
+    usage: Usage | None = None
+    finish_reason: str | None = None
+    usage_only: bool = False
+
+
+class ChatAdapter(Protocol):
+    """What every wire format implements for ``/v1/chat/completions``."""
+
+    kind: ClassVar[str]
+
+    async def complete(self, deployment: Deployment, body: JSON) -> Completion:
+        """Send a non-streaming chat request; raise ``UpstreamError`` on failure."""
+        ...
+
+    def stream(self, deployment: Deployment, body: JSON) -> AsyncIterator[StreamChunk]:
+        """Send a streaming chat request and yield OpenAI-shaped chunks as they arrive."""
+        ...

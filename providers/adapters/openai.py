@@ -1,0 +1,127 @@
+"""OpenAI-compatible chat completions: a pass-through with usage accounting.
+
+The request body is forwarded as the client sent it (model swapped for the
+upstream id) and answers are forwarded byte for byte; the gateway only reads
+them to account usage. Streams always ask the upstream for usage; the final
+usage-only chunk is dropped again unless the client asked for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import ClassVar
+
+import orjson
+
+from providers import errors, http
+from providers.adapters.base import JSON, Completion, Deployment, ProviderConfig, StreamChunk, Usage
+
+
+def build_headers(provider: ProviderConfig) -> dict[str, str]:
+    headers = {"Content-Type": "application/json"}
+    if provider.api_key:
+        headers["Authorization"] = f"Bearer {provider.api_key}"
+    return headers
+
+
+def build_chat_request(deployment: Deployment, body: JSON, *, stream: bool) -> JSON:
+    """The upstream body: the client's body for the upstream model (streams always ask for usage)."""
+    payload = dict(body)
+    payload["model"] = deployment.upstream_model
+    if stream:
+        payload["stream"] = True
+        options = dict(payload.get("stream_options") or {})
+        options["include_usage"] = True
+        payload["stream_options"] = options
+    else:
+        payload.pop("stream", None)
+        payload.pop("stream_options", None)
+    return payload
+
+
+def parse_usage(data: JSON | None) -> Usage | None:
+    """OpenAI ``usage`` → ``Usage`` (None when absent or malformed)."""
+    if not isinstance(data, dict):
+        return None
+    prompt = data.get("prompt_tokens")
+    completion = data.get("completion_tokens")
+    if not isinstance(prompt, int) or not isinstance(completion, int):
+        return None
+    details = data.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else 0
+    return Usage(prompt_tokens=prompt, completion_tokens=completion, cached_prompt_tokens=cached or 0)
+
+
+def parse_chat_response(raw: bytes) -> Completion:
+    data = orjson.loads(raw)
+    text = ""
+    finish = None
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        message = choices[0].get("message") or {}
+        content = message.get("content") if isinstance(message, dict) else None
+        text = content if isinstance(content, str) else ""
+        finish = choices[0].get("finish_reason")
+    return Completion(body=raw, usage=parse_usage(data.get("usage")), text=text, finish_reason=finish)
+
+
+def parse_stream_line(line: bytes) -> StreamChunk | None:
+    """One SSE line → a chunk to forward; None for blank/comment lines and ``[DONE]``."""
+    if not line.startswith(b"data:"):
+        return None
+    payload = line[5:].strip()
+    if not payload or payload == b"[DONE]":
+        return None
+    data = orjson.loads(payload)
+    chunk = StreamChunk(data=payload, usage=parse_usage(data.get("usage")))
+    choices = data.get("choices")
+    if isinstance(choices, list) and choices:
+        choice = choices[0]
+        delta = choice.get("delta") or {}
+        content = delta.get("content")
+        if isinstance(content, str):
+            chunk.text = content
+        chunk.finish_reason = choice.get("finish_reason")
+    elif chunk.usage is not None:
+        chunk.usage_only = True
+    return chunk
+
+
+class OpenAIAdapter:
+    kind: ClassVar[str] = "openai"
+
+    def _url(self, deployment: Deployment) -> str:
+        return deployment.provider.base_url.rstrip("/") + "/chat/completions"
+
+    async def complete(self, deployment: Deployment, body: JSON) -> Completion:
+        provider = deployment.provider
+        resp = await http.post_json(
+            provider, self._url(deployment), build_chat_request(deployment, body, stream=False), build_headers(provider)
+        )
+        try:
+            return parse_chat_response(resp.body)
+        except (orjson.JSONDecodeError, AttributeError):
+            raise errors.upstream_status(provider.name, 502, "malformed JSON answer") from None
+
+    async def stream(self, deployment: Deployment, body: JSON) -> AsyncIterator[StreamChunk]:
+        provider = deployment.provider
+        lines = http.stream_lines(
+            provider, self._url(deployment), build_chat_request(deployment, body, stream=True), build_headers(provider)
+        )
+        finished = False
+        try:
+            async for line in lines:
+                if line.startswith(b"data: [DONE]"):
+                    finished = True
+                    continue
+                try:
+                    chunk = parse_stream_line(line)
+                except (orjson.JSONDecodeError, AttributeError):
+                    raise errors.upstream_status(provider.name, 502, "malformed stream chunk") from None
+                if chunk is not None:
+                    yield chunk
+        finally:
+            await lines.aclose()
+        if not finished:
+            # A clean close without [DONE] still lost the end of the answer.
+            raise errors.upstream_dropped(provider.name)

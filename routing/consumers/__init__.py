@@ -1,0 +1,1 @@
+"""Channels consumers serving the OpenAI-compatible /v1/ API."""

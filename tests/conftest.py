@@ -1,0 +1,139 @@
+"""Shared fixtures: real servers (mock upstream, Daphne) over real connections.
+
+The suite runs against real PostgreSQL (pgvector) and Redis — the embedded ones
+the Makefile starts under var/test, or TEST_DATABASE_URL / TEST_REDIS_URL.
+Integration tests talk HTTP to a gateway process that shares the test database.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx2
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from billing import usage
+from billing.models import UsageEvent
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_http(url: str, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{proc.args} exited with {proc.returncode}")
+        try:
+            if httpx2.get(url, timeout=1.0).status_code < 500:
+                return
+        except httpx2.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up in {timeout} s")
+
+
+def test_database_url() -> str:
+    """A URL for the test database, for server processes started by tests."""
+    db = connection.settings_dict
+    user = quote(db.get("USER") or "postgres")
+    password = quote(db.get("PASSWORD") or "")
+    host = db.get("HOST") or ""
+    port = db.get("PORT") or ""
+    name = db["NAME"]
+    if host.startswith("/"):
+        return f"postgresql://{user}:{password}@/{name}?host={quote(host)}"
+    return f"postgresql://{user}:{password}@{host}:{port}/{name}"
+
+
+def server_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=test_database_url(),
+        REDIS_URL=settings.REDIS_URL,
+        GATEWAY_MOCK_UPSTREAM_URL="",
+        GATEWAY_KEEPALIVE_SECONDS="0.5",
+        LOG_FORMAT="console",
+        LOG_LEVEL="WARNING",
+    )
+    env.update(extra)
+    return env
+
+
+def start_process(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(args, cwd=BASE_DIR, env=env)
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="session")
+def mock_upstream_url() -> Iterator[str]:
+    """The bundled mock provider, a real process on a free port."""
+    port = free_port()
+    proc = start_process(
+        [sys.executable, "manage.py", "mock_upstream", "--port", str(port)], server_env()
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_for_http(f"{url}/_mock/health", proc=proc)
+    yield url
+    stop_process(proc)
+
+
+def start_gateway(server: str = "daphne", **env: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    if server == "uvicorn":
+        args = [
+            sys.executable, "-m", "uvicorn", "gateway_platform.asgi:application", "--port", str(port),
+            "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+        ]
+    else:
+        args = [sys.executable, "-m", "daphne", "-p", str(port), "gateway_platform.asgi:application"]
+    proc = start_process(args, server_env(**env))
+    url = f"http://127.0.0.1:{port}"
+    wait_for_http(f"{url}/live", proc=proc)
+    return proc, url
+
+
+@pytest.fixture(scope="session")
+def gateway_url(django_db_setup: None, django_db_blocker: object) -> Iterator[str]:
+    """A Daphne process serving the gateway on the test database."""
+    proc, url = start_gateway()
+    yield url
+    stop_process(proc)
+
+
+@pytest.fixture
+def drained_events() -> Callable[..., list[UsageEvent]]:
+    """Drain the usage stream until ``count`` events for ``request_ids`` are stored."""
+
+    def wait(count: int, timeout: float = 10.0, **filters: object) -> list[UsageEvent]:
+        deadline = time.monotonic() + timeout
+        while True:
+            usage.drain()
+            events = list(UsageEvent.objects.filter(**filters).order_by("started_at"))
+            if len(events) >= count or time.monotonic() > deadline:
+                return events
+            time.sleep(0.05)
+
+    return wait
