@@ -8,13 +8,19 @@ from django.db import models
 class UsageEvent(models.Model):
     """What one request asked for, who served it, and what it cost.
 
-    Written in batches from a Redis stream, idempotent on ``request_id``.
+    Written in batches from a Redis stream, idempotent on ``request_id``. The
+    references carry no database constraint: an accounting row must be
+    storable even if its key or team was deleted after the request.
     """
 
     request_id = models.CharField(max_length=64, unique=True)
-    tenant = models.ForeignKey("tenants.Tenant", null=True, on_delete=models.SET_NULL, related_name="+")
-    team = models.ForeignKey("tenants.Team", null=True, on_delete=models.SET_NULL, related_name="+")
-    api_key = models.ForeignKey("tenants.ApiKey", null=True, on_delete=models.SET_NULL, related_name="+")
+    tenant = models.ForeignKey(
+        "tenants.Tenant", null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    team = models.ForeignKey("tenants.Team", null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    api_key = models.ForeignKey(
+        "tenants.ApiKey", null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
     endpoint = models.CharField(max_length=64)
     requested_model = models.CharField(max_length=200, blank=True)
     tier = models.CharField(max_length=100, blank=True)

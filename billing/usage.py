@@ -151,7 +151,8 @@ def drain(*, batch_size: int = 1000, max_batches: int = 50) -> int:
     consumer = f"{socket.gethostname()}-{os.getpid()}"
     total = _replay_spool()
     # Take over records a crashed drainer read but never acknowledged.
-    _, claimed, _ = client.xautoclaim(STREAM, GROUP, consumer, min_idle_time=CLAIM_IDLE_MS, count=batch_size)
+    # XAUTOCLAIM answers [next, entries] (Redis 6.2) or [next, entries, deleted] (7+).
+    claimed = client.xautoclaim(STREAM, GROUP, consumer, min_idle_time=CLAIM_IDLE_MS, count=batch_size)[1]
     batches = [claimed] if claimed else []
     for _ in range(max_batches):
         if batches:

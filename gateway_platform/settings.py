@@ -109,6 +109,9 @@ DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (with pgvector).")
 DATABASES["default"].setdefault("OPTIONS", {})
+if "host" in DATABASES["default"]["OPTIONS"]:
+    # django-environ leaves a Unix socket directory (?host=/path) in OPTIONS; HOST is where Django looks.
+    DATABASES["default"]["HOST"] = DATABASES["default"]["OPTIONS"].pop("host")
 # A psycopg pool per process; threads that run ORM calls for async code share it.
 DATABASES["default"]["OPTIONS"]["pool"] = {
     "min_size": env.int("DATABASE_POOL_MIN", default=1),

@@ -56,7 +56,7 @@ def test_database_url() -> str:
     port = db.get("PORT") or ""
     name = db["NAME"]
     if host.startswith("/"):
-        return f"postgresql://{user}:{password}@/{name}?host={quote(host)}"
+        return f"postgresql://{user}:{password}@/{name}?host={quote(host, safe='/')}"
     return f"postgresql://{user}:{password}@{host}:{port}/{name}"
 
 

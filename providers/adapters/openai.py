@@ -13,12 +13,14 @@ from typing import ClassVar
 
 import orjson
 
+from gateway_platform.logging import request_id_var
 from providers import errors, http
 from providers.adapters.base import JSON, Completion, Deployment, ProviderConfig, StreamChunk, Usage
 
 
 def build_headers(provider: ProviderConfig) -> dict[str, str]:
-    headers = {"Content-Type": "application/json"}
+    # The request id travels upstream too, so one id traces a call end to end.
+    headers = {"Content-Type": "application/json", "X-Request-Id": request_id_var.get()}
     if provider.api_key:
         headers["Authorization"] = f"Bearer {provider.api_key}"
     return headers

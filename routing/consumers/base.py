@@ -19,6 +19,8 @@ from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.http import AsyncHttpConsumer
 from django.conf import settings
+from django.db import DatabaseError
+from redis.exceptions import RedisError
 
 from billing import usage
 from gateway_platform.errors import GatewayError
@@ -28,6 +30,16 @@ from routing.exchange import Exchange
 logger = logging.getLogger(__name__)
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
+
+
+def service_unavailable() -> GatewayError:
+    return GatewayError(
+        "The gateway's database or Redis is unavailable; try again shortly.",
+        status=503,
+        type="api_error",
+        code="service_unavailable",
+        headers={"Retry-After": "1"},
+    )
 
 
 def internal_error() -> GatewayError:
@@ -131,6 +143,9 @@ class GatewayConsumer(AsyncHttpConsumer):
             await self.serve(exchange, body)
         except GatewayError as err:
             await self._send_error(exchange, err)
+        except (DatabaseError, RedisError):
+            logger.exception("a backing service failed while serving %s", self.endpoint)
+            await self._send_error(exchange, service_unavailable())
         except Exception:
             logger.exception("unhandled error serving %s", self.endpoint)
             await self._send_error(exchange, internal_error())
