@@ -1,0 +1,291 @@
+"""Anthropic Messages wire format, including prompt-caching accounting.
+
+Pure functions plus :class:`PromptCache`, a bounded in-memory set of cached
+prefix hashes (one per app).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from providers.mock_upstream.replies import BadRequest, Conversation, Reply, StreamPlan
+
+JSON = dict[str, Any]
+SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
+
+_ERROR_TYPES: dict[int, str] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+_STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
+
+
+def error_body(status: int, message: str) -> JSON:
+    kind = _ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+    return {"type": "error", "error": {"type": kind, "message": message}}
+
+
+def event(name: str, payload: JSON) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+
+
+def _block_text(block: object) -> list[str]:
+    """Prompt text carried by one content block (text, or a tool_result's content)."""
+    if isinstance(block, str):
+        return [block]
+    if not isinstance(block, dict):
+        return []
+    if block.get("type", "text") == "text" and isinstance(block.get("text"), str):
+        return [block["text"]]
+    if block.get("type") == "tool_result":
+        content = block.get("content")
+        if isinstance(content, str):
+            return [content]
+        if isinstance(content, list):
+            return [t for item in content for t in _block_text(item)]
+    return []
+
+
+def _blocks(content: object) -> list[object]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    if isinstance(content, list):
+        return list(content)
+    return []
+
+
+@dataclass
+class CacheInfo:
+    """The cacheable prefix of a request (up to the last ``cache_control`` block)."""
+
+    prefix_hash: str | None = None
+    prefix_chars: int = 0
+
+
+def parse_messages(body: JSON) -> tuple[Conversation, int, CacheInfo]:
+    """Parse a Messages request into (conversation, ``max_tokens``, cache info)."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise BadRequest("messages: at least one message is required")
+    max_tokens = body.get("max_tokens")
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+        raise BadRequest("max_tokens: Field required (a positive integer)")
+
+    conversation = Conversation()
+    # (role, block) in cache order: system blocks, then message blocks.
+    items: list[tuple[str, object]] = []
+    system = body.get("system")
+    if isinstance(system, str):
+        system = [{"type": "text", "text": system}]
+    for block in system if isinstance(system, list) else []:
+        items.append(("system", block))
+
+    last: JSON = {}
+    for message in messages:
+        if not isinstance(message, dict) or message.get("role") not in (
+            "user",
+            "assistant",
+        ):
+            raise BadRequest("messages: each message needs role 'user' or 'assistant'")
+        last = message
+        blocks = _blocks(message.get("content"))
+        items.extend((message["role"], block) for block in blocks)
+        if message["role"] == "user":
+            texts = [
+                t
+                for block in blocks
+                if not (isinstance(block, dict) and block.get("type") == "tool_result")
+                for t in _block_text(block)
+            ]
+            if texts:
+                conversation.last_user_text = "\n".join(texts)
+
+    cache_end = -1
+    for index, (_role, block) in enumerate(items):
+        conversation.texts.extend(_block_text(block))
+        if isinstance(block, dict) and block.get("cache_control"):
+            cache_end = index
+
+    if last.get("role") == "user":
+        results = [b for b in _blocks(last.get("content")) if isinstance(b, dict) and b.get("type") == "tool_result"]
+        if results:
+            conversation.tool_result = "\n".join(_block_text(results[-1]))
+
+    tools = body.get("tools") or []
+    conversation.tool_names = [t["name"] for t in tools if isinstance(t, dict) and isinstance(t.get("name"), str)]
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict):
+        if choice.get("type") == "none":
+            conversation.tools_disabled = True
+        elif choice.get("type") == "any" and conversation.tool_names:
+            conversation.forced_tool = conversation.tool_names[0]
+        elif choice.get("type") == "tool" and isinstance(choice.get("name"), str):
+            conversation.forced_tool = choice["name"]
+
+    cache = CacheInfo()
+    if cache_end >= 0:
+        prefix = items[: cache_end + 1]
+        material = [
+            body.get("model"),
+            [
+                [
+                    role,
+                    {k: v for k, v in b.items() if k != "cache_control"} if isinstance(b, dict) else b,
+                ]
+                for role, b in prefix
+            ],
+        ]
+        cache.prefix_hash = hashlib.sha256(orjson.dumps(material, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        cache.prefix_chars = sum(len(t) for _role, b in prefix for t in _block_text(b))
+    return conversation, max_tokens, cache
+
+
+class PromptCache:
+    """Remembers prefix hashes (bounded, least recently used evicted)."""
+
+    def __init__(self, max_entries: int = 1000) -> None:
+        self._entries: OrderedDict[str, None] = OrderedDict()
+        self._max_entries = max_entries
+
+    def usage(self, info: CacheInfo, prompt_tokens: int) -> tuple[int, int, int]:
+        """``(input_tokens, cache_creation_input_tokens, cache_read_input_tokens)``.
+
+        The three always sum to ``prompt_tokens``; the cached prefix is
+        ``ceil(prefix_chars / 4)`` tokens (capped at ``prompt_tokens``).
+        """
+        if info.prefix_hash is None:
+            return prompt_tokens, 0, 0
+        cached = min(prompt_tokens, math.ceil(info.prefix_chars / 4))
+        if info.prefix_hash in self._entries:
+            self._entries.move_to_end(info.prefix_hash)
+            return prompt_tokens - cached, 0, cached
+        self._entries[info.prefix_hash] = None
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+        return prompt_tokens - cached, cached, 0
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+def usage_json(reply: Reply, cache_usage: tuple[int, int, int]) -> JSON:
+    input_tokens, created, read = cache_usage
+    return {
+        "input_tokens": input_tokens,
+        "output_tokens": reply.completion_tokens,
+        "cache_creation_input_tokens": created,
+        "cache_read_input_tokens": read,
+    }
+
+
+def _content(reply: Reply) -> list[JSON]:
+    if reply.tool_call is not None:
+        call = reply.tool_call
+        return [
+            {
+                "type": "tool_use",
+                "id": call.id,
+                "name": call.name,
+                "input": call.arguments,
+            }
+        ]
+    return [{"type": "text", "text": reply.text}]
+
+
+def message_body(
+    reply: Reply,
+    *,
+    model: str,
+    message_id: str,
+    cache_usage: tuple[int, int, int],
+    with_usage: bool = True,
+) -> JSON:
+    body: JSON = {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": _content(reply),
+        "stop_reason": _STOP_REASONS[reply.finish],
+        "stop_sequence": None,
+    }
+    if with_usage:
+        body["usage"] = usage_json(reply, cache_usage)
+    return body
+
+
+def message_stream_plan(
+    reply: Reply,
+    *,
+    model: str,
+    message_id: str,
+    cache_usage: tuple[int, int, int],
+    with_usage: bool = True,
+) -> StreamPlan:
+    """The real event sequence; ``content_block_delta`` events are the content."""
+    start: JSON = {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+    }
+    if with_usage:
+        start["usage"] = {**usage_json(reply, cache_usage), "output_tokens": 1}
+    if reply.tool_call is not None:
+        call = reply.tool_call
+        block: JSON = {
+            "type": "tool_use",
+            "id": call.id,
+            "name": call.name,
+            "input": {},
+        }
+        deltas = [{"type": "input_json_delta", "partial_json": piece} for piece in call.pieces]
+    else:
+        block = {"type": "text", "text": ""}
+        deltas = [{"type": "text_delta", "text": piece} for piece in reply.pieces]
+
+    plan = StreamPlan(content_type=SSE_CONTENT_TYPE)
+    plan.preamble = [
+        event("message_start", {"type": "message_start", "message": start}),
+        event(
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": block},
+        ),
+        event("ping", {"type": "ping"}),
+    ]
+    plan.content = [
+        event(
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": delta},
+        )
+        for delta in deltas
+    ]
+    message_delta: JSON = {
+        "type": "message_delta",
+        "delta": {"stop_reason": _STOP_REASONS[reply.finish], "stop_sequence": None},
+    }
+    if with_usage:
+        message_delta["usage"] = {"output_tokens": reply.completion_tokens}
+    plan.trailer = [
+        event("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        event("message_delta", message_delta),
+        event("message_stop", {"type": "message_stop"}),
+    ]
+    return plan

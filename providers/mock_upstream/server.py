@@ -1,0 +1,345 @@
+"""The mock upstream: a fake LLM provider speaking OpenAI, Anthropic and Ollama.
+
+A plain aiohttp application (no Django), used by integration tests over real
+HTTP and by ``make run`` when no provider credentials exist. Replies are
+deterministic (see :mod:`providers.mock_upstream.replies`), pacing is
+configurable, and faults are injected per request with ``[[mock: ...]]``
+markers (see :mod:`providers.mock_upstream.directives`).
+
+Routes: ``POST /v1/chat/completions``, ``/v1/completions``, ``/v1/embeddings``,
+``GET /v1/models`` (OpenAI); ``POST /v1/messages`` (Anthropic); ``POST
+/api/chat``, ``/api/embed``, ``GET /api/tags`` (Ollama); control: ``GET|DELETE
+/_mock/events`` (request records, last 1000), ``POST /_mock/reset`` (records
+and prompt cache), ``GET /_mock/health``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+from aiohttp import web
+
+from providers.mock_upstream import (
+    anthropic_format,
+    builders,
+    ollama_format,
+    openai_format,
+)
+from providers.mock_upstream.builders import Builder
+from providers.mock_upstream.replies import BadRequest, StreamPlan, new_id
+
+logger = logging.getLogger(__name__)
+
+JSON = dict[str, Any]
+Api = Literal["openai", "anthropic", "ollama"]
+
+OPENAI_MODELS = ["mock-gpt", "mock-gpt-mini", "mock-embedding"]
+ANTHROPIC_MODELS = ["mock-claude"]
+OLLAMA_MODELS = ["mock-llama:latest", "mock-embed:latest"]
+MAX_EVENTS = 1000
+HANG_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class MockConfig:
+    ttft: float = 0.0
+    tokens_per_second: float = 0.0
+    latency: float = 0.0
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        param: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+        self.retry_after = retry_after
+
+
+class _Dropped(Exception):
+    """Abort the connection without finishing the response."""
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+CONFIG_KEY = web.AppKey("mock_upstream_config", MockConfig)
+EVENTS_KEY: web.AppKey[deque[JSON]] = web.AppKey("mock_upstream_events")
+CACHE_KEY = web.AppKey("mock_upstream_prompt_cache", anthropic_format.PromptCache)
+
+
+# --------------------------------------------------------------------------- plumbing
+
+
+def _json_response(payload: object, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(payload),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def _error_response(api: Api, error: ApiError, headers: dict[str, str]) -> web.Response:
+    payload: JSON
+    if api == "anthropic":
+        payload = anthropic_format.error_body(error.status, error.message)
+    elif api == "ollama":
+        payload = ollama_format.error_body(error.message)
+    else:
+        payload = openai_format.error_body(error.status, error.message, param=error.param)
+    if error.retry_after is not None:
+        headers = {**headers, "Retry-After": f"{error.retry_after:g}"}
+    return _json_response(payload, error.status, headers)
+
+
+def _check_auth(request: web.Request, api: Api) -> None:
+    if api == "anthropic":
+        # Recent official SDKs send the key as ``Authorization: Bearer``; older ones
+        # (and most gateways) as ``x-api-key``. Either is accepted, neither is a 401.
+        bearer = request.headers.get("Authorization", "")
+        if not request.headers.get("x-api-key") and not (bearer.lower().startswith("bearer ") and bearer[7:].strip()):
+            raise ApiError(401, "x-api-key header is required")
+        if not request.headers.get("anthropic-version"):
+            raise ApiError(400, "anthropic-version: header is required")
+        return
+    authorization = request.headers.get("Authorization")
+    if authorization is not None:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError(401, "Invalid Authorization header: expected 'Bearer <api key>'")
+
+
+async def _read_json(request: web.Request) -> JSON:
+    raw = await request.read()
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest("request body is not valid JSON") from exc
+    if not isinstance(body, dict):
+        raise BadRequest("request body must be a JSON object")
+    return body
+
+
+async def _sleep(seconds: float) -> None:
+    if seconds > 0:
+        await asyncio.sleep(seconds)
+
+
+def _new_record(request: web.Request) -> JSON:
+    record: JSON = {
+        "id": request.headers.get("X-Request-Id") or new_id("mockreq_"),
+        "method": request.method,
+        "path": request.path,
+        "model": None,
+        "stream": False,
+        "status": None,
+        "completed": False,
+        "cancelled": False,
+        "dropped": False,
+        "directives": {},
+        "started_at": time.time(),
+        "ended_at": None,
+    }
+    request.app[EVENTS_KEY].append(record)
+    return record
+
+
+async def _write_stream(
+    request: web.Request,
+    plan: StreamPlan,
+    headers: dict[str, str],
+    *,
+    ttft: float,
+    tokens_per_second: float,
+    drop_after: int | None,
+) -> web.StreamResponse:
+    response = web.StreamResponse(
+        status=200,
+        headers={
+            **headers,
+            "Content-Type": plan.content_type,
+            "Cache-Control": "no-cache",
+        },
+    )
+    await response.prepare(request)
+    if drop_after == 0:
+        raise _Dropped
+    await _sleep(ttft)
+    for chunk in plan.preamble:
+        await response.write(chunk)
+    interval = 1.0 / tokens_per_second if tokens_per_second > 0 else 0.0
+    for index, chunk in enumerate(plan.content):
+        if index and interval:
+            await asyncio.sleep(interval)
+        await response.write(chunk)
+        if drop_after is not None and index + 1 >= drop_after:
+            raise _Dropped
+    if drop_after is not None:  # more chunks requested than exist: drop before the trailer
+        raise _Dropped
+    for chunk in plan.trailer:
+        await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
+async def _serve(request: web.Request, api: Api, builder: Builder) -> web.StreamResponse:
+    record = _new_record(request)
+    headers = {"x-request-id": record["id"]}
+    try:
+        try:
+            _check_auth(request, api)
+            prepared = builder(await _read_json(request), request.app[CACHE_KEY])
+        except BadRequest as exc:
+            raise ApiError(400, exc.message, param=exc.param) from exc
+        directives = prepared.directives
+        record.update(
+            model=prepared.model,
+            stream=prepared.stream,
+            directives=directives.as_dict(),
+        )
+        await _sleep(directives.delay)
+        if directives.hang:
+            await asyncio.sleep(HANG_SECONDS)
+        if directives.status is not None and directives.status >= 400:
+            retry_after = None
+            if directives.status in (429, 503):
+                retry_after = directives.retry_after if directives.retry_after is not None else 1.0
+            raise ApiError(
+                directives.status,
+                f"mock upstream: injected HTTP {directives.status}",
+                retry_after=retry_after,
+            )
+        config = request.app[CONFIG_KEY]
+        ttft = directives.ttft if directives.ttft is not None else config.ttft
+        rendered = prepared.render()
+        if isinstance(rendered, StreamPlan):
+            tps = directives.tps if directives.tps is not None else config.tokens_per_second
+            response = await _write_stream(
+                request,
+                rendered,
+                headers,
+                ttft=ttft,
+                tokens_per_second=tps,
+                drop_after=directives.drop_after,
+            )
+        else:
+            await _sleep(ttft + config.latency)
+            if directives.drop_after is not None:
+                raise _Dropped
+            response = _json_response(rendered, 200, headers)
+        record.update(status=response.status, completed=True)
+        return response
+    except ApiError as exc:
+        record.update(status=exc.status, completed=True)
+        return _error_response(api, exc, headers)
+    except _Dropped:
+        record["dropped"] = True
+        logger.info("mock upstream: dropping connection for %s %s", request.path, record["id"])
+        if request.transport is not None:
+            request.transport.close()
+        # aiohttp handles CancelledError without a 500 response or a traceback.
+        raise asyncio.CancelledError from None
+    except (asyncio.CancelledError, ConnectionResetError) as exc:
+        record["cancelled"] = True
+        if isinstance(exc, asyncio.CancelledError):
+            raise
+        raise asyncio.CancelledError from exc
+    finally:
+        record["ended_at"] = time.time()
+
+
+def _endpoint(api: Api, builder: Builder) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await _serve(request, api, builder)
+
+    handler.__name__ = builder.__name__.lstrip("_")
+    return handler
+
+
+async def _openai_models(request: web.Request) -> web.StreamResponse:
+    try:
+        _check_auth(request, "openai")
+    except ApiError as exc:
+        return _error_response("openai", exc, {})
+    return _json_response(openai_format.models_body(OPENAI_MODELS + ANTHROPIC_MODELS))
+
+
+async def _ollama_tags(request: web.Request) -> web.StreamResponse:
+    return _json_response(ollama_format.tags_body(OLLAMA_MODELS))
+
+
+async def _health(request: web.Request) -> web.StreamResponse:
+    return _json_response({"status": "ok"})
+
+
+async def _events(request: web.Request) -> web.StreamResponse:
+    records = request.app[EVENTS_KEY]
+    return _json_response(list(records))
+
+
+async def _clear_events(request: web.Request) -> web.StreamResponse:
+    request.app[EVENTS_KEY].clear()
+    return _json_response({"cleared": True})
+
+
+async def _reset(request: web.Request) -> web.StreamResponse:
+    """Clear the request records and the prompt cache."""
+    request.app[EVENTS_KEY].clear()
+    request.app[CACHE_KEY].clear()
+    return _json_response({"reset": True})
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def create_app(*, ttft: float = 0.0, tokens_per_second: float = 0.0, latency: float = 0.0) -> web.Application:
+    """The mock upstream application.
+
+    ``ttft``: seconds before the first token (streaming) or before the answer;
+    ``tokens_per_second``: pacing between streamed chunks (0 = no pacing);
+    ``latency``: extra seconds for non-streaming answers.
+    """
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app[CONFIG_KEY] = MockConfig(ttft=ttft, tokens_per_second=tokens_per_second, latency=latency)
+    app[EVENTS_KEY] = deque(maxlen=MAX_EVENTS)
+    app[CACHE_KEY] = anthropic_format.PromptCache()
+    app.router.add_post("/v1/chat/completions", _endpoint("openai", builders.openai_chat))
+    app.router.add_post("/v1/completions", _endpoint("openai", builders.openai_completion))
+    app.router.add_post("/v1/embeddings", _endpoint("openai", builders.openai_embeddings))
+    app.router.add_get("/v1/models", _openai_models)
+    app.router.add_post("/v1/messages", _endpoint("anthropic", builders.anthropic_messages))
+    app.router.add_post("/api/chat", _endpoint("ollama", builders.ollama_chat))
+    app.router.add_post("/api/embed", _endpoint("ollama", builders.ollama_embed))
+    app.router.add_get("/api/tags", _ollama_tags)
+    app.router.add_get("/_mock/health", _health)
+    app.router.add_get("/_mock/events", _events)
+    app.router.add_delete("/_mock/events", _clear_events)
+    app.router.add_post("/_mock/reset", _reset)
+    return app
+
+
+async def start_mock(host: str = "127.0.0.1", port: int = 0, **opts: float) -> tuple[web.AppRunner, int]:
+    """Start the mock on ``host:port`` (0 = any free port); return (runner, port).
+
+    ``opts`` are :func:`create_app`'s keywords. Stop with ``await runner.cleanup()``.
+    """
+    runner = web.AppRunner(create_app(**opts), handler_cancellation=True, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound_port = int(runner.addresses[0][1])
+    return runner, bound_port
