@@ -19,7 +19,7 @@ from urllib.parse import quote
 import httpx2
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 
 from billing import usage
 from billing.models import UsageEvent
@@ -67,6 +67,7 @@ def server_env(**extra: str) -> dict[str, str]:
         REDIS_URL=settings.REDIS_URL,
         GATEWAY_MOCK_UPSTREAM_URL="",
         GATEWAY_KEEPALIVE_SECONDS="0.5",
+        GATEWAY_MAX_BODY_BYTES="1048576",
         LOG_FORMAT="console",
         LOG_LEVEL="WARNING",
     )
@@ -129,11 +130,24 @@ def drained_events() -> Callable[..., list[UsageEvent]]:
 
     def wait(count: int, timeout: float = 10.0, **filters: object) -> list[UsageEvent]:
         deadline = time.monotonic() + timeout
-        while True:
-            usage.drain()
-            events = list(UsageEvent.objects.filter(**filters).order_by("started_at"))
-            if len(events) >= count or time.monotonic() > deadline:
-                return events
-            time.sleep(0.05)
+        try:
+            while True:
+                usage.drain()
+                events = list(UsageEvent.objects.filter(**filters).order_by("started_at"))
+                if len(events) >= count or time.monotonic() > deadline:
+                    return events
+                time.sleep(0.05)
+        finally:
+            # Called from worker threads too: hand their pooled connection back.
+            connections.close_all()
 
     return wait
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_connection_pools(django_db_setup: None, django_db_blocker: object) -> Iterator[None]:
+    """Close pooled connections before pytest-django drops the test database."""
+    yield
+    with django_db_blocker.unblock():  # type: ignore[attr-defined]
+        for conn in connections.all():
+            conn.close_pool()
