@@ -17,7 +17,9 @@ class UsageEvent(models.Model):
     tenant = models.ForeignKey(
         "tenants.Tenant", null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
     )
-    team = models.ForeignKey("tenants.Team", null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    team = models.ForeignKey(
+        "tenants.Team", null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
     api_key = models.ForeignKey(
         "tenants.ApiKey", null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
     )
@@ -67,7 +69,9 @@ class Budget(models.Model):
         BLOCK = "block", "Block"
         DOWNGRADE = "downgrade", "Downgrade"
 
-    tenant = models.ForeignKey("tenants.Tenant", null=True, blank=True, on_delete=models.CASCADE, related_name="budgets")
+    tenant = models.ForeignKey(
+        "tenants.Tenant", null=True, blank=True, on_delete=models.CASCADE, related_name="budgets"
+    )
     team = models.ForeignKey("tenants.Team", null=True, blank=True, on_delete=models.CASCADE, related_name="budgets")
     api_key = models.ForeignKey(
         "tenants.ApiKey", null=True, blank=True, on_delete=models.CASCADE, related_name="budgets"

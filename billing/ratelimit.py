@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from redis.commands.core import AsyncScript
-
-from gateway_platform.redis_clients import async_client
+from gateway_platform.redis_clients import async_script
 
 WINDOW_SECONDS = 60
 
@@ -72,24 +70,12 @@ class Decision:
     remaining: tuple[int, ...]
 
 
-_scripts: dict[tuple[int, str], AsyncScript] = {}
-
-
-def _script(source: str) -> AsyncScript:
-    client = async_client()
-    key = (id(client), source)
-    script = _scripts.get(key)
-    if script is None:
-        script = _scripts[key] = client.register_script(source)  # type: ignore[assignment]
-    return script
-
-
 async def check(limits: list[Limit]) -> Decision:
     """Charge every limit or none."""
     args: list[int] = [WINDOW_SECONDS]
     for limit in limits:
         args.extend((limit.limit, limit.cost))
-    result = await _script(_CHECK)(keys=[f"rl:{limit.name}" for limit in limits], args=args)
+    result = await async_script(_CHECK)(keys=[f"rl:{limit.name}" for limit in limits], args=args)
     if not int(result[0]):
         return Decision(False, max(int(result[1]), 1), ())
     return Decision(True, 0, tuple(int(r) for r in result[2:]))
@@ -98,4 +84,4 @@ async def check(limits: list[Limit]) -> Decision:
 async def charge(name: str, amount: int) -> None:
     """Add usage known only afterwards (completion tokens) to the current window."""
     if amount > 0:
-        await _script(_CHARGE)(keys=[f"rl:{name}"], args=[WINDOW_SECONDS, amount])
+        await async_script(_CHARGE)(keys=[f"rl:{name}"], args=[WINDOW_SECONDS, amount])

@@ -171,4 +171,3 @@ def drain(*, batch_size: int = 1000, max_batches: int = 50) -> int:
         pipe.execute()
         total += len(entries)
     return total
-

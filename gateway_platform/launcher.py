@@ -57,9 +57,21 @@ def _start_mock(port: int) -> subprocess.Popen[bytes]:
 def _server_command(host: str, port: int) -> list[str]:
     if os.environ.get("GATEWAY_SERVER", "daphne") == "uvicorn":
         return [
-            PYTHON, "-m", "uvicorn", "gateway_platform.asgi:application",
-            "--host", host, "--port", str(port), "--loop", "uvloop", "--http", "httptools",
-            "--no-access-log", "--timeout-graceful-shutdown", "10",
+            PYTHON,
+            "-m",
+            "uvicorn",
+            "gateway_platform.asgi:application",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--timeout-graceful-shutdown",
+            "10",
         ]
     return [PYTHON, "-m", "daphne", "-b", host, "-p", str(port), "gateway_platform.asgi:application"]
 
@@ -94,7 +106,9 @@ def main() -> int:
             "\n%s\nNO PROVIDER CREDENTIALS ARE SET (DEEPSEEK_API_KEY, ANTHROPIC_API_KEY, OPENAI_API_KEY, ...).\n"
             "Every provider without a credential is served by the bundled MOCK UPSTREAM on\n"
             "http://127.0.0.1:%d — answers are fake. Set a credential and restart for real models.\n%s",
-            BANNER, mock_port, BANNER,
+            BANNER,
+            mock_port,
+            BANNER,
         )
 
     host = os.environ.get("HOST", "127.0.0.1")
@@ -102,9 +116,21 @@ def main() -> int:
     children.append(subprocess.Popen(_server_command(host, port), cwd=BASE_DIR))
     children.append(
         subprocess.Popen(
-            [PYTHON, "-m", "celery", "-A", "gateway_platform", "worker", "--beat", "--loglevel", "INFO",
-             "--concurrency", os.environ.get("CELERY_CONCURRENCY", "2"),
-             "--schedule", str(var_dir / "celerybeat-schedule")],
+            [
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                "gateway_platform",
+                "worker",
+                "--beat",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                os.environ.get("CELERY_CONCURRENCY", "2"),
+                "--schedule",
+                str(var_dir / "celerybeat-schedule"),
+            ],
             cwd=BASE_DIR,
         )
     )

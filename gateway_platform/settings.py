@@ -209,6 +209,13 @@ GATEWAY = {
     # Rate limits applied when neither key, team nor tenant sets one.
     "DEFAULT_RPM": env.int("GATEWAY_DEFAULT_RPM", default=600),
     "DEFAULT_TPM": env.int("GATEWAY_DEFAULT_TPM", default=1_000_000),
+    # Circuit breakers: open after N consecutive failures, probe again after the reset timeout.
+    "CIRCUIT_FAILURES": env.int("GATEWAY_CIRCUIT_FAILURES", default=5),
+    "CIRCUIT_RESET_SECONDS": env.float("GATEWAY_CIRCUIT_RESET_SECONDS", default=30.0),
+    # Retries of one deployment before moving to the next, with exponential backoff and jitter.
+    "RETRIES_PER_DEPLOYMENT": env.int("GATEWAY_RETRIES_PER_DEPLOYMENT", default=1),
+    "RETRY_BACKOFF_SECONDS": env.float("GATEWAY_RETRY_BACKOFF_SECONDS", default=0.25),
+    "RETRY_MAX_WAIT_SECONDS": env.float("GATEWAY_RETRY_MAX_WAIT_SECONDS", default=5.0),
     # Where usage events wait when Redis is unreachable (replayed by the drain task).
     "USAGE_SPOOL_DIR": Path(env.str("GATEWAY_USAGE_SPOOL_DIR", default=str(VAR_DIR / "spool"))),
 }

@@ -8,7 +8,14 @@ from providers.models import Model, Provider
 class ModelInline(admin.TabularInline):
     model = Model
     extra = 0
-    fields = ("name", "upstream_model", "input_cost_per_million", "output_cost_per_million", "context_window", "enabled")
+    fields = (
+        "name",
+        "upstream_model",
+        "input_cost_per_million",
+        "output_cost_per_million",
+        "context_window",
+        "enabled",
+    )
     show_change_link = True
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Iterator, Mapping
 from dataclasses import dataclass
 
 import aiohttp
@@ -28,9 +28,7 @@ def _session(provider: ProviderConfig) -> aiohttp.ClientSession:
     key = (id(loop), provider.name, provider.base_url, provider.max_connections)
     session = _sessions.get(key)
     if session is None or session.closed:
-        connector = aiohttp.TCPConnector(
-            limit=provider.max_connections, ttl_dns_cache=300, enable_cleanup_closed=True
-        )
+        connector = aiohttp.TCPConnector(limit=provider.max_connections, ttl_dns_cache=300, enable_cleanup_closed=True)
         session = aiohttp.ClientSession(
             connector=connector,
             json_serialize=lambda obj: orjson.dumps(obj).decode(),
@@ -81,7 +79,7 @@ def raise_for_status(provider: ProviderConfig, status: int, headers: Mapping[str
 
 
 @contextlib.contextmanager
-def _mapped_errors(provider: ProviderConfig) -> AsyncIterator[None] | object:
+def _mapped_errors(provider: ProviderConfig) -> Iterator[None]:
     try:
         yield
     except GatewayError:
@@ -118,7 +116,7 @@ async def get_json(provider: ProviderConfig, url: str, headers: Mapping[str, str
 
 async def stream_lines(
     provider: ProviderConfig, url: str, payload: JSON, headers: Mapping[str, str]
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """POST ``payload`` and yield the answer line by line as bytes arrive.
 
     Closing the generator (client gone, task cancelled) closes the upstream

@@ -1,8 +1,6 @@
 """The ``/v1/chat/completions`` flow: authenticate, validate, route, call, answer.
 
-Deployments are tried in route order; an error that another deployment could
-fix (connection failure, timeout, 429, 5xx) moves to the next one as long as
-nothing has been sent to the client yet. Streams are forwarded chunk by chunk
+Deployments are tried in route order (``routing.failover``). Streams are forwarded chunk by chunk
 as they arrive, with an SSE comment as keep-alive while the upstream is silent.
 """
 
@@ -20,10 +18,11 @@ from django.conf import settings
 from billing.costs import cost_usd, estimate_prompt_tokens, tokens_for_chars
 from gateway_platform.errors import GatewayError
 from providers.adapters import adapter_for
-from providers.adapters.base import Deployment, StreamChunk, Usage
+from providers.adapters.base import Completion, Deployment, StreamChunk, Usage
 from routing import admission
 from routing.auth import authenticate
 from routing.exchange import Exchange, Responder
+from routing.failover import call_with_failover
 from routing.requests import ChatRequest, parse_chat_request
 from routing.resolver import Route, resolve
 from routing.snapshot import config_cache
@@ -45,18 +44,6 @@ def no_adapter(deployment: Deployment) -> GatewayError:
         type="api_error",
         code="provider_kind_unsupported",
         retryable=True,
-    )
-
-
-def all_failed(route: Route, last: GatewayError | None) -> GatewayError:
-    if last is not None and len(route.deployments) == 1:
-        return last
-    return GatewayError(
-        f"Every deployment for '{route.requested}' failed; last error: {last}",
-        status=last.status if last else 503,
-        type="api_error",
-        code=last.code if last else "no_healthy_deployment",
-        headers=last.headers if last else {},
     )
 
 
@@ -82,17 +69,6 @@ async def serve_chat(exchange: Exchange, responder: Responder, raw: bytes) -> No
                 await admission.settle(key, exchange.usage.completion_tokens)
 
 
-def _note_attempt(exchange: Exchange, deployment: Deployment, error: GatewayError | None) -> None:
-    exchange.attempts.append(
-        {
-            "provider": deployment.provider.name,
-            "model": deployment.name,
-            "status": error.status if error else 200,
-            "error": error.code if error else "",
-        }
-    )
-
-
 def _finish_usage(exchange: Exchange, request: ChatRequest, usage: Usage | None, completion_chars: int) -> None:
     if usage is None:
         usage = Usage(
@@ -106,28 +82,25 @@ def _finish_usage(exchange: Exchange, request: ChatRequest, usage: Usage | None,
 
 
 async def _serve_complete(exchange: Exchange, responder: Responder, request: ChatRequest, route: Route) -> None:
-    last: GatewayError | None = None
-    for deployment in route.deployments:
+    async def attempt(deployment: Deployment) -> Completion:
         adapter = adapter_for(deployment.provider.kind)
-        try:
-            if adapter is None:
-                raise no_adapter(deployment)
-            completion = await adapter.complete(deployment, request.body)
-        except GatewayError as err:
-            _note_attempt(exchange, deployment, err)
-            if not err.retryable:
-                raise
-            last = err
-            continue
-        _note_attempt(exchange, deployment, None)
-        exchange.deployment = deployment
-        _finish_usage(exchange, request, completion.usage, len(completion.text))
-        exchange.status = 200
-        await responder.send_headers(status=200, headers=JSON_HEADERS + exchange.gateway_headers())
-        exchange.headers_sent = True
-        await responder.send_body(completion.body)
-        return
-    raise all_failed(route, last)
+        if adapter is None:
+            raise no_adapter(deployment)
+        return await adapter.complete(deployment, request.body)
+
+    completion = await call_with_failover(exchange, route, attempt)
+    exchange.deployment = route_served(exchange, route)
+    _finish_usage(exchange, request, completion.usage, len(completion.text))
+    exchange.status = 200
+    await responder.send_headers(status=200, headers=JSON_HEADERS + exchange.gateway_headers())
+    exchange.headers_sent = True
+    await responder.send_body(completion.body)
+
+
+def route_served(exchange: Exchange, route: Route) -> Deployment:
+    """The deployment of the last (successful) attempt."""
+    served = exchange.attempts[-1]["model"]
+    return next(d for d in route.deployments if d.name == served)
 
 
 async def _next_or_keepalive(
@@ -180,9 +153,7 @@ def _usage_chunk(exchange: Exchange, usage: Usage) -> bytes:
     )
 
 
-async def _stream_from(
-    exchange: Exchange, responder: Responder, request: ChatRequest, deployment: Deployment
-) -> None:
+async def _stream_from(exchange: Exchange, responder: Responder, request: ChatRequest, deployment: Deployment) -> None:
     adapter = adapter_for(deployment.provider.kind)
     if adapter is None:
         raise no_adapter(deployment)
@@ -215,17 +186,4 @@ async def _stream_from(
 
 
 async def _serve_stream(exchange: Exchange, responder: Responder, request: ChatRequest, route: Route) -> None:
-    last: GatewayError | None = None
-    for deployment in route.deployments:
-        try:
-            await _stream_from(exchange, responder, request, deployment)
-        except GatewayError as err:
-            _note_attempt(exchange, deployment, err)
-            # Never retry once bytes reached the client: the answer would be spliced.
-            if exchange.headers_sent or not err.retryable:
-                raise
-            last = err
-            continue
-        _note_attempt(exchange, deployment, None)
-        return
-    raise all_failed(route, last)
+    await call_with_failover(exchange, route, lambda deployment: _stream_from(exchange, responder, request, deployment))

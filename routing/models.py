@@ -69,9 +69,7 @@ class RoutingPolicy(models.Model):
     class Meta:
         verbose_name_plural = "routing policies"
         constraints = [
-            models.UniqueConstraint(
-                fields=["tenant"], name="one_global_routing_policy", nulls_distinct=False
-            )
+            models.UniqueConstraint(fields=["tenant"], name="one_global_routing_policy", nulls_distinct=False)
         ]
 
     def __str__(self) -> str:

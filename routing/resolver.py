@@ -42,7 +42,9 @@ def _explicit(snapshot: Snapshot, key: KeyInfo, provider_name: str, model_name: 
         if d.provider.name == provider_name and model_name in (d.name, d.upstream_model) and key.may_use(d.name)
     ]
     if not candidates:
-        allowed = sorted(d.name for d in snapshot.models.values() if d.provider.name == provider_name and key.may_use(d.name))
+        allowed = sorted(
+            d.name for d in snapshot.models.values() if d.provider.name == provider_name and key.may_use(d.name)
+        )
         hint = f" Models available from '{provider_name}': {', '.join(allowed)}." if allowed else ""
         raise invalid_request(
             f"The model '{requested}' does not exist or you do not have access to it.{hint}",
@@ -61,7 +63,9 @@ def resolve(snapshot: Snapshot, key: KeyInfo, requested: str, provider_hint: str
         if not key.may_use(tier.name):
             raise _not_allowed(requested)
         if not tier.deployments:
-            raise invalid_request(f"The tier '{requested}' has no enabled models.", param="model", code="model_not_found")
+            raise invalid_request(
+                f"The tier '{requested}' has no enabled models.", param="model", code="model_not_found"
+            )
         return Route(requested=requested, tier=tier.name, deployments=_with_fallback(snapshot, tier.deployments))
     deployment = snapshot.models.get(requested)
     if deployment is not None:

@@ -116,9 +116,7 @@ def load_snapshot(version: int) -> Snapshot:
         )
     tiers: dict[str, TierInfo] = {}
     for tier in Tier.objects.filter(enabled=True).prefetch_related("tier_models__model"):
-        deployments = tuple(
-            models[tm.model.name] for tm in tier.tier_models.all() if tm.model.name in models
-        )
+        deployments = tuple(models[tm.model.name] for tm in tier.tier_models.all() if tm.model.name in models)
         tiers[tier.name] = TierInfo(
             id=tier.pk,
             name=tier.name,

@@ -23,6 +23,7 @@ from django.db import connection, connections
 
 from billing import usage
 from billing.models import UsageEvent
+from gateway_platform.redis_clients import sync_client
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -92,9 +93,7 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
 def mock_upstream_url() -> Iterator[str]:
     """The bundled mock provider, a real process on a free port."""
     port = free_port()
-    proc = start_process(
-        [sys.executable, "manage.py", "mock_upstream", "--port", str(port)], server_env()
-    )
+    proc = start_process([sys.executable, "manage.py", "mock_upstream", "--port", str(port)], server_env())
     url = f"http://127.0.0.1:{port}"
     wait_for_http(f"{url}/_mock/health", proc=proc)
     yield url
@@ -105,8 +104,17 @@ def start_gateway(server: str = "daphne", **env: str) -> tuple[subprocess.Popen[
     port = free_port()
     if server == "uvicorn":
         args = [
-            sys.executable, "-m", "uvicorn", "gateway_platform.asgi:application", "--port", str(port),
-            "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "gateway_platform.asgi:application",
+            "--port",
+            str(port),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
         ]
     else:
         args = [sys.executable, "-m", "daphne", "-p", str(port), "gateway_platform.asgi:application"]
@@ -151,3 +159,13 @@ def _close_connection_pools(django_db_setup: None, django_db_blocker: object) ->
     with django_db_blocker.unblock():  # type: ignore[attr-defined]
         for conn in connections.all():
             conn.close_pool()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_circuits_and_limits() -> None:
+    """Circuit and rate-limit state is per deployment/key name in Redis: start each test clean."""
+    client = sync_client()
+    for pattern in ("cb:*", "rl:*"):
+        keys = list(client.scan_iter(match=pattern, count=1000))
+        if keys:
+            client.delete(*keys)

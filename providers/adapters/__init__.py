@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from providers.adapters.anthropic import AnthropicAdapter
 from providers.adapters.base import ChatAdapter
+from providers.adapters.ollama import OllamaAdapter
 from providers.adapters.openai import OpenAIAdapter
 
 ADAPTERS: dict[str, ChatAdapter] = {
-    OpenAIAdapter.kind: OpenAIAdapter(),
+    adapter.kind: adapter for adapter in (OpenAIAdapter(), AnthropicAdapter(), OllamaAdapter())
 }
 
 

@@ -106,7 +106,7 @@ class GatewayConsumer(AsyncHttpConsumer):
         work = asyncio.ensure_future(self._serve_safely(exchange, body))
         watcher = asyncio.ensure_future(self._wait_for_disconnect())
         try:
-            done, _ = await asyncio.wait((work, watcher), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait((work, watcher), return_when=asyncio.FIRST_COMPLETED)
         finally:
             if not work.done():
                 # The client is gone: cancelling the work closes the upstream request.
@@ -160,7 +160,7 @@ class GatewayConsumer(AsyncHttpConsumer):
             await self.send_body(b"data: " + err.to_json() + b"\n\n")
             return
         exchange.status = err.status
-        headers = [(b"Content-Type", b"application/json")] + exchange.gateway_headers(err.headers)
+        headers = [(b"Content-Type", b"application/json"), *exchange.gateway_headers(err.headers)]
         await self.send_headers(status=err.status, headers=headers)
         exchange.headers_sent = True
         await self.send_body(err.to_json())

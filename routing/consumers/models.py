@@ -22,10 +22,13 @@ class ModelsConsumer(GatewayConsumer):
         cache = config_cache()
         snapshot = await cache.snapshot()
         key = exchange.key = await authenticate(cache, snapshot, exchange.request_headers)
-        data = [{"id": name, "object": "model", "created": 0, "owned_by": owner} for name, owner in visible_models(snapshot, key)]
+        data = [
+            {"id": name, "object": "model", "created": 0, "owned_by": owner}
+            for name, owner in visible_models(snapshot, key)
+        ]
         exchange.status = 200
         await self.send_headers(
-            status=200, headers=[(b"Content-Type", b"application/json")] + exchange.gateway_headers()
+            status=200, headers=[(b"Content-Type", b"application/json"), *exchange.gateway_headers()]
         )
         exchange.headers_sent = True
         await self.send_body(orjson.dumps({"object": "list", "data": data}))

@@ -80,8 +80,21 @@ def test_a_celery_worker_with_beat_drains_usage_without_help(gateway_url, mock_u
     make_model(make_provider(f"{mock_upstream_url}/v1", name="mockai"), name="mock-small")
     _, secret = make_key()
     worker = start_process(
-        [sys.executable, "-m", "celery", "-A", "gateway_platform", "worker", "--beat", "--pool", "solo",
-         "--loglevel", "WARNING", "--schedule", str(tmp_path / "beat-schedule")],
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "gateway_platform",
+            "worker",
+            "--beat",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "WARNING",
+            "--schedule",
+            str(tmp_path / "beat-schedule"),
+        ],
         server_env(),
     )
     try:

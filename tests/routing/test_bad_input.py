@@ -98,7 +98,10 @@ def test_it_refuses_a_suspended_tenant(gateway_url, route):
         (b'{"model": "mock-small", "messages": [{"role": "user", "content": "hi"}], "stream": "yes"}', "stream"),
         (b'{"model": "mock-small", "messages": [{"role": "user", "content": "hi"}], "max_tokens": "10"}', "max_tokens"),
         (b'{"model": "mock-small", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 0}', "max_tokens"),
-        (b'{"model": "mock-small", "messages": [{"role": "user", "content": "hi"}], "temperature": true}', "temperature"),
+        (
+            b'{"model": "mock-small", "messages": [{"role": "user", "content": "hi"}], "temperature": true}',
+            "temperature",
+        ),
         (b'{"model": "mock-small", "messages": [{"role": "user", "content": "hi"}], "tools": {}}', "tools"),
     ],
 )
@@ -137,7 +140,9 @@ def test_an_upstream_500_is_a_502(gateway_url, secret, drained_events):
     assert_error(response, 502, type_="api_error", code="upstream_error")
     [event] = drained_events(1, request_id=response.headers["x-request-id"])
     assert event.status_code == 502 and event.error_code == "upstream_error"
-    assert event.attempts == [{"provider": "mockai", "model": "mock-small", "status": 502, "error": "upstream_error"}]
+    # One retry of the same deployment (GATEWAY_RETRIES_PER_DEPLOYMENT=1), then the error.
+    hop = {"provider": "mockai", "model": "mock-small", "status": 502, "error": "upstream_error"}
+    assert event.attempts == [hop, hop]
 
 
 def test_an_upstream_timeout_is_a_504(gateway_url, secret):

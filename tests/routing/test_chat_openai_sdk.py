@@ -101,9 +101,7 @@ def test_it_streams_chunks_and_reports_usage_when_asked(client, drained_events):
 
 def test_it_hides_the_usage_chunk_unless_asked(client):
     chunks = list(
-        client.chat.completions.create(
-            model="mock-small", messages=[{"role": "user", "content": "hi"}], stream=True
-        )
+        client.chat.completions.create(model="mock-small", messages=[{"role": "user", "content": "hi"}], stream=True)
     )
     assert all(chunk.choices for chunk in chunks)
     assert all(chunk.usage is None for chunk in chunks)

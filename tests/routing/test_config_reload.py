@@ -36,7 +36,7 @@ def ask(client: openai.OpenAI, model: str = "code_gen"):
 
 
 def test_an_admin_edit_takes_effect_on_the_next_request(gateway_url, setup):
-    tier, cheap, strong, _, secret = setup
+    tier, _, strong, _, secret = setup
     client = client_for(gateway_url, secret)
     assert ask(client).headers["x-gateway-model"] == "cheap"
 
@@ -73,9 +73,7 @@ def test_revoking_a_key_refuses_the_very_next_request(gateway_url, setup):
     admin = get_user_model().objects.create_superuser("root", password="pw-for-tests-only")
     browser = Client()
     browser.force_login(admin)
-    response = browser.post(
-        "/admin/tenants/apikey/", {"action": "revoke", "_selected_action": [str(key.pk)]}
-    )
+    response = browser.post("/admin/tenants/apikey/", {"action": "revoke", "_selected_action": [str(key.pk)]})
     assert response.status_code == 302
     with pytest.raises(openai.PermissionDeniedError) as excinfo:
         ask(client)

@@ -29,8 +29,23 @@ def test_the_hash_is_sha256_of_the_secret():
 def test_create_api_key_prints_only_the_secret_and_stores_only_its_hash():
     out = io.StringIO()
     call_command(
-        "create_api_key", "--tenant", "acme", "--team", "web", "--name", "ci", "--models", "simple_ops",
-        "gpt-5.5", "--budget-usd", "25", "--rpm", "60", "--tpm", "10000", stdout=out,
+        "create_api_key",
+        "--tenant",
+        "acme",
+        "--team",
+        "web",
+        "--name",
+        "ci",
+        "--models",
+        "simple_ops",
+        "gpt-5.5",
+        "--budget-usd",
+        "25",
+        "--rpm",
+        "60",
+        "--tpm",
+        "10000",
+        stdout=out,
     )
     secret = out.getvalue().strip()
     assert "\n" not in secret and secret.startswith("gw-")
