@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import orjson
 from django.conf import settings
@@ -47,12 +47,24 @@ def no_adapter(deployment: Deployment) -> GatewayError:
     )
 
 
-async def serve_chat(exchange: Exchange, responder: Responder, raw: bytes) -> None:
-    """Answer one chat completion request (errors propagate as ``GatewayError``)."""
+async def serve_chat(
+    exchange: Exchange,
+    responder: Responder,
+    raw: bytes,
+    *,
+    parse: Callable[[bytes], ChatRequest] = parse_chat_request,
+    allow_x_api_key: bool = False,
+) -> None:
+    """Answer one chat request (errors propagate as ``GatewayError``).
+
+    ``parse`` turns the body into an OpenAI-shaped ``ChatRequest``; other
+    inbound formats (Anthropic Messages) pass their own parser and a
+    ``responder`` that translates the OpenAI-shaped answer back.
+    """
     cache = config_cache()
     snapshot = await cache.snapshot()
-    key = exchange.key = await authenticate(cache, snapshot, exchange.request_headers)
-    request = parse_chat_request(raw)
+    key = exchange.key = await authenticate(cache, snapshot, exchange.request_headers, allow_x_api_key=allow_x_api_key)
+    request = parse(raw)
     exchange.requested_model = request.model
     exchange.stream = request.stream
     route = resolve(snapshot, key, request.model, request.provider)

@@ -153,14 +153,22 @@ class GatewayConsumer(AsyncHttpConsumer):
     async def serve(self, exchange: Exchange, body: bytes) -> None:
         raise NotImplementedError
 
+    def render_error(self, err: GatewayError) -> bytes:
+        """The error body; OpenAI's shape unless an endpoint speaks another API."""
+        return err.to_json()
+
+    def render_stream_error(self, err: GatewayError) -> bytes:
+        """The SSE event that ends a stream which fails after it started."""
+        return b"data: " + err.to_json() + b"\n\n"
+
     async def _send_error(self, exchange: Exchange, err: GatewayError) -> None:
         exchange.error_code = err.code or err.type
         if exchange.headers_sent:
             # Mid-stream: the status line is gone, so end the stream with an error event.
-            await self.send_body(b"data: " + err.to_json() + b"\n\n")
+            await self.send_body(self.render_stream_error(err))
             return
         exchange.status = err.status
         headers = [(b"Content-Type", b"application/json"), *exchange.gateway_headers(err.headers)]
         await self.send_headers(status=err.status, headers=headers)
         exchange.headers_sent = True
-        await self.send_body(err.to_json())
+        await self.send_body(self.render_error(err))
