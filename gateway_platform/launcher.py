@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -92,6 +93,12 @@ def main() -> int:
         os.environ["REDIS_URL"] = embedded.redis_url(var_dir)
         started_embedded = True
         logger.info("embedded Redis under %s", var_dir / "redis")
+
+    # One metrics directory for every process started here, emptied at each start.
+    metrics_dir = var_dir / "prometheus"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
 
     _manage("migrate", "--noinput", "-v", "0")
     _manage("seed_defaults")

@@ -7,6 +7,7 @@ Redis under ``GATEWAY_VAR_DIR`` (see ``gateway_platform.embedded``).
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from pathlib import Path
 
@@ -153,10 +154,23 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# Provider health probes, and the worker heartbeat /health reads (stale after 3 missed runs).
+GATEWAY_HEALTH_PROBE_SECONDS = env.float("GATEWAY_HEALTH_PROBE_SECONDS", default=30.0)
+GATEWAY_CELERY_HEARTBEAT_SECONDS = 10.0
 CELERY_BEAT_SCHEDULE = {
     "drain-usage-events": {
         "task": "billing.tasks.drain_usage_events",
         "schedule": env.float("GATEWAY_USAGE_DRAIN_SECONDS", default=1.0),
+    },
+    "probe-providers": {
+        "task": "providers.tasks.probe_providers",
+        "schedule": GATEWAY_HEALTH_PROBE_SECONDS,
+        "options": {"expires": GATEWAY_HEALTH_PROBE_SECONDS},
+    },
+    "celery-heartbeat": {
+        "task": "providers.tasks.heartbeat",
+        "schedule": GATEWAY_CELERY_HEARTBEAT_SECONDS,
+        "options": {"expires": GATEWAY_CELERY_HEARTBEAT_SECONDS},
     },
 }
 
@@ -216,6 +230,12 @@ GATEWAY = {
     "RETRIES_PER_DEPLOYMENT": env.int("GATEWAY_RETRIES_PER_DEPLOYMENT", default=1),
     "RETRY_BACKOFF_SECONDS": env.float("GATEWAY_RETRY_BACKOFF_SECONDS", default=0.25),
     "RETRY_MAX_WAIT_SECONDS": env.float("GATEWAY_RETRY_MAX_WAIT_SECONDS", default=5.0),
+    # /metrics: open to these networks, or to anyone sending this bearer token.
+    "METRICS_TOKEN": env_secret("GATEWAY_METRICS_TOKEN"),
+    "METRICS_ALLOWED_NETWORKS": [
+        ipaddress.ip_network(net)
+        for net in env.list("GATEWAY_METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
+    ],
     # Where usage events wait when Redis is unreachable (replayed by the drain task).
     "USAGE_SPOOL_DIR": Path(env.str("GATEWAY_USAGE_SPOOL_DIR", default=str(VAR_DIR / "spool"))),
 }

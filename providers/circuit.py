@@ -66,6 +66,20 @@ return state
 """
 
 
+# KEYS[1] breaker hash. ARGV: reset_seconds. Closes a circuit whose open window is over; returns 1 if it did.
+_PROBE_SUCCESS = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
+local opened = tonumber(redis.call('HGET', KEYS[1], 'opened_at') or '0')
+if state == 'half_open' or (state == 'open' and now - opened >= tonumber(ARGV[1])) then
+  redis.call('HSET', KEYS[1], 'state', 'closed', 'failures', 0)
+  return 1
+end
+return 0
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Permit:
     allowed: bool
@@ -145,6 +159,15 @@ def record_failure_sync(deployment: str) -> str:
 
 def record_success_sync(deployment: str) -> None:
     sync_script(_SUCCESS)(keys=[_key(deployment)])
+
+
+def record_probe_success_sync(deployment: str) -> bool:
+    """A health probe succeeded: close the circuit only if its open window is over.
+
+    A probe never cuts an open window short: the provider answering "list
+    models" does not prove that chat requests work again.
+    """
+    return bool(sync_script(_PROBE_SUCCESS)(keys=[_key(deployment)], args=[_reset_seconds()]))
 
 
 def _text(value: bytes | str) -> str:

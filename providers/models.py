@@ -69,3 +69,26 @@ class Model(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ProviderHealth(models.Model):
+    """The outcome of the latest health probe of one provider (written by ``providers.probes``)."""
+
+    class Status(models.TextChoices):
+        HEALTHY = "healthy", "Healthy"
+        DEGRADED = "degraded", "Degraded"
+        DOWN = "down", "Down"
+        UNKNOWN = "unknown", "Unknown"
+
+    provider = models.OneToOneField(Provider, on_delete=models.CASCADE, related_name="health")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.UNKNOWN)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True, help_text="Probe round trip, when it answered.")
+    last_error = models.CharField(max_length=300, blank=True, help_text="Short description; never a credential.")
+    checked_at = models.DateTimeField(null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "provider health"
+
+    def __str__(self) -> str:
+        return f"{self.provider_id}: {self.status}"

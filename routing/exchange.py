@@ -63,8 +63,9 @@ class Exchange:
             **self.rate_headers,
             **(extra or {}),
         }
-        if len(self.attempts) > 1:
-            values["X-Gateway-Fallback"] = str(len(self.attempts) - 1)
+        hops = sum(1 for attempt in self.attempts if attempt["error"])
+        if hops:
+            values["X-Gateway-Fallback"] = str(hops)
         return [(k.encode(), v.encode()) for k, v in values.items()]
 
     def to_usage_record(self) -> UsageRecord:

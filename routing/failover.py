@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -65,16 +66,20 @@ def every_deployment_failed(route: Route, last: GatewayError) -> GatewayError:
     )
 
 
-def _note(exchange: Exchange, deployment: Deployment, error: GatewayError | None, state: str = "") -> None:
-    exchange.attempts.append(
-        {
-            "provider": deployment.provider.name,
-            "model": deployment.name,
-            "status": error.status if error else 200,
-            "error": (error.code or error.type) if error else "",
-            **({"circuit": state} if state else {}),
-        }
-    )
+def _note(
+    exchange: Exchange, deployment: Deployment, error: GatewayError | None, *, started: float | None, state: str = ""
+) -> None:
+    attempt: dict[str, object] = {
+        "provider": deployment.provider.name,
+        "model": deployment.name,
+        "status": error.status if error else 200,
+        "error": (error.code or error.type) if error else "",
+    }
+    if started is not None:
+        attempt["seconds"] = round(time.monotonic() - started, 4)
+    if state:
+        attempt["circuit"] = state
+    exchange.attempts.append(attempt)
 
 
 async def call_with_failover(exchange: Exchange, route: Route, attempt: Callable[[Deployment], Awaitable[T]]) -> T:
@@ -86,17 +91,20 @@ async def call_with_failover(exchange: Exchange, route: Route, attempt: Callable
     for deployment in route.deployments:
         permit = await circuit.acquire(deployment.name)
         if not permit.allowed:
-            _note(exchange, deployment, GatewayError("circuit open", status=503, code="circuit_open"), permit.state)
+            skipped = GatewayError("circuit open", status=503, code="circuit_open")
+            _note(exchange, deployment, skipped, started=None, state=permit.state)
             soonest_retry = min(soonest_retry or permit.retry_after, permit.retry_after)
             continue
         for try_number in range(retries + 1):
+            started = time.monotonic()
             try:
                 result = await attempt(deployment)
             except GatewayError as err:
-                _note(exchange, deployment, err)
                 if not err.retryable:
+                    _note(exchange, deployment, err, started=started)
                     raise
                 state = await circuit.record_failure(deployment.name)
+                _note(exchange, deployment, err, started=started, state="" if state == circuit.CLOSED else state)
                 if exchange.headers_sent:
                     raise  # bytes reached the client: an answer cannot be spliced
                 last = err
@@ -109,7 +117,7 @@ async def call_with_failover(exchange: Exchange, route: Route, attempt: Callable
                     break
                 await asyncio.sleep(wait)
                 continue
-            _note(exchange, deployment, None)
+            _note(exchange, deployment, None, started=started)
             if permit.needs_success_report or try_number:
                 await circuit.record_success(deployment.name)
             return result

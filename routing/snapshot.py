@@ -78,7 +78,8 @@ def provider_base_url(kind: str, base_url: str, has_credential: bool) -> str:
     return base_url
 
 
-def _provider_config(provider: object) -> ProviderConfig:
+def provider_config(provider: object) -> ProviderConfig:
+    """A provider row as the gateway sees it: env credential resolved, mock-upstream override applied."""
     from providers.models import Provider
 
     assert isinstance(provider, Provider)
@@ -101,7 +102,7 @@ def load_snapshot(version: int) -> Snapshot:
     from providers.models import Model, Provider
     from routing.models import RoutingPolicy, Tier
 
-    providers = {p.name: _provider_config(p) for p in Provider.objects.filter(enabled=True)}
+    providers = {p.name: provider_config(p) for p in Provider.objects.filter(enabled=True)}
     models: dict[str, Deployment] = {}
     for m in Model.objects.filter(enabled=True, provider__enabled=True).select_related("provider"):
         models[m.name] = Deployment(

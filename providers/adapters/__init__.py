@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from providers.adapters.anthropic import AnthropicAdapter
-from providers.adapters.base import ChatAdapter
+from providers.adapters.base import ChatAdapter, EmbeddingsAdapter, TextCompletionAdapter
 from providers.adapters.ollama import OllamaAdapter
-from providers.adapters.openai import OpenAIAdapter
+from providers.adapters.ollama_text import OllamaEmbeddingsAdapter, OllamaTextAdapter
+from providers.adapters.openai import OpenAIAdapter, OpenAIEmbeddingsAdapter, OpenAITextAdapter
 
 ADAPTERS: dict[str, ChatAdapter] = {
     adapter.kind: adapter for adapter in (OpenAIAdapter(), AnthropicAdapter(), OllamaAdapter())
@@ -15,3 +16,22 @@ ADAPTERS: dict[str, ChatAdapter] = {
 def adapter_for(kind: str) -> ChatAdapter | None:
     """The adapter for a provider kind (None when this build has none)."""
     return ADAPTERS.get(kind)
+
+
+# Anthropic has neither embeddings nor legacy text completions.
+EMBEDDING_ADAPTERS: dict[str, EmbeddingsAdapter] = {
+    adapter.kind: adapter for adapter in (OpenAIEmbeddingsAdapter(), OllamaEmbeddingsAdapter())
+}
+TEXT_COMPLETION_ADAPTERS: dict[str, TextCompletionAdapter] = {
+    adapter.kind: adapter for adapter in (OpenAITextAdapter(), OllamaTextAdapter())
+}
+
+
+def embedding_adapter_for(kind: str) -> EmbeddingsAdapter | None:
+    """The ``/v1/embeddings`` adapter for a provider kind (None: the kind has no embeddings)."""
+    return EMBEDDING_ADAPTERS.get(kind)
+
+
+def text_completion_adapter_for(kind: str) -> TextCompletionAdapter | None:
+    """The ``/v1/completions`` adapter for a provider kind (None: the kind has no text completions)."""
+    return TEXT_COMPLETION_ADAPTERS.get(kind)

@@ -86,3 +86,42 @@ class ChatAdapter(Protocol):
     def stream(self, deployment: Deployment, body: JSON) -> AsyncIterator[StreamChunk]:
         """Send a streaming chat request and yield OpenAI-shaped chunks as they arrive."""
         ...
+
+
+@dataclass(slots=True)
+class EmbeddingResult:
+    """A whole ``/v1/embeddings`` answer, already in OpenAI shape (``usage`` None when unreported)."""
+
+    body: bytes
+    usage: Usage | None
+
+
+class EmbeddingsAdapter(Protocol):
+    """What a wire format implements for ``/v1/embeddings``."""
+
+    kind: ClassVar[str]
+    accepts_token_input: ClassVar[bool]
+    """Whether ``input`` may be token arrays (only OpenAI-compatible upstreams take them)."""
+
+    async def embed(self, deployment: Deployment, body: JSON) -> EmbeddingResult:
+        """Send an OpenAI-shaped embeddings request; answer in OpenAI shape or raise ``GatewayError``."""
+        ...
+
+
+class TextCompletionAdapter(Protocol):
+    """What a wire format implements for ``/v1/completions`` (legacy text and fill-in-the-middle).
+
+    Answers reuse ``Completion`` / ``StreamChunk``, carrying OpenAI ``text_completion`` JSON.
+    """
+
+    kind: ClassVar[str]
+    accepts_token_input: ClassVar[bool]
+    """Whether ``prompt`` may be token arrays or a batch of prompts."""
+
+    async def complete_text(self, deployment: Deployment, body: JSON) -> Completion:
+        """Send a non-streaming text completion request; raise ``GatewayError`` on failure."""
+        ...
+
+    def stream_text(self, deployment: Deployment, body: JSON) -> AsyncIterator[StreamChunk]:
+        """Send a streaming text completion request and yield OpenAI-shaped chunks as they arrive."""
+        ...

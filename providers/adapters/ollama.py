@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
-from typing import ClassVar
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from typing import ClassVar, Protocol, TypeVar
 
 import orjson
 
@@ -24,6 +24,7 @@ from providers import errors, http
 from providers.adapters.base import JSON, Completion, Deployment, ProviderConfig, StreamChunk, Usage
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_KEEP_ALIVE = "5m"
 # OpenAI parameter → Ollama ``options`` key.
@@ -322,6 +323,55 @@ async def list_models(provider: ProviderConfig) -> list[str]:
     return [name for name in names if isinstance(name, str)]
 
 
+class NdjsonTranslator(Protocol):
+    """A pure state machine turning Ollama NDJSON objects into OpenAI-shaped chunks."""
+
+    finished: bool
+
+    def feed(self, data: JSON) -> list[StreamChunk]: ...
+
+    def usage_chunk(self) -> StreamChunk | None: ...
+
+
+async def post_translated(provider: ProviderConfig, url: str, payload: JSON, parse: Callable[[bytes], T]) -> T:
+    """POST ``payload`` and ``parse`` the whole answer; a malformed answer is a 502."""
+    resp = await http.post_json(provider, url, payload, build_headers(provider))
+    try:
+        return parse(resp.body)
+    except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
+        raise errors.upstream_status(provider.name, 502, "malformed JSON answer") from None
+
+
+async def stream_translated(
+    provider: ProviderConfig, url: str, payload: JSON, translator: NdjsonTranslator
+) -> AsyncGenerator[StreamChunk, None]:
+    """POST ``payload``, feed the NDJSON answer to ``translator`` line by line, then its usage chunk.
+
+    A stream that ends before ``done: true`` raises ``upstream_dropped``.
+    """
+    lines = http.stream_lines(provider, url, payload, build_headers(provider))
+    try:
+        async for line in lines:
+            if not line.strip():
+                continue
+            try:
+                data = orjson.loads(line)
+                chunks = translator.feed(data)
+            except (orjson.JSONDecodeError, AttributeError, TypeError):
+                raise errors.upstream_status(provider.name, 502, "malformed stream line") from None
+            for chunk in chunks:
+                yield chunk
+            if translator.finished:
+                break
+    finally:
+        await lines.aclose()
+    if not translator.finished:
+        raise errors.upstream_dropped(provider.name)
+    usage = translator.usage_chunk()
+    if usage is not None:
+        yield usage
+
+
 class OllamaAdapter:
     kind: ClassVar[str] = "ollama"
 
@@ -330,15 +380,15 @@ class OllamaAdapter:
 
     async def complete(self, deployment: Deployment, body: JSON) -> Completion:
         """One non-streaming ``/api/chat`` call, answered in OpenAI shape."""
-        provider = deployment.provider
         payload = build_chat_request(deployment, body, stream=False)
-        resp = await http.post_json(provider, self._url(deployment), payload, build_headers(provider))
-        try:
-            return parse_chat_response(
-                resp.body, model=deployment.name, created=int(time.time()), completion_id=new_completion_id()
-            )
-        except (orjson.JSONDecodeError, AttributeError, TypeError):
-            raise errors.upstream_status(provider.name, 502, "malformed JSON answer") from None
+        return await post_translated(
+            deployment.provider,
+            self._url(deployment),
+            payload,
+            lambda raw: parse_chat_response(
+                raw, model=deployment.name, created=int(time.time()), completion_id=new_completion_id()
+            ),
+        )
 
     async def stream(self, deployment: Deployment, body: JSON) -> AsyncIterator[StreamChunk]:
         """A streaming ``/api/chat`` call as OpenAI chunks, then one usage-only chunk."""
@@ -347,24 +397,9 @@ class OllamaAdapter:
         translator = StreamTranslator(
             provider=provider.name, model=deployment.name, created=int(time.time()), completion_id=new_completion_id()
         )
-        lines = http.stream_lines(provider, self._url(deployment), payload, build_headers(provider))
+        chunks = stream_translated(provider, self._url(deployment), payload, translator)
         try:
-            async for line in lines:
-                if not line.strip():
-                    continue
-                try:
-                    data = orjson.loads(line)
-                    chunks = translator.feed(data)
-                except (orjson.JSONDecodeError, AttributeError, TypeError):
-                    raise errors.upstream_status(provider.name, 502, "malformed stream line") from None
-                for chunk in chunks:
-                    yield chunk
-                if translator.finished:
-                    break
+            async for chunk in chunks:
+                yield chunk
         finally:
-            await lines.aclose()
-        if not translator.finished:
-            raise errors.upstream_dropped(provider.name)
-        usage = translator.usage_chunk()
-        if usage is not None:
-            yield usage
+            await chunks.aclose()

@@ -1,4 +1,4 @@
-"""OpenAI-compatible chat completions: a pass-through with usage accounting.
+"""OpenAI-compatible chat, text completions and embeddings: a pass-through with usage accounting.
 
 The request body is forwarded as the client sent it (model swapped for the
 upstream id) and answers are forwarded byte for byte; the gateway only reads
@@ -15,7 +15,15 @@ import orjson
 
 from gateway_platform.logging import request_id_var
 from providers import errors, http
-from providers.adapters.base import JSON, Completion, Deployment, ProviderConfig, StreamChunk, Usage
+from providers.adapters.base import (
+    JSON,
+    Completion,
+    Deployment,
+    EmbeddingResult,
+    ProviderConfig,
+    StreamChunk,
+    Usage,
+)
 
 
 def build_headers(provider: ProviderConfig) -> dict[str, str]:
@@ -61,7 +69,8 @@ def parse_chat_response(raw: bytes) -> Completion:
     choices = data.get("choices") if isinstance(data, dict) else None
     if isinstance(choices, list) and choices and isinstance(choices[0], dict):
         message = choices[0].get("message") or {}
-        content = message.get("content") if isinstance(message, dict) else None
+        # ``text``: a legacy text completion (``/v1/completions``) has no message.
+        content = message.get("content", choices[0].get("text")) if isinstance(message, dict) else None
         text = content if isinstance(content, str) else ""
         finish = choices[0].get("finish_reason")
     return Completion(body=raw, usage=parse_usage(data.get("usage")), text=text, finish_reason=finish)
@@ -80,7 +89,7 @@ def parse_stream_line(line: bytes) -> StreamChunk | None:
     if isinstance(choices, list) and choices:
         choice = choices[0]
         delta = choice.get("delta") or {}
-        content = delta.get("content")
+        content = delta.get("content", choice.get("text"))  # ``text``: a legacy text completion chunk
         if isinstance(content, str):
             chunk.text = content
         chunk.finish_reason = choice.get("finish_reason")
@@ -127,3 +136,87 @@ class OpenAIAdapter:
         if not finished:
             # A clean close without [DONE] still lost the end of the answer.
             raise errors.upstream_dropped(provider.name)
+
+
+class OpenAITextAdapter(OpenAIAdapter):
+    """Legacy ``/v1/completions`` (also fill-in-the-middle ``suffix``): the same pass-through.
+
+    Bodies, streams (usage always asked for, the usage-only chunk dropped by
+    the caller unless the client wanted it) and answers are handled exactly as
+    for chat; only the path differs.
+    """
+
+    accepts_token_input: ClassVar[bool] = True
+
+    def _url(self, deployment: Deployment) -> str:
+        return deployment.provider.base_url.rstrip("/") + "/completions"
+
+    async def complete_text(self, deployment: Deployment, body: JSON) -> Completion:
+        """A non-streaming ``{base_url}/completions`` call, answered byte for byte."""
+        return await self.complete(deployment, body)
+
+    def stream_text(self, deployment: Deployment, body: JSON) -> AsyncIterator[StreamChunk]:
+        """A streaming ``{base_url}/completions`` call, its SSE data lines forwarded as they come."""
+        return self.stream(deployment, body)
+
+
+def parse_embedding_usage(data: object) -> Usage | None:
+    """OpenAI embeddings ``usage`` (``prompt_tokens`` only) → Usage (None when absent or malformed)."""
+    prompt = data.get("prompt_tokens") if isinstance(data, dict) else None
+    if not isinstance(prompt, int) or isinstance(prompt, bool):
+        return None
+    return Usage(prompt_tokens=prompt)
+
+
+def _trailing_usage(raw: bytes) -> JSON | None:
+    """The top-level ``usage`` object of an embeddings answer, read from its tail without parsing the vectors.
+
+    OpenAI puts ``usage`` last; vectors (floats or base64) contain no quotes or
+    braces, so the last ``"usage":`` key is the top-level one. None when the
+    tail does not look like that (the caller then parses the whole answer).
+    """
+    at = raw.rfind(b'"usage"')
+    if at < 0:
+        return None
+    rest = raw[at + len(b'"usage"') :].lstrip()
+    if not rest.startswith(b":"):
+        return None
+    rest = rest[1:].lstrip()
+    end = rest.find(b"}")
+    if not rest.startswith(b"{") or end < 0:
+        return None
+    try:
+        usage = orjson.loads(rest[: end + 1])
+    except orjson.JSONDecodeError:
+        return None
+    return usage if isinstance(usage, dict) else None
+
+
+def parse_embeddings_response(raw: bytes) -> Usage | None:
+    """The usage of an upstream embeddings answer; raises ``ValueError`` when it is not a JSON object."""
+    usage = _trailing_usage(raw)
+    if usage is not None:
+        return parse_embedding_usage(usage)
+    data = orjson.loads(raw)
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    return parse_embedding_usage(data.get("usage"))
+
+
+class OpenAIEmbeddingsAdapter:
+    """``/v1/embeddings`` pass-through: the body goes to ``{base_url}/embeddings``, the answer comes back as is."""
+
+    kind: ClassVar[str] = "openai"
+    accepts_token_input: ClassVar[bool] = True
+
+    async def embed(self, deployment: Deployment, body: JSON) -> EmbeddingResult:
+        """One upstream embeddings call (token arrays, ``dimensions``, ``encoding_format`` passed through)."""
+        provider = deployment.provider
+        url = provider.base_url.rstrip("/") + "/embeddings"
+        payload = {**body, "model": deployment.upstream_model}
+        resp = await http.post_json(provider, url, payload, build_headers(provider))
+        try:
+            usage = parse_embeddings_response(resp.body)
+        except ValueError:  # orjson.JSONDecodeError is a ValueError
+            raise errors.upstream_status(provider.name, 502, "malformed JSON answer") from None
+        return EmbeddingResult(body=resp.body, usage=usage)

@@ -161,6 +161,26 @@ def ollama_chat(body: JSON, cache: PromptCache) -> Prepared:
     return Prepared(model, stream, directives, render)
 
 
+def ollama_generate(body: JSON, cache: PromptCache) -> Prepared:
+    model = require_model(body)
+    conversation, max_tokens = ollama_format.parse_generate(body)
+    directives = parse_directives(conversation.texts, model)
+    stream = body.get("stream", True) is not False  # Ollama streams by default
+
+    def render() -> JSON | StreamPlan:
+        reply = build_reply(conversation, directives, max_tokens=max_tokens)
+        kwargs: JSON = {
+            "model": model,
+            "created_at": ollama_created_at(),
+            "with_usage": not directives.no_usage,
+        }
+        if stream:
+            return ollama_format.generate_stream_plan(reply, **kwargs)
+        return ollama_format.generate_body(reply, **kwargs)
+
+    return Prepared(model, stream, directives, render)
+
+
 def ollama_embed(body: JSON, cache: PromptCache) -> Prepared:
     model = require_model(body)
     inputs = embedding_inputs(body.get("input"))

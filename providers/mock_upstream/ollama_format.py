@@ -1,4 +1,4 @@
-"""Ollama wire format (``/api/chat`` JSON and NDJSON streaming, tags, embed)."""
+"""Ollama wire format (``/api/chat`` and ``/api/generate`` JSON and NDJSON streaming, tags, embed)."""
 
 from __future__ import annotations
 
@@ -51,11 +51,29 @@ def parse_chat(body: JSON) -> tuple[Conversation, int | None]:
         if isinstance(function, dict) and isinstance(function.get("name"), str):
             conversation.tool_names.append(function["name"])
     parse_tool_choice(body.get("tool_choice"), conversation.tool_names, conversation)
+    return conversation, _num_predict(body)
+
+
+def _num_predict(body: JSON) -> int | None:
+    """``options.num_predict`` when it is a positive integer (Ollama's max tokens)."""
     raw_options = body.get("options")
     options: JSON = raw_options if isinstance(raw_options, dict) else {}
     num_predict = options.get("num_predict")
-    max_tokens = num_predict if isinstance(num_predict, int) and num_predict > 0 else None
-    return conversation, max_tokens
+    return num_predict if isinstance(num_predict, int) and num_predict > 0 else None
+
+
+def parse_generate(body: JSON) -> tuple[Conversation, int | None]:
+    """An ``/api/generate`` body: ``prompt`` and optional ``suffix`` (fill-in-the-middle)."""
+    prompt = body.get("prompt", "")
+    if not isinstance(prompt, str):
+        raise BadRequest("prompt must be a string")
+    suffix = body.get("suffix")
+    if suffix is not None and not isinstance(suffix, str):
+        raise BadRequest("suffix must be a string")
+    conversation = Conversation(texts=[prompt], last_user_text=prompt, suffix=suffix or None)
+    if suffix:
+        conversation.texts.append(suffix)
+    return conversation, _num_predict(body)
 
 
 def _final_fields(reply: Reply, with_usage: bool) -> JSON:
@@ -125,6 +143,23 @@ def chat_stream_plan(reply: Reply, *, model: str, created_at: str, with_usage: b
                 **_final_fields(reply, with_usage),
             }
         )
+    ]
+    return plan
+
+
+def generate_body(reply: Reply, *, model: str, created_at: str, with_usage: bool = True) -> JSON:
+    """A non-streamed ``/api/generate`` answer."""
+    return {"model": model, "created_at": created_at, "response": reply.text, **_final_fields(reply, with_usage)}
+
+
+def generate_stream_plan(reply: Reply, *, model: str, created_at: str, with_usage: bool = True) -> StreamPlan:
+    """One ``response`` line per word, then the ``done: true`` line."""
+    plan = StreamPlan(content_type=NDJSON_CONTENT_TYPE)
+    plan.content = [
+        line({"model": model, "created_at": created_at, "response": piece, "done": False}) for piece in reply.pieces
+    ]
+    plan.trailer = [
+        line({"model": model, "created_at": created_at, "response": "", **_final_fields(reply, with_usage)})
     ]
     return plan
 

@@ -8,7 +8,7 @@ markers (see :mod:`providers.mock_upstream.directives`).
 
 Routes: ``POST /v1/chat/completions``, ``/v1/completions``, ``/v1/embeddings``,
 ``GET /v1/models`` (OpenAI); ``POST /v1/messages`` (Anthropic); ``POST
-/api/chat``, ``/api/embed``, ``GET /api/tags`` (Ollama); control: ``GET|DELETE
+/api/chat``, ``/api/generate``, ``/api/embed``, ``GET /api/tags`` (Ollama); control: ``GET|DELETE
 /_mock/events`` (request records, last 1000), ``POST /_mock/reset`` (records
 and prompt cache), ``GET /_mock/health``.
 """
@@ -323,6 +323,7 @@ def create_app(*, ttft: float = 0.0, tokens_per_second: float = 0.0, latency: fl
     app.router.add_get("/v1/models", _openai_models)
     app.router.add_post("/v1/messages", _endpoint("anthropic", builders.anthropic_messages))
     app.router.add_post("/api/chat", _endpoint("ollama", builders.ollama_chat))
+    app.router.add_post("/api/generate", _endpoint("ollama", builders.ollama_generate))
     app.router.add_post("/api/embed", _endpoint("ollama", builders.ollama_embed))
     app.router.add_get("/api/tags", _ollama_tags)
     app.router.add_get("/_mock/health", _health)

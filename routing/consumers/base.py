@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 from billing import usage
 from gateway_platform.errors import GatewayError
 from gateway_platform.logging import request_id_var
+from routing import metrics
 from routing.exchange import Exchange
 
 logger = logging.getLogger(__name__)
@@ -96,7 +97,9 @@ class GatewayConsumer(AsyncHttpConsumer):
             await self._serve_until_disconnect(exchange, body)
         finally:
             if self._records_usage(exchange):
-                await usage.record(exchange.to_usage_record())
+                record = exchange.to_usage_record()
+                metrics.observe(exchange, record.latency_ms / 1000)
+                await usage.record(record)
             request_id_var.reset(token)
 
     def _records_usage(self, exchange: Exchange) -> bool:

@@ -507,6 +507,38 @@ async def test_ollama_non_stream_tools_tags_embed(base_url: str, http: aiohttp.C
     assert embed["embeddings"][0] == pytest.approx(embedding_vector("a", 8))
 
 
+@pytest.mark.asyncio
+async def test_ollama_generate_stream_and_fill_in_the_middle(base_url: str, http: aiohttp.ClientSession) -> None:
+    prompt = "Once upon a time"
+    lines: list[dict[str, Any]] = []
+    async with http.post(f"{base_url}/api/generate", json={"model": "mock-llama", "prompt": prompt}) as response:
+        assert response.headers["Content-Type"].startswith("application/x-ndjson")
+        async for raw in response.content:
+            if raw.strip():
+                lines.append(json.loads(raw))
+    *chunks, last = lines
+    assert all(not c["done"] for c in chunks)
+    assert "".join(c["response"] for c in chunks) == f"Mock reply to: {prompt}"
+    assert last["done"] is True and last["done_reason"] == "stop" and last["response"] == ""
+    assert last["prompt_eval_count"] == prompt_tokens(prompt) and last["eval_count"] == len(chunks)
+
+    body = {"model": "mock-llama", "prompt": "def add(a, b):", "suffix": "print(add(1, 2))", "stream": False}
+    async with http.post(f"{base_url}/api/generate", json=body) as response:
+        payload = await response.json()
+    assert payload["done"] is True
+    assert payload["response"].startswith("Mock fill between: def add(a, b):")
+    assert payload["response"].endswith("print(add(1, 2))")
+    assert payload["prompt_eval_count"] == prompt_tokens("def add(a, b):", "print(add(1, 2))")
+
+    body = {"model": "mock-llama", "prompt": "long [[mock: words=20]]", "stream": False, "options": {"num_predict": 3}}
+    async with http.post(f"{base_url}/api/generate", json=body) as response:
+        payload = await response.json()
+    assert payload["done_reason"] == "length" and payload["eval_count"] == 3
+    async with http.post(f"{base_url}/api/generate", json={"model": "mock-llama", "prompt": 5}) as response:
+        assert response.status == 400
+        assert "prompt" in (await response.json())["error"]
+
+
 # --------------------------------------------------------------------------- directives
 
 
