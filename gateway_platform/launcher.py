@@ -141,7 +141,7 @@ def main() -> int:
             cwd=BASE_DIR,
         )
     )
-    logger.info("gateway on http://%s:%d  (admin: /admin/, API: /v1/)  — Ctrl-C stops everything", host, port)
+    sys.stderr.write(f"Gateway on http://{host}:{port}  (admin: /admin/, API: /v1/). Ctrl-C stops everything.\n")
 
     stopping = False
 

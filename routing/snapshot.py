@@ -70,6 +70,9 @@ class Snapshot:
     local_fallback: Deployment | None
 
 
+MOCK_CREDENTIAL = "mock-upstream"
+
+
 def provider_base_url(kind: str, base_url: str, has_credential: bool) -> str:
     """The URL requests go to: the mock upstream for providers without a credential, when it runs."""
     mock = settings.GATEWAY["MOCK_UPSTREAM_URL"]
@@ -83,13 +86,16 @@ def provider_config(provider: object) -> ProviderConfig:
     from providers.models import Provider
 
     assert isinstance(provider, Provider)
-    api_key = os.environ.get(provider.api_key_env) if provider.api_key_env else None
+    api_key = (os.environ.get(provider.api_key_env) if provider.api_key_env else None) or None
+    base_url = provider_base_url(provider.kind, provider.base_url, bool(api_key))
+    if base_url != provider.base_url and provider.api_key_env:
+        api_key = MOCK_CREDENTIAL  # the mock, like the real API, wants some credential
     return ProviderConfig(
         id=provider.pk,
         name=provider.name,
         kind=provider.kind,
-        base_url=provider_base_url(provider.kind, provider.base_url, bool(api_key)),
-        api_key=api_key or None,
+        base_url=base_url,
+        api_key=api_key,
         connect_timeout=provider.connect_timeout,
         read_timeout=provider.read_timeout,
         total_timeout=provider.total_timeout,

@@ -338,7 +338,7 @@ async def start_mock(host: str = "127.0.0.1", port: int = 0, **opts: float) -> t
 
     ``opts`` are :func:`create_app`'s keywords. Stop with ``await runner.cleanup()``.
     """
-    runner = web.AppRunner(create_app(**opts), handler_cancellation=True, shutdown_timeout=1.0)
+    runner = web.AppRunner(create_app(**opts), handler_cancellation=True, shutdown_timeout=1.0, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
