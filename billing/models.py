@@ -40,6 +40,17 @@ class UsageEvent(models.Model):
     stream = models.BooleanField(default=False)
     client_disconnected = models.BooleanField(default=False)
     attempts = models.JSONField(default=list, blank=True, help_text="Every upstream hop tried, in order.")
+    skill = models.CharField(max_length=100, blank=True)
+    route_reason = models.JSONField(
+        default=dict, blank=True, help_text="Why this tier: complexity score and top features (auto routing)."
+    )
+    tokens_saved = models.JSONField(default=dict, blank=True, help_text="Prompt tokens saved per reduction feature.")
+    cost_saved_usd = models.DecimalField(
+        max_digits=18, decimal_places=10, default=0, help_text="Upstream cost avoided (cache hits)."
+    )
+    cache_similarity = models.FloatField(null=True, blank=True)
+    budget_status = models.CharField(max_length=32, blank=True, help_text="e.g. 'downgraded' by a budget.")
+    guardrail = models.CharField(max_length=32, blank=True, help_text="'annotated' or 'blocked' by a guardrail.")
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField()
     recorded_at = models.DateTimeField(auto_now_add=True)

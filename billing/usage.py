@@ -62,6 +62,13 @@ class UsageRecord:
     stream: bool = False
     client_disconnected: bool = False
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    skill: str = ""
+    route_reason: dict[str, Any] = field(default_factory=dict)
+    tokens_saved: dict[str, int] = field(default_factory=dict)
+    cost_saved_usd: Decimal = Decimal(0)
+    cache_similarity: float | None = None
+    budget_status: str = ""
+    guardrail: str = ""
 
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self), default=str)
@@ -93,7 +100,9 @@ async def record(usage: UsageRecord) -> None:
 
 def _event_fields(data: dict[str, Any]) -> dict[str, Any]:
     data = dict(data)
-    data["cost_usd"] = Decimal(data["cost_usd"])
+    for name in ("cost_usd", "cost_saved_usd"):
+        if name in data:
+            data[name] = Decimal(data[name])
     return data
 
 

@@ -10,4 +10,6 @@ class RoutingConfig(AppConfig):
     def ready(self) -> None:
         from routing import config_version
 
-        config_version.watch("routing.Tier", "routing.TierModel", "routing.RoutingPolicy")
+        config_version.watch(
+            "routing.Tier", "routing.TierModel", "routing.RoutingPolicy", "routing.Skill", "routing.GuardrailPolicy"
+        )

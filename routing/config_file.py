@@ -163,7 +163,7 @@ def _tier_entry(tier: Tier) -> dict[str, Any]:
 
 def _routing_entry() -> dict[str, Any]:
     members = Prefetch("tier_models", queryset=TierModel.objects.order_by("position").select_related("model"))
-    tiers = [_tier_entry(tier) for tier in Tier.objects.prefetch_related(members).order_by("pk")]
+    tiers = [_tier_entry(tier) for tier in Tier.objects.filter(tenant=None).prefetch_related(members).order_by("pk")]
     policy = RoutingPolicy.objects.filter(tenant__isnull=True).select_related("fallback_model__provider").first()
     if policy is None:
         return {"tiers": tiers}

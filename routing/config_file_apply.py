@@ -183,7 +183,7 @@ class _Importer:
         return self.save("model", Model, {"name": spec.name}, values, note=note)
 
     def save_tier(self, spec: TierSpec) -> None:
-        if self.mode == "create_missing" and Tier.objects.filter(name=spec.name).exists():
+        if self.mode == "create_missing" and Tier.objects.filter(tenant=None, name=spec.name).exists():
             self.record("tier", spec.name, "kept")
             return
         members = [self.tier_member(name, at) for name, at in _member_paths(spec)]
@@ -196,7 +196,7 @@ class _Importer:
             "max_cost_per_million": spec.max_cost_per_million,
             "enabled": spec.enabled,
         }
-        tier, action, changed = self.upsert(Tier, {"name": spec.name}, values)
+        tier, action, changed = self.upsert(Tier, {"tenant": None, "name": spec.name}, values)
         if self.set_members(tier, model_ids) and action != "created":
             action, changed = "updated", (*changed, "models")
         self.record("tier", spec.name, action, ", ".join(changed))

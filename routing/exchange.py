@@ -49,6 +49,13 @@ class Exchange:
     cache_status: str = "BYPASS"
     rate_headers: dict[str, str] = field(default_factory=dict)
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    skill: str = ""
+    route_reason: dict[str, Any] = field(default_factory=dict)
+    tokens_saved: dict[str, int] = field(default_factory=dict)
+    cost_saved_usd: Decimal = Decimal(0)
+    cache_similarity: float | None = None
+    budget_status: str = ""
+    guardrail: str = ""
 
     def gateway_headers(self, extra: dict[str, str] | None = None) -> list[tuple[bytes, bytes]]:
         """The contract's response headers, as far as they are known now."""
@@ -101,4 +108,11 @@ class Exchange:
             stream=self.stream,
             client_disconnected=self.client_disconnected,
             attempts=self.attempts,
+            skill=self.skill,
+            route_reason=self.route_reason,
+            tokens_saved=self.tokens_saved,
+            cost_saved_usd=self.cost_saved_usd,
+            cache_similarity=self.cache_similarity,
+            budget_status=self.budget_status,
+            guardrail=self.guardrail,
         )

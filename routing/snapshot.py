@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.utils import timezone
 
 from providers.adapters.base import Deployment, ProviderConfig
 from routing import config_version
@@ -68,6 +69,21 @@ class Snapshot:
     tiers: dict[str, TierInfo]
     providers: dict[str, ProviderConfig]
     local_fallback: Deployment | None
+    # What other apps load with the snapshot (``register_loader``), by name.
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+_loaders: dict[str, Callable[[], Any]] = {}
+
+
+def register_loader(name: str, loader: Callable[[], Any]) -> None:
+    """Load ``loader()`` into ``Snapshot.extensions[name]`` with every snapshot.
+
+    Apps register in ``AppConfig.ready`` so their configuration (policies,
+    skills, budgets, ...) is reloaded on the same version stamp and read on the
+    hot path without a query. The loader runs synchronously, off the event loop.
+    """
+    _loaders[name] = loader
 
 
 MOCK_CREDENTIAL = "mock-upstream"
@@ -122,7 +138,7 @@ def load_snapshot(version: int) -> Snapshot:
             max_output_tokens=m.max_output_tokens,
         )
     tiers: dict[str, TierInfo] = {}
-    for tier in Tier.objects.filter(enabled=True).prefetch_related("tier_models__model"):
+    for tier in Tier.objects.filter(enabled=True, tenant=None).prefetch_related("tier_models__model"):
         deployments = tuple(models[tm.model.name] for tm in tier.tier_models.all() if tm.model.name in models)
         tiers[tier.name] = TierInfo(
             id=tier.pk,
@@ -135,7 +151,15 @@ def load_snapshot(version: int) -> Snapshot:
     fallback = None
     if policy and policy.fallback_enabled and policy.fallback_model:
         fallback = models.get(policy.fallback_model.name)
-    return Snapshot(version=version, models=models, tiers=tiers, providers=providers, local_fallback=fallback)
+    extensions = {name: loader() for name, loader in _loaders.items()}
+    return Snapshot(
+        version=version,
+        models=models,
+        tiers=tiers,
+        providers=providers,
+        local_fallback=fallback,
+        extensions=extensions,
+    )
 
 
 def load_key(key_hash: str) -> KeyInfo | None:
@@ -197,9 +221,6 @@ class ConfigCache:
                 keys.clear()
             keys[key_hash] = info
         return info
-
-    def now(self) -> datetime:
-        return timezone.now()
 
 
 _caches: dict[asyncio.AbstractEventLoop, ConfigCache] = {}

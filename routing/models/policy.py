@@ -1,0 +1,80 @@
+"""Per-tenant routing and guardrail policies (a row without a tenant is the global default)."""
+
+from __future__ import annotations
+
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+
+
+class RoutingPolicy(models.Model):
+    """How requests are routed; the row without a tenant is the global default."""
+
+    class Strategy(models.TextChoices):
+        COST_OPTIMIZED = "cost_optimized", "Cost optimised"
+        QUALITY_FIRST = "quality_first", "Quality first"
+        LOCAL_FIRST = "local_first", "Local first"
+
+    tenant = models.OneToOneField(
+        "tenants.Tenant", null=True, blank=True, on_delete=models.CASCADE, related_name="routing_policy"
+    )
+    strategy = models.CharField(max_length=32, choices=Strategy.choices, default=Strategy.COST_OPTIMIZED)
+    fallback_model = models.ForeignKey(
+        "providers.Model",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Local model tried after every tier's own models fail.",
+    )
+    fallback_enabled = models.BooleanField(default=True)
+    baseline_tier = models.CharField(
+        max_length=100, blank=True, help_text="Tier savings are measured against (usually the premium tier)."
+    )
+    cascade_enabled = models.BooleanField(
+        default=False, help_text="Try the next cheaper tier first and escalate when its answer fails the checks."
+    )
+    cascade_quality_threshold = models.FloatField(
+        default=0.6, help_text="Quality score (0-1) a cheap answer needs to be returned."
+    )
+    strip_ide_boilerplate = models.BooleanField(default=False)
+    dedupe_files = models.BooleanField(default=False)
+    trim_context = models.BooleanField(default=True)
+    diff_first_edits = models.BooleanField(default=False)
+    code_mode = models.BooleanField(default=False)
+    anthropic_prompt_caching = models.BooleanField(
+        default=True, help_text="Mark stable prompt prefixes with cache_control on Anthropic deployments."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "routing policies"
+        constraints = [
+            models.UniqueConstraint(fields=["tenant"], name="one_global_routing_policy", nulls_distinct=False)
+        ]
+
+    def __str__(self) -> str:
+        return f"routing policy for {self.tenant or 'all tenants'}"
+
+
+class GuardrailPolicy(models.Model):
+    """What to do when an answer contains a destructive command; the row without a tenant is global."""
+
+    class Mode(models.TextChoices):
+        ALLOW = "allow", "Allow"
+        ANNOTATE = "annotate", "Annotate (header and logged event)"
+        BLOCK = "block", "Block (answer replaced by a refusal)"
+
+    tenant = models.OneToOneField(
+        "tenants.Tenant", null=True, blank=True, on_delete=models.CASCADE, related_name="guardrail_policy"
+    )
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.ANNOTATE)
+    commands = ArrayField(models.CharField(max_length=100), default=list, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant"], name="one_global_guardrail_policy", nulls_distinct=False)
+        ]
+
+    def __str__(self) -> str:
+        return f"guardrail for {self.tenant or 'all tenants'}: {self.mode}"

@@ -1,0 +1,62 @@
+"""Tiers: named routes over ordered models, global or per tenant."""
+
+from __future__ import annotations
+
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+
+
+class Tier(models.Model):
+    """A named class of work served by an ordered list of models (primary, then fallbacks)."""
+
+    tenant = models.ForeignKey(
+        "tenants.Tenant",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="tiers",
+        help_text="Empty for a global tier; set to override the global tier of the same name for one tenant.",
+    )
+    name = models.SlugField(max_length=100)
+    description = models.TextField(blank=True)
+    capabilities = ArrayField(models.CharField(max_length=100), default=list, blank=True)
+    max_cost_per_million = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    complexity_max = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Upper bound of the complexity band `auto` routes here (e.g. 0.35, 0.65, 1.0).",
+    )
+    max_output_tokens = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Output cap applied when a request sets none."
+    )
+    enabled = models.BooleanField(default=True)
+    members = models.ManyToManyField("providers.Model", through="TierModel", related_name="tiers")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="tier_name_unique_per_tenant", nulls_distinct=False)
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TierModel(models.Model):
+    """A model's place in a tier: position 0 is the primary, the rest are fallbacks in order."""
+
+    tier = models.ForeignKey(Tier, on_delete=models.CASCADE, related_name="tier_models")
+    model = models.ForeignKey("providers.Model", on_delete=models.PROTECT, related_name="tier_models")
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["tier", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["tier", "position"], name="tier_model_position_unique"),
+            models.UniqueConstraint(fields=["tier", "model"], name="tier_model_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tier.name}[{self.position}] = {self.model.name}"
