@@ -107,3 +107,48 @@ class Budget(models.Model):
     def __str__(self) -> str:
         scope = self.api_key or self.team or self.tenant
         return f"{self.amount_usd} USD {self.period} for {scope}"
+
+
+class UsageRollup(models.Model):
+    """Usage aggregated per period (hour or day) and dimension; reports read only these.
+
+    Recomputing a period replaces its rows, so rollups are idempotent.
+    """
+
+    class Granularity(models.TextChoices):
+        HOUR = "hour", "Hour"
+        DAY = "day", "Day"
+
+    granularity = models.CharField(max_length=8, choices=Granularity.choices)
+    period_start = models.DateTimeField()
+    tenant = models.ForeignKey(
+        "tenants.Tenant", null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    team = models.ForeignKey(
+        "tenants.Team", null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    api_key = models.ForeignKey(
+        "tenants.ApiKey", null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    model = models.CharField(max_length=200, blank=True)
+    provider = models.CharField(max_length=100, blank=True)
+    tier = models.CharField(max_length=100, blank=True)
+    requests = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    prompt_tokens = models.BigIntegerField(default=0)
+    completion_tokens = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=18, decimal_places=10, default=0)
+    cache_hits = models.PositiveIntegerField(default=0)
+    saved_by_cache_usd = models.DecimalField(max_digits=18, decimal_places=10, default=0)
+    saved_by_routing_usd = models.DecimalField(max_digits=18, decimal_places=10, default=0)
+    saved_by_reduction_usd = models.DecimalField(max_digits=18, decimal_places=10, default=0)
+    tokens_saved = models.BigIntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["granularity", "tenant", "period_start"], name="rollup_tenant_period"),
+            models.Index(fields=["granularity", "period_start"], name="rollup_period"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.granularity} {self.period_start:%Y-%m-%d %H:00} {self.model}"

@@ -8,8 +8,9 @@ class RoutingConfig(AppConfig):
     verbose_name = "Routing"
 
     def ready(self) -> None:
-        from routing import config_version
+        from routing import config_version, policies
 
         config_version.watch(
             "routing.Tier", "routing.TierModel", "routing.RoutingPolicy", "routing.Skill", "routing.GuardrailPolicy"
         )
+        policies.register()
