@@ -26,6 +26,8 @@ from billing.models import UsageEvent
 from gateway_platform.redis_clients import sync_client
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# Gateway processes started by tests have this credential variable set (the mock accepts any key).
+MOCK_PROVIDER_KEY_ENV = "MOCK_PROVIDER_KEY"
 
 
 def free_port() -> int:
@@ -69,6 +71,7 @@ def server_env(**extra: str) -> dict[str, str]:
         GATEWAY_MOCK_UPSTREAM_URL="",
         GATEWAY_KEEPALIVE_SECONDS="0.5",
         GATEWAY_MAX_BODY_BYTES="1048576",
+        **{MOCK_PROVIDER_KEY_ENV: "test-key"},
         LOG_FORMAT="console",
         LOG_LEVEL="WARNING",
     )
