@@ -16,7 +16,7 @@ from django.urls import re_path  # noqa: E402
 from routing.consumers.chat import ChatCompletionsConsumer  # noqa: E402
 from routing.consumers.completions import CompletionsConsumer  # noqa: E402
 from routing.consumers.embeddings import EmbeddingsConsumer  # noqa: E402
-from routing.consumers.messages import MessagesConsumer  # noqa: E402
+from routing.consumers.messages import CountTokensConsumer, MessagesConsumer  # noqa: E402
 from routing.consumers.models import ModelsConsumer  # noqa: E402
 from routing.consumers.not_found import NotFoundConsumer  # noqa: E402
 
@@ -25,6 +25,7 @@ v1_routes = URLRouter(
         re_path(r"^v1/chat/completions/?$", ChatCompletionsConsumer.as_asgi()),
         re_path(r"^v1/models/?$", ModelsConsumer.as_asgi()),
         re_path(r"^v1/messages/?$", MessagesConsumer.as_asgi()),
+        re_path(r"^v1/messages/count_tokens/?$", CountTokensConsumer.as_asgi()),
         re_path(r"^v1/embeddings/?$", EmbeddingsConsumer.as_asgi()),
         re_path(r"^v1/completions/?$", CompletionsConsumer.as_asgi()),
         re_path(r"^v1/", NotFoundConsumer.as_asgi()),

@@ -8,12 +8,19 @@ Keys are accepted as ``x-api-key`` as well as ``Authorization: Bearer``.
 
 from __future__ import annotations
 
+import orjson
+
+from billing.costs import estimate_prompt_tokens, estimate_tokens
 from gateway_platform.errors import GatewayError
 from routing.anthropic_inbound import error_body, error_event, parse_messages_request
 from routing.anthropic_inbound_stream import AnthropicResponder
+from routing.auth import authenticate
 from routing.chat import serve_chat
 from routing.consumers.base import GatewayConsumer
 from routing.exchange import Exchange
+from routing.requests import parse_json_object
+from routing.resolver import resolve
+from routing.snapshot import config_cache
 
 
 class MessagesConsumer(GatewayConsumer):
@@ -30,3 +37,34 @@ class MessagesConsumer(GatewayConsumer):
     def render_stream_error(self, err: GatewayError) -> bytes:
         """An ``event: error`` SSE event, as Anthropic ends a failed stream."""
         return error_event(err)
+
+
+class CountTokensConsumer(MessagesConsumer):
+    """``POST /v1/messages/count_tokens``: Claude Code asks before long requests.
+
+    The count is the gateway's estimate (no tokenizer is downloaded), the same
+    one budgets and rate limits use; it does not call a provider.
+    """
+
+    endpoint = "messages.count_tokens"
+
+    def _records_usage(self, exchange: Exchange) -> bool:
+        return False
+
+    async def serve(self, exchange: Exchange, body: bytes) -> None:
+        cache = config_cache()
+        snapshot = await cache.snapshot()
+        exchange.key = await authenticate(cache, snapshot, exchange.request_headers, allow_x_api_key=True)
+        data = parse_json_object(body)
+        data.setdefault("max_tokens", 1)  # not part of a count_tokens request
+        request = parse_messages_request(orjson.dumps(data))
+        resolve(snapshot, exchange.key, request.model, request.provider)  # unknown models are still a 400
+        exchange.status = 200
+        await self.send_headers(
+            status=200, headers=[(b"Content-Type", b"application/json"), *exchange.gateway_headers()]
+        )
+        exchange.headers_sent = True
+        tokens = estimate_prompt_tokens(request.body) + estimate_tokens(
+            orjson.dumps(request.body.get("tools", [])).decode()
+        )
+        await self.send_body(orjson.dumps({"input_tokens": tokens}))

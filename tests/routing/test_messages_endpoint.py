@@ -229,3 +229,16 @@ def test_a_stream_failing_midway_ends_with_an_error_event(mock_upstream_url, gat
     name, data = events[-1]
     assert name == "error"
     assert orjson.loads(data)["type"] == "error" and orjson.loads(data)["error"]["type"] == "api_error"
+
+
+def test_count_tokens_estimates_without_calling_a_provider(gateway_url, mock_upstream_url):
+    make_model(make_provider(f"{mock_upstream_url}/v1", name="count-prov"), name="counted")
+    _, secret = make_key()
+    client = anthropic.Anthropic(base_url=gateway_url, api_key=secret, max_retries=0)
+    short = client.messages.count_tokens(model="counted", messages=[{"role": "user", "content": "hi"}])
+    long = client.messages.count_tokens(
+        model="counted", system="You are careful.", messages=[{"role": "user", "content": "hi " * 400}]
+    )
+    assert 0 < short.input_tokens < long.input_tokens
+    with pytest.raises(anthropic.BadRequestError):
+        client.messages.count_tokens(model="no-such-model", messages=[{"role": "user", "content": "hi"}])
