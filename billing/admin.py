@@ -3,11 +3,12 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
-from billing.models import Budget, UsageEvent
+from billing.models import AlertChannel, Budget, BudgetAlert, KeyModelLimit, UsageEvent
+from tenants.admin_scoping import TenantScopedAdminMixin, is_platform_admin
 
 
 @admin.register(UsageEvent)
-class UsageEventAdmin(admin.ModelAdmin):
+class UsageEventAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     list_display = (
         "started_at",
         "request_id",
@@ -30,6 +31,8 @@ class UsageEventAdmin(admin.ModelAdmin):
     date_hierarchy = "started_at"
     list_select_related = ("tenant", "api_key")
     show_full_result_count = False  # no COUNT(*) over a big table on every page
+    tenant_lookups = ("tenant",)
+    tenant_admin_permissions = ("view",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -37,9 +40,46 @@ class UsageEventAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return is_platform_admin(request) and super().has_delete_permission(request, obj)  # type: ignore[arg-type]
+
 
 @admin.register(Budget)
-class BudgetAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "tenant", "team", "api_key", "amount_usd", "period", "action")
+class BudgetAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+    list_display = ("__str__", "tenant", "team", "api_key", "model", "amount_usd", "period", "action", "thresholds")
     list_filter = ("period", "action")
     autocomplete_fields = ("tenant", "team", "api_key")
+    # A budget belongs to a tenant, a team or a key: in scope if whichever it is belongs to the user's tenants.
+    tenant_lookups = ("tenant", "team__tenant", "api_key__team__tenant")
+
+
+@admin.register(KeyModelLimit)
+class KeyModelLimitAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+    list_display = ("api_key", "model", "rpm_limit", "tpm_limit")
+    search_fields = ("model", "api_key__name")
+    autocomplete_fields = ("api_key",)
+    tenant_lookups = ("api_key__team__tenant",)
+
+
+@admin.register(AlertChannel)
+class AlertChannelAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+    list_display = ("tenant", "kind", "target", "enabled", "created_at")
+    list_filter = ("kind", "enabled")
+    autocomplete_fields = ("tenant",)
+    tenant_lookups = ("tenant",)
+
+
+@admin.register(BudgetAlert)
+class BudgetAlertAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+    """Alerts sent: one per budget, period and threshold (read-only)."""
+
+    list_display = ("created_at", "budget", "threshold", "spent_usd", "amount_usd", "period_start")
+    list_select_related = ("budget__tenant", "budget__team", "budget__api_key")
+    tenant_lookups = ("budget__tenant", "budget__team__tenant", "budget__api_key__team__tenant")
+    tenant_admin_permissions = ("view",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

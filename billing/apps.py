@@ -8,6 +8,8 @@ class BillingConfig(AppConfig):
     verbose_name = "Usage and billing"
 
     def ready(self) -> None:
+        from billing import limits
         from routing import config_version
 
-        config_version.watch("billing.Budget")
+        config_version.watch("billing.Budget", "billing.KeyModelLimit")
+        limits.register()

@@ -6,6 +6,8 @@ import math
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 from providers.adapters.base import Deployment, Usage
 
 MILLION = Decimal(1_000_000)
@@ -48,3 +50,18 @@ def estimate_prompt_tokens(body: dict[str, Any]) -> int:
     """Prompt tokens of a chat request: message text plus a small per-message overhead."""
     messages = body.get("messages") or []
     return estimate_tokens(message_text(messages)) + 4 * len(messages)
+
+
+PROMPT_BOUND_OVERHEAD = 64  # tokens a provider may add around the request (role markers, reply priming)
+
+
+def prompt_token_bound(body: dict[str, Any]) -> int:
+    """An upper bound on the prompt tokens of a request body, for budget reservations.
+
+    Byte-level BPE tokenizers never produce more tokens than the UTF-8 bytes
+    they encode, and the body's JSON holds every byte of text (messages,
+    tools, prompt, input) plus structure, which covers per-message markers. A
+    guarantee rather than an estimate: hard budget limits rely on it (it
+    over-reserves ~4x for English text; base64 images over-reserve more).
+    """
+    return len(orjson.dumps(body)) + PROMPT_BOUND_OVERHEAD

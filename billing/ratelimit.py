@@ -1,87 +1,85 @@
-"""Requests- and tokens-per-minute limits shared by every process through Redis.
+"""Requests- and tokens-per-minute limits per key, team, tenant and per model on a key.
 
-A sliding-window counter: the current minute's count plus the previous
-minute's weighted by how much of it still lies in the window. One Lua script
-checks and charges every scope at once against Redis's own clock, so two
-processes can never both take the last slot.
+Each limit is a sliding-window counter in Redis shared by every process: the
+current minute's count plus the previous minute's weighted by how much of it
+still lies in the window. ``billing.enforcement`` checks and charges all of a
+request's limits (and reserves its budgets) in one Lua call against Redis's
+own clock; this module only says which limits a request is subject to.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gateway_platform.redis_clients import async_script
+from billing.limits import Limits, RateLimits
+from routing.snapshot import KeyInfo
 
 WINDOW_SECONDS = 60
-
-# KEYS: one base name per limit. ARGV: window, then (limit, cost) per limit; limit 0 = unlimited.
-# Returns {1, 0, remaining...} when admitted, {0, retry_after} when refused (nothing charged).
-_CHECK = """
-local window = tonumber(ARGV[1])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
-local w = math.floor(now / window)
-local weight = 1 - (now - w * window) / window
-local remaining = {}
-for i = 1, #KEYS do
-  local limit = tonumber(ARGV[2 * i])
-  local cost = tonumber(ARGV[2 * i + 1])
-  local cur = tonumber(redis.call('GET', KEYS[i] .. ':' .. w) or '0')
-  local prev = tonumber(redis.call('GET', KEYS[i] .. ':' .. (w - 1)) or '0')
-  local used = prev * weight + cur
-  if limit > 0 and used + cost > limit then
-    return {0, math.ceil(window * weight)}
-  end
-  remaining[i] = math.max(0, math.floor(limit - used - cost))
-end
-local out = {1, 0}
-for i = 1, #KEYS do
-  local cost = tonumber(ARGV[2 * i + 1])
-  if cost > 0 then
-    redis.call('INCRBY', KEYS[i] .. ':' .. w, cost)
-    redis.call('EXPIRE', KEYS[i] .. ':' .. w, window * 2)
-  end
-  out[#out + 1] = remaining[i]
-end
-return out
-"""
-
-_CHARGE = """
-local window = tonumber(ARGV[1])
-local t = redis.call('TIME')
-local w = math.floor(tonumber(t[1]) / window)
-redis.call('INCRBY', KEYS[1] .. ':' .. w, ARGV[2])
-redis.call('EXPIRE', KEYS[1] .. ':' .. w, window * 2)
-return 1
-"""
+REQUESTS = "requests"
+TOKENS = "tokens"
 
 
 @dataclass(frozen=True, slots=True)
 class Limit:
-    name: str  # e.g. "key:42:tpm"
-    limit: int  # 0 = unlimited
-    cost: int
+    """One counter a request is charged against."""
+
+    name: str  # Redis base name, e.g. "key:42:tpm"
+    limit: int  # per minute; 0 = unlimited
+    cost: int  # what this request charges now (1 request, or its prompt tokens)
+    unit: str = REQUESTS  # REQUESTS or TOKENS
+    label: str = ""  # for messages: "API key 'laptop'"
+
+    def describe(self) -> str:
+        return f"{self.label} ({self.limit} {self.unit} per minute)"
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    allowed: bool
-    retry_after: int
-    remaining: tuple[int, ...]
+def _pair(base: str, label: str, limits: RateLimits, prompt_tokens: int) -> list[Limit]:
+    out = []
+    if limits.rpm:
+        out.append(Limit(f"{base}:rpm", limits.rpm, 1, REQUESTS, label))
+    if limits.tpm:
+        out.append(Limit(f"{base}:tpm", limits.tpm, prompt_tokens, TOKENS, label))
+    return out
 
 
-async def check(limits: list[Limit]) -> Decision:
-    """Charge every limit or none."""
-    args: list[int] = [WINDOW_SECONDS]
-    for limit in limits:
-        args.extend((limit.limit, limit.cost))
-    result = await async_script(_CHECK)(keys=[f"rl:{limit.name}" for limit in limits], args=args)
-    if not int(result[0]):
-        return Decision(False, max(int(result[1]), 1), ())
-    return Decision(True, 0, tuple(int(r) for r in result[2:]))
+def limits_for(
+    key: KeyInfo,
+    limits: Limits,
+    model_names: frozenset[str],
+    *,
+    prompt_tokens: int,
+    default_rpm: int,
+    default_tpm: int,
+) -> list[Limit]:
+    """Every limit a request of ``key`` that may be served by ``model_names`` is subject to.
+
+    The key's own limits (or the defaults), its team's and tenant's (shared by
+    all their keys), and the key's per-model limits for any model the request
+    may be served by.
+    """
+    own = RateLimits(key.rpm_limit or default_rpm, key.tpm_limit or default_tpm)
+    out = _pair(f"key:{key.id}", f"API key '{key.name}'", own, prompt_tokens)
+    team = limits.team_limits.get(key.team_id)
+    if team is not None:
+        out += _pair(f"team:{key.team_id}", f"team '{key.tenant_slug}/{key.team_slug}'", team, prompt_tokens)
+    tenant = limits.tenant_limits.get(key.tenant_id)
+    if tenant is not None:
+        out += _pair(f"tenant:{key.tenant_id}", f"tenant '{key.tenant_slug}'", tenant, prompt_tokens)
+    for model, model_limits in sorted(limits.model_limits.get(key.id, {}).items()):
+        if model in model_names:
+            label = f"API key '{key.name}' on model '{model}'"
+            out += _pair(f"key:{key.id}:model:{model}", label, model_limits, prompt_tokens)
+    return out
 
 
-async def charge(name: str, amount: int) -> None:
-    """Add usage known only afterwards (completion tokens) to the current window."""
-    if amount > 0:
-        await async_script(_CHARGE)(keys=[f"rl:{name}"], args=[WINDOW_SECONDS, amount])
+def headers(limits: Sequence[Limit], remaining: Sequence[int]) -> dict[str, str]:
+    """``x-ratelimit-*`` headers for the tightest request and token limit."""
+    out: dict[str, str] = {}
+    for unit in (REQUESTS, TOKENS):
+        pairs = [(left, limit) for limit, left in zip(limits, remaining, strict=False) if limit.unit == unit]
+        if pairs:
+            left, limit = min(pairs, key=lambda pair: pair[0])
+            out[f"x-ratelimit-limit-{unit}"] = str(limit.limit)
+            out[f"x-ratelimit-remaining-{unit}"] = str(left)
+    return out

@@ -1,13 +1,61 @@
-"""Celery tasks of the billing app."""
+"""Celery tasks of the billing app (interfaces: each makes one domain call)."""
 
 from __future__ import annotations
 
 from celery import shared_task
+from django.utils import timezone
 
-from billing import usage
+from billing import alerts, retention, rollups, spend, usage
+from billing.models import AlertChannel, BudgetAlert
 
 
 @shared_task(ignore_result=True)
 def drain_usage_events() -> int:
     """Write queued usage records to PostgreSQL (beat runs it every second)."""
     return usage.drain()
+
+
+@shared_task(ignore_result=True)
+def rollup_current_hour() -> int:
+    """Recompute the current hour's rollups (beat: every minute)."""
+    return rollups.rollup_recent(now=timezone.now())
+
+
+@shared_task(ignore_result=True)
+def rollup_days() -> int:
+    """Close each tenant's local yesterday in the hours after its midnight (beat: hourly)."""
+    return rollups.rollup_days_due(now=timezone.now())
+
+
+@shared_task(ignore_result=True)
+def prune_usage_events() -> int:
+    """Delete raw usage events past ``GATEWAY_USAGE_RETENTION_DAYS``, rollups first (beat: nightly)."""
+    return retention.usage_prune(now=timezone.now())
+
+
+@shared_task(ignore_result=True)
+def check_budget_alerts() -> int:
+    """Record crossed soft thresholds and enqueue their deliveries (beat: every 30 s)."""
+    return len(alerts.budget_alerts_check(now=timezone.now()))
+
+
+@shared_task(ignore_result=True)
+def reconcile_budgets() -> int:
+    """Compare Redis budget counters with PostgreSQL; log drift (beat: every 5 minutes)."""
+    return len(spend.budgets_reconcile(now=timezone.now()))
+
+
+@shared_task(
+    ignore_result=True,
+    autoretry_for=(alerts.DeliveryError, OSError),
+    retry_backoff=5,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=10,
+)
+def deliver_budget_alert(alert_id: int, channel_id: int) -> None:
+    """Send one budget alert to one channel, retried with backoff when it fails."""
+    alert = BudgetAlert.objects.select_related("budget").filter(pk=alert_id).first()
+    channel = AlertChannel.objects.filter(pk=channel_id, enabled=True).first()
+    if alert is not None and channel is not None:
+        alerts.alert_deliver(alert=alert, channel=channel)

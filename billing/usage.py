@@ -1,8 +1,10 @@
 """Lossless, asynchronous usage accounting.
 
-The request path appends one JSON record per request to a Redis stream after
-the response has been sent (``record``), so nothing waits on PostgreSQL and
-nothing is held in process memory. ``drain`` (a Celery beat task) reads the
+The request path appends one JSON record per request to a Redis stream
+(``record``) just before the answer's last bytes are sent (one Redis round
+trip, see ``routing.consumers.base``): a client holding a whole answer implies
+a queued record, even if the process is killed right after. Nothing waits on
+PostgreSQL and nothing is held in process memory. ``drain`` (a Celery beat task) reads the
 stream through a consumer group, writes batches idempotently on
 ``request_id`` and acknowledges only after the rows are committed: a crash at
 any point re-delivers, never loses. If Redis is unreachable, records go to a
@@ -15,6 +17,7 @@ import asyncio
 import logging
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -106,6 +109,19 @@ def _event_fields(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+# Writers of rows derived from usage records (e.g. routing's cascade outcomes), run in the same
+# transaction as the usage rows, so they are written exactly when their events are. Each must be
+# idempotent: records are re-delivered after a crash. Apps register in ``AppConfig.ready``.
+RecordWriter = Callable[[list[dict[str, Any]]], object]
+_record_writers: list[RecordWriter] = []
+
+
+def register_record_writer(writer: RecordWriter) -> None:
+    """Also pass every batch of drained usage records to ``writer`` (inside the drain's transaction)."""
+    if writer not in _record_writers:
+        _record_writers.append(writer)
+
+
 def write_events(records: list[dict[str, Any]]) -> int:
     """Insert records as ``UsageEvent`` rows, skipping request ids already stored."""
     from billing.models import UsageEvent
@@ -124,6 +140,8 @@ def write_events(records: list[dict[str, Any]]) -> int:
         for key_id, ts in last_used.items():
             # Only ever move last_used_at forward, without a read-modify-write race.
             ApiKey.objects.filter(pk=key_id).exclude(last_used_at__gte=ts).update(last_used_at=ts)
+        for writer in _record_writers:
+            writer(records)
     return len(created)
 
 

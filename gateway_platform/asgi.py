@@ -19,11 +19,13 @@ from routing.consumers.embeddings import EmbeddingsConsumer  # noqa: E402
 from routing.consumers.messages import CountTokensConsumer, MessagesConsumer  # noqa: E402
 from routing.consumers.models import ModelsConsumer  # noqa: E402
 from routing.consumers.not_found import NotFoundConsumer  # noqa: E402
+from routing.consumers.skills import SkillsConsumer  # noqa: E402
 
 v1_routes = URLRouter(
     [
         re_path(r"^v1/chat/completions/?$", ChatCompletionsConsumer.as_asgi()),
         re_path(r"^v1/models/?$", ModelsConsumer.as_asgi()),
+        re_path(r"^v1/skills/?$", SkillsConsumer.as_asgi()),
         re_path(r"^v1/messages/?$", MessagesConsumer.as_asgi()),
         re_path(r"^v1/messages/count_tokens/?$", CountTokensConsumer.as_asgi()),
         re_path(r"^v1/embeddings/?$", EmbeddingsConsumer.as_asgi()),

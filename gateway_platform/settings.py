@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -61,11 +63,15 @@ INSTALLED_APPS = [
     "django_prometheus",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_filters",
     "channels",
     "tenants",
     "providers",
     "routing",
     "billing",
+    "caching",
+    "axes",  # login throttling (after the project apps, per its docs)
 ]
 
 MIDDLEWARE = [
@@ -79,6 +85,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into a 429 page
 ]
 
 ROOT_URLCONF = "gateway_platform.urls"
@@ -167,6 +174,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": GATEWAY_HEALTH_PROBE_SECONDS,
         "options": {"expires": GATEWAY_HEALTH_PROBE_SECONDS},
     },
+    "evict-cache-entries": {
+        "task": "caching.tasks.evict_cache_entries",
+        "schedule": env.float("GATEWAY_CACHE_EVICT_SECONDS", default=60.0),
+    },
+    "rollup-cache-stats": {"task": "caching.tasks.rollup_cache_stats", "schedule": 300.0},
     "celery-heartbeat": {
         "task": "providers.tasks.heartbeat",
         "schedule": GATEWAY_CELERY_HEARTBEAT_SECONDS,
@@ -187,12 +199,15 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]  # project-wide CSS and vendored assets
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missing root
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True  # serve app static without a collectstatic step
+LOGIN_URL = "login"  # django.contrib.auth.urls under /accounts/
+LOGIN_REDIRECT_URL = "/portal/"  # the landing page for most users; `next` wins when present
 
 if not DEBUG:
     SESSION_COOKIE_HTTPONLY = True
@@ -200,6 +215,26 @@ if not DEBUG:
     X_FRAME_OPTIONS = "DENY"
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=False)
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0)  # only behind HTTPS
+if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False):
+    # Trust X-Forwarded-Proto from the TLS-terminating proxy (and only then).
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Login throttling (django-axes) ------------------------------------------------
+# Every login form (portal, admin, DRF) goes through axes: after N failures for one
+# username from one IP address, that pair is locked out for the cool-off time. Locking on
+# the pair (not the IP alone) keeps a whole office behind one NAT from being locked out.
+# The address is REMOTE_ADDR: behind a reverse proxy that is the proxy's, so the lock
+# is effectively per username.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("GATEWAY_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("GATEWAY_LOGIN_COOLOFF_MINUTES", default=15.0))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 
 # --- Channels --------------------------------------------------------------------
 # The /v1/ consumers do not use groups, so no channel layer is configured.
@@ -208,9 +243,42 @@ CHANNEL_LAYERS: dict[str, dict[str, object]] = {}
 # --- REST framework ---------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Safe default for a viewset that forgets to say; the tenants/billing viewsets set role rules.
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    # A signed-in browser session (CSRF-checked) or `Authorization: Bearer <personal token>`.
+    # The token class comes first so an unauthenticated call gets 401 + WWW-Authenticate: Bearer.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "tenants.tokens.PersonalTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "gateway_platform.drf.SearchFilter",
+        "rest_framework.filters.OrderingFilter",
+    ],
 }
-SPECTACULAR_SETTINGS = {"TITLE": "Gateway management API", "VERSION": "1.0.0"}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Gateway management API",
+    "DESCRIPTION": (
+        "Tenants, teams, members, API keys, budgets and usage. Authenticate with a signed-in session or "
+        "`Authorization: Bearer <personal token>` (create one at /api/tokens/ while signed in). "
+        "You see and change exactly what your role allows in the admin and the portal."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "TenantStatusEnum": "tenants.models.Tenant.Status",
+        "KeyStatusEnum": "tenants.serializers.KEY_STATUSES",
+    },
+    "SWAGGER_UI_DIST": "SIDECAR",  # served from the drf-spectacular-sidecar package: no CDN
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "gateway_platform.drf.document_errors",
+    ],
+}
 
 # --- The gateway --------------------------------------------------------------------
 GATEWAY = {
@@ -238,7 +306,41 @@ GATEWAY = {
     ],
     # Where usage events wait when Redis is unreachable (replayed by the drain task).
     "USAGE_SPOOL_DIR": Path(env.str("GATEWAY_USAGE_SPOOL_DIR", default=str(VAR_DIR / "spool"))),
+    # Threads embedding prompts for the semantic cache (off the event loop).
+    "CACHE_EMBED_THREADS": env.int("GATEWAY_CACHE_EMBED_THREADS", default=2),
 }
+
+# --- Budgets, rate limits, usage rollups and alerts (billing) --------------------------
+_retention_days = env.int("GATEWAY_USAGE_RETENTION_DAYS", default=0)
+if 0 < _retention_days < 2:
+    raise ImproperlyConfigured("GATEWAY_USAGE_RETENTION_DAYS must be 0 (keep forever) or at least 2.")
+GATEWAY |= {
+    # A budget reservation of a process that died is released after this long (> any request's duration).
+    "BUDGET_RESERVATION_TTL_SECONDS": env.int("GATEWAY_BUDGET_RESERVATION_TTL_SECONDS", default=1800),
+    # Output cap reserved (and set upstream) for a request under a budget that names none, when
+    # neither its tier nor its models set one.
+    "DEFAULT_MAX_OUTPUT_TOKENS": env.int("GATEWAY_DEFAULT_MAX_OUTPUT_TOKENS", default=4096),
+    # Raw usage events older than this many days are deleted nightly (rollups are kept); 0 keeps all.
+    "USAGE_RETENTION_DAYS": _retention_days,
+    "ALERT_WEBHOOK_TIMEOUT_SECONDS": env.float("GATEWAY_ALERT_WEBHOOK_TIMEOUT_SECONDS", default=10.0),
+}
+CELERY_BEAT_SCHEDULE |= {
+    "rollup-current-hour": {"task": "billing.tasks.rollup_current_hour", "schedule": 60.0, "options": {"expires": 60}},
+    "rollup-days": {"task": "billing.tasks.rollup_days", "schedule": crontab(minute=7)},
+    "prune-usage-events": {"task": "billing.tasks.prune_usage_events", "schedule": crontab(hour=3, minute=17)},
+    "check-budget-alerts": {
+        "task": "billing.tasks.check_budget_alerts",
+        "schedule": env.float("GATEWAY_BUDGET_ALERT_SECONDS", default=30.0),
+    },
+    "reconcile-budgets": {"task": "billing.tasks.reconcile_budgets", "schedule": 300.0},
+}
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="gateway@localhost")
 
 # --- Logging ------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

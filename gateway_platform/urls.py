@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from django.urls import include, path
 
 from gateway_platform import health, metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("reports/", include("billing.reports.urls")),
+    path("portal/", include("tenants.portal.urls")),
     path("health", health.readiness, name="health"),
     path("live", health.liveness, name="live"),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/", include("gateway_platform.api_urls")),  # management API, /api/schema/, /api/docs/
     path("metrics", metrics_view.metrics, name="metrics"),
 ]

@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 from billing.models import UsageEvent
 from providers import circuit, probes
 from providers.models import Model, Provider, ProviderHealth
+from tenants.admin_scoping import GlobalConfigAdminMixin
 
 STATUS_COLOURS: dict[str, str] = {
     ProviderHealth.Status.HEALTHY: "#2e7d32",
@@ -95,7 +96,9 @@ class ModelInline(admin.TabularInline):
 
 
 @admin.register(Provider)
-class ProviderAdmin(admin.ModelAdmin):
+class ProviderAdmin(GlobalConfigAdminMixin, admin.ModelAdmin):
+    """Global configuration: superusers only (tenant admins are not given its permissions)."""
+
     list_display = (
         "name",
         "kind",
@@ -196,7 +199,8 @@ class ProviderAdmin(admin.ModelAdmin):
 
 
 @admin.register(Model)
-class ModelAdmin(admin.ModelAdmin):
+class ModelAdmin(GlobalConfigAdminMixin, admin.ModelAdmin):
+    tenant_admin_permissions = ("view",)  # tenant admins read model names and prices (allowed models, tiers)
     list_display = (
         "name",
         "provider",

@@ -1,8 +1,18 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
 
-from routing.models import ConfigSection, RoutingPolicy, Tier, TierModel
+from django import forms
+from django.contrib import admin
+from django.db.models import Q, QuerySet
+from django.db.models.query import Prefetch
+from django.http import HttpRequest
+
+from routing.models import ConfigSection, RoutingPolicy, Skill, Tier, TierModel
+
+
+def _scope(tenant: object | None) -> str:
+    return str(tenant) if tenant is not None else "global"
 
 
 class TierModelInline(admin.TabularInline):
@@ -12,25 +22,145 @@ class TierModelInline(admin.TabularInline):
     ordering = ("position",)
 
 
+class TierForm(forms.ModelForm):
+    class Meta:
+        model = Tier
+        fields = (
+            "tenant",
+            "name",
+            "description",
+            "enabled",
+            "capabilities",
+            "complexity_max",
+            "max_output_tokens",
+            "max_cost_per_million",
+        )
+        help_texts = {
+            "capabilities": "Comma-separated tags (file_ops, grep, refactoring, architecture, ...): "
+            "`auto` sends requests whose keywords match a tag to this tier's band.",
+            "tenant": "Empty for a global tier. A tenant tier with a global tier's name overrides it for that "
+            "tenant's keys; fields left empty (models, capabilities, band, output cap) are inherited.",
+        }
+
+    def clean_complexity_max(self) -> float | None:
+        value = self.cleaned_data.get("complexity_max")
+        if value is not None and not 0 < value <= 1:
+            raise forms.ValidationError("A complexity band edge is a score greater than 0 and at most 1.")
+        return value
+
+
 @admin.register(Tier)
 class TierAdmin(admin.ModelAdmin):
-    list_display = ("name", "description", "model_chain", "max_cost_per_million", "enabled")
-    list_filter = ("enabled",)
-    search_fields = ("name", "description")
+    form = TierForm
+    list_display = ("name", "scope", "band", "model_chain", "capabilities_list", "max_output_tokens", "enabled")
+    list_filter = ("enabled", ("tenant", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("name", "description", "tenant__slug")
+    autocomplete_fields = ("tenant",)
+    ordering = ("tenant__slug", "complexity_max", "name")
     inlines = [TierModelInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Tier]:
+        members = Prefetch("tier_models", queryset=TierModel.objects.order_by("position").select_related("model"))
+        return super().get_queryset(request).select_related("tenant").prefetch_related(members)
+
+    @admin.display(description="scope", ordering="tenant__slug")
+    def scope(self, obj: Tier) -> str:
+        return _scope(obj.tenant)
+
+    @admin.display(description="auto band", ordering="complexity_max")
+    def band(self, obj: Tier) -> str:
+        return f"≤ {obj.complexity_max:.2f}" if obj.complexity_max is not None else "—"
 
     @admin.display(description="models (primary first)")
     def model_chain(self, obj: Tier) -> str:
-        return " → ".join(tm.model.name for tm in obj.tier_models.select_related("model"))
+        return " → ".join(tm.model.name for tm in obj.tier_models.all())
+
+    @admin.display(description="capabilities")
+    def capabilities_list(self, obj: Tier) -> str:
+        return ", ".join(obj.capabilities)
+
+
+class SkillForm(forms.ModelForm):
+    class Meta:
+        model = Skill
+        fields = ("tenant", "slug", "name", "description", "system_prompt", "forced_tier", "enabled")
+        widgets = {"system_prompt": forms.Textarea(attrs={"rows": 20, "cols": 100})}
+
+    def clean_forced_tier(self) -> str:
+        name = (self.cleaned_data.get("forced_tier") or "").strip()
+        if not name:
+            return ""
+        tenant = self.cleaned_data.get("tenant")
+        scope = Q(tenant=None) | Q(tenant=tenant) if tenant is not None else Q(tenant=None)
+        names = sorted(set(Tier.objects.filter(scope).values_list("name", flat=True)))
+        if name not in names:
+            raise forms.ValidationError(f"No tier '{name}'. Tiers: {', '.join(names) or 'none'}.")
+        return name
+
+
+@admin.register(Skill)
+class SkillAdmin(admin.ModelAdmin):
+    form = SkillForm
+    list_display = ("slug", "name", "scope", "forced_tier", "enabled", "updated_at")
+    list_filter = ("enabled", ("tenant", admin.RelatedOnlyFieldListFilter), "forced_tier")
+    search_fields = ("slug", "name", "description", "system_prompt")
+    autocomplete_fields = ("tenant",)
+    list_editable = ("enabled",)
+    ordering = ("slug", "tenant__slug")
+    actions = ["enable", "disable"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Skill]:
+        return super().get_queryset(request).select_related("tenant")
+
+    @admin.display(description="scope", ordering="tenant__slug")
+    def scope(self, obj: Skill) -> str:
+        return _scope(obj.tenant)
+
+    @admin.action(description="Enable selected skills")
+    def enable(self, request: HttpRequest, queryset: QuerySet[Skill]) -> None:
+        self._set_enabled(queryset, True)
+
+    @admin.action(description="Disable selected skills")
+    def disable(self, request: HttpRequest, queryset: QuerySet[Skill]) -> None:
+        self._set_enabled(queryset, False)
+
+    @staticmethod
+    def _set_enabled(queryset: QuerySet[Skill], enabled: bool) -> None:
+        # save() per row, not update(): the post-save signal bumps the configuration version.
+        for skill in queryset:
+            if skill.enabled != enabled:
+                skill.enabled = enabled
+                skill.save(update_fields=["enabled", "updated_at"])
 
 
 @admin.register(RoutingPolicy)
 class RoutingPolicyAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "strategy", "fallback_model", "fallback_enabled", "updated_at")
+    list_display = (
+        "__str__",
+        "strategy",
+        "baseline_tier",
+        "cascade_enabled",
+        "fallback_model",
+        "fallback_enabled",
+        "updated_at",
+    )
+    list_filter = ("strategy", "cascade_enabled")
     autocomplete_fields = ("tenant", "fallback_model")
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "strategy" and field is not None:
+            field.help_text = (
+                "cost_optimized: the scored band. quality_first: a score near a band's upper edge goes one "
+                "band up. local_first: the lowest band tries the local fallback model first."
+            )
+        return field
 
 
 @admin.register(ConfigSection)
 class ConfigSectionAdmin(admin.ModelAdmin):
     list_display = ("name", "applied", "imported_at")
     readonly_fields = ("name", "data", "applied", "imported_at")
+
+
+from routing import admin_cascade, admin_try  # noqa: E402,F401  (admin_try: the "Try routing" page)

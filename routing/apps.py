@@ -8,9 +8,21 @@ class RoutingConfig(AppConfig):
     verbose_name = "Routing"
 
     def ready(self) -> None:
-        from routing import config_version, policies
+        from routing import config_version, policies, skills, tier_views
 
         config_version.watch(
             "routing.Tier", "routing.TierModel", "routing.RoutingPolicy", "routing.Skill", "routing.GuardrailPolicy"
         )
         policies.register()
+        tier_views.register()
+        skills.register()
+        _register_cascade_and_guardrail()
+
+
+def _register_cascade_and_guardrail() -> None:
+    """Cascade outcomes are written by the usage drain; ``security:`` / ``mcp:`` config sections apply."""
+    from billing import usage
+    from routing import cascade, policy_sections
+
+    usage.register_record_writer(cascade.write_outcomes)
+    policy_sections.register()

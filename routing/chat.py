@@ -2,24 +2,27 @@
 
 Deployments are tried in route order (``routing.failover``). Streams are forwarded chunk by chunk
 as they arrive, with an SSE comment as keep-alive while the upstream is silent (``routing.streaming``).
+Token reduction, the cascade and the answer checks (code mode, guardrail) are planned per request in
+``routing.chat_plan`` and run by ``routing.cascade`` / ``routing.answers``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 from billing.costs import estimate_prompt_tokens
+from caching import gateway as response_cache
 from gateway_platform.errors import GatewayError
 from providers.adapters import adapter_for
-from providers.adapters.base import Completion, Deployment
-from routing import admission
+from providers.adapters.base import Completion, Deployment, StreamChunk
+from routing import admission, answers, cascade
 from routing.auth import authenticate
+from routing.chat_plan import ChatPlan, plan_chat
 from routing.exchange import Exchange, Responder
-from routing.failover import call_with_failover
 from routing.requests import ChatRequest, parse_chat_request
-from routing.resolver import Route, resolve
+from routing.resolver import Route
+from routing.route_plan import plan_route
 from routing.snapshot import config_cache
 from routing.streaming import (
     CHAT_CHUNK,
@@ -27,7 +30,6 @@ from routing.streaming import (
     relay_stream,
     route_served,
     send_json,
-    stream_with_failover,
 )
 
 logger = logging.getLogger(__name__)
@@ -63,56 +65,91 @@ async def serve_chat(
     request = parse(raw)
     exchange.requested_model = request.model
     exchange.stream = request.stream
-    route = resolve(snapshot, key, request.model, request.provider)
+    route = plan_route(exchange, snapshot, key, request)  # skill, then auto / forced tier / named model
     exchange.tier = route.tier
-    await admission.admit(exchange, key, estimate_prompt_tokens(request.body))
-    try:
-        if request.stream:
-            await _serve_stream(exchange, responder, request, route)
+    plan = plan_chat(exchange, snapshot, key, request, route)  # token reduction, cascade, answer checks
+    async with admission.admitted(
+        exchange,
+        key,
+        snapshot=snapshot,
+        route=route,
+        prompt_tokens=estimate_prompt_tokens(request.body),
+        body=request.body,
+        also=(plan.cascade.cheap_route,) if plan.cascade else (),
+        downgrade=True,
+    ) as route:  # rate limits and budgets; a budget may downgrade the route
+        cached = await response_cache.lookup(exchange, snapshot, request.body, route)
+        if cached.hit is not None:
+            await response_cache.serve_hit(
+                exchange, responder, cached, stream=request.stream, include_usage=request.include_usage
+            )
+        elif request.stream:
+            await _serve_stream(exchange, responder, request, route, cached, plan)
         else:
-            await _serve_complete(exchange, responder, request, route)
-    finally:
-        if exchange.usage is not None:
-            with contextlib.suppress(Exception):
-                await admission.settle(key, exchange.usage.completion_tokens)
+            await _serve_complete(exchange, responder, route, cached, plan)
 
 
-def _estimate(request: ChatRequest) -> Callable[[], int]:
-    return lambda: estimate_prompt_tokens(request.body)
-
-
-async def _serve_complete(exchange: Exchange, responder: Responder, request: ChatRequest, route: Route) -> None:
+async def _serve_complete(
+    exchange: Exchange, responder: Responder, route: Route, cached: response_cache.CacheLookup, plan: ChatPlan
+) -> None:
     async def attempt(deployment: Deployment) -> Completion:
         adapter = adapter_for(deployment.provider.kind)
         if adapter is None:
             raise no_adapter(deployment)
-        return await adapter.complete(deployment, request.body)
+        return await adapter.complete(deployment, plan.body_for(deployment))
 
-    completion = await call_with_failover(exchange, route, attempt)
+    completion, route = await cascade.complete(exchange, plan, route, attempt)
     exchange.deployment = route_served(exchange, route)
-    finish_usage(exchange, completion.usage, _estimate(request), len(completion.text))
-    await send_json(exchange, responder, completion.body)
+    finish_usage(exchange, completion.usage, plan.estimate_prompt, len(completion.text))
+    body = answers.finish_body(exchange, plan, completion.body)  # code mode, guardrail
+    await send_json(exchange, responder, body)
+    response_cache.remember(exchange, cached, body)
 
 
-async def _stream_from(
-    exchange: Exchange, responder: Responder, request: ChatRequest, deployment: Deployment, *, last: bool
-) -> None:
+def _open_stream(plan: ChatPlan, deployment: Deployment) -> AsyncIterator[StreamChunk]:
     adapter = adapter_for(deployment.provider.kind)
     if adapter is None:
         raise no_adapter(deployment)
+    return aiter(adapter.stream(deployment, plan.body_for(deployment)))
+
+
+async def _stream_from(
+    exchange: Exchange,
+    responder: Responder,
+    request: ChatRequest,
+    plan: ChatPlan,
+    cached: response_cache.CacheLookup,
+    deployment: Deployment,
+    chunks: AsyncIterator[StreamChunk],
+    last: bool,
+    checked: bool,
+) -> None:
     await relay_stream(
         exchange,
-        responder,
+        cached.watch(responder),  # the response cache stores what the client was sent
         deployment,
-        aiter(adapter.stream(deployment, request.body)),
+        chunks,
         include_usage=request.include_usage,
         may_commit=last,
-        estimate_prompt=_estimate(request),
+        estimate_prompt=plan.estimate_prompt,
         shape=CHAT_CHUNK,
+        answer=answers.stream_filter(exchange, plan, checked=checked),
     )
 
 
-async def _serve_stream(exchange: Exchange, responder: Responder, request: ChatRequest, route: Route) -> None:
-    await stream_with_failover(
-        exchange, route, lambda deployment, last: _stream_from(exchange, responder, request, deployment, last=last)
+async def _serve_stream(
+    exchange: Exchange,
+    responder: Responder,
+    request: ChatRequest,
+    route: Route,
+    cached: response_cache.CacheLookup,
+    plan: ChatPlan,
+) -> None:
+    await cascade.stream(
+        exchange,
+        plan,
+        route,
+        open_stream=lambda deployment: _open_stream(plan, deployment),
+        relay=lambda *args: _stream_from(exchange, responder, request, plan, cached, *args),
     )
+    response_cache.remember(exchange, cached)  # only reached when the stream completed normally

@@ -140,7 +140,7 @@ async def serve_completions(exchange: Exchange, responder: Responder, raw: bytes
     """Answer one ``/v1/completions`` request, streamed or whole (errors propagate as ``GatewayError``)."""
     request, opened = await open_request(exchange, raw, parse_completion_request)
     route = completions_route(opened.route, request)
-    async with admitted(exchange, opened.key, request.prompt_tokens):
+    async with admitted(exchange, opened, route, request.prompt_tokens, request.body):
         if request.stream:
             await stream_with_failover(
                 exchange, route, lambda deployment, last: _stream_from(exchange, responder, request, deployment, last)

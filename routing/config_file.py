@@ -1,8 +1,9 @@
 """Config as code: import and export the gateway configuration as one YAML file.
 
 The schema (see ``routing.config_file_schema``): ``providers`` and ``models``
-lists, ``routing`` (``strategy``; ``tiers`` with ``model`` and optional
-``fallbacks``; ``fallback`` naming a provider and a model), and the sections
+lists, ``routing`` (``strategy``; ``baseline_tier``; ``tiers`` with ``model``,
+optional ``fallbacks``, ``complexity_max`` (the tier's ``auto`` band) and
+``max_output_tokens``; ``fallback`` naming a provider and a model), and the sections
 ``server``, ``caching``, ``mcp`` and ``security``, stored verbatim as
 ``ConfigSection`` rows until their features exist. Unknown keys are reported as
 warnings, never silently dropped.
@@ -156,6 +157,10 @@ def _tier_entry(tier: Tier) -> dict[str, Any]:
         entry["max_cost_per_million"] = float(tier.max_cost_per_million)
     if tier.capabilities:
         entry["capabilities"] = list(tier.capabilities)
+    if tier.complexity_max is not None:
+        entry["complexity_max"] = tier.complexity_max
+    if tier.max_output_tokens is not None:
+        entry["max_output_tokens"] = tier.max_output_tokens
     if not tier.enabled:
         entry["enabled"] = False
     return entry
@@ -167,7 +172,10 @@ def _routing_entry() -> dict[str, Any]:
     policy = RoutingPolicy.objects.filter(tenant__isnull=True).select_related("fallback_model__provider").first()
     if policy is None:
         return {"tiers": tiers}
-    routing: dict[str, Any] = {"strategy": policy.strategy, "tiers": tiers}
+    routing: dict[str, Any] = {"strategy": policy.strategy}
+    if policy.baseline_tier:
+        routing["baseline_tier"] = policy.baseline_tier
+    routing["tiers"] = tiers
     if policy.fallback_model is not None:
         routing["fallback"] = {
             "provider": policy.fallback_model.provider.name,

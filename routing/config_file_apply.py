@@ -9,7 +9,7 @@ together as ``ConfigError`` at the end, which rolls the caller's transaction bac
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -47,6 +47,16 @@ KIND_LABELS = {
 }
 
 _Row = TypeVar("_Row", bound=db.Model)
+
+# Sections a feature applies: name -> apply(data, mode), returning (key path within the section, problem)
+# pairs. Apps register in ``AppConfig.ready``; an applied section is marked ``applied``.
+SectionApplier = Callable[[Any, ImportMode], list[tuple[KeyPath, str]]]
+SECTION_APPLIERS: dict[str, SectionApplier] = {}
+
+
+def register_section(name: str, apply: SectionApplier) -> None:
+    """Apply the config file's ``name`` section with ``apply`` from now on."""
+    SECTION_APPLIERS[name] = apply
 
 
 @dataclass(frozen=True)
@@ -194,6 +204,8 @@ class _Importer:
             "description": spec.description,
             "capabilities": list(spec.capabilities),
             "max_cost_per_million": spec.max_cost_per_million,
+            "complexity_max": spec.complexity_max,
+            "max_output_tokens": spec.max_output_tokens,
             "enabled": spec.enabled,
         }
         tier, action, changed = self.upsert(Tier, {"tenant": None, "name": spec.name}, values)
@@ -206,6 +218,11 @@ class _Importer:
         values: dict[str, Any] = {}
         if routing.strategy is not None:
             values["strategy"] = routing.strategy
+        if routing.baseline_tier is not None:
+            if not self.tier_exists(routing.baseline_tier, routing.tiers):
+                self.error(("routing", "baseline_tier"), f"unknown tier '{routing.baseline_tier}'")
+                return
+            values["baseline_tier"] = routing.baseline_tier
         if routing.fallback is not None:
             fallback = self.fallback_model(routing.fallback)
             if fallback is None:
@@ -216,6 +233,13 @@ class _Importer:
 
     def save_section(self, spec: SectionSpec) -> None:
         section = self.save("section", ConfigSection, {"name": spec.name}, {"data": spec.data})
+        apply = SECTION_APPLIERS.get(spec.name)
+        if apply is not None:
+            for at, message in apply(spec.data, self.mode):
+                self.error((*spec.path, *at), message)
+            if not section.applied:
+                section.applied = True
+                section.save(update_fields=["applied"])
         if not section.applied:
             self.pending_sections.append(spec.name)
 
@@ -229,6 +253,11 @@ class _Importer:
         if provider is None:
             self.error(at, f"unknown provider '{name}': define it under providers")
         return provider
+
+    @staticmethod
+    def tier_exists(name: str, specs: tuple[TierSpec, ...]) -> bool:
+        """A global tier ``name`` is in the file or the database."""
+        return any(spec.name == name for spec in specs) or Tier.objects.filter(tenant=None, name=name).exists()
 
     def tier_member(self, name: str, at: KeyPath) -> Model | None:
         """The model a tier names; a placeholder from the bundled defaults if it exists nowhere else."""

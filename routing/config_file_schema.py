@@ -86,6 +86,8 @@ class TierSpec:
     description: str = ""
     capabilities: tuple[str, ...] = ()
     max_cost_per_million: Decimal | None = None
+    complexity_max: float | None = None  # upper edge of the tier's `auto` band, in (0, 1]
+    max_output_tokens: int | None = None
     enabled: bool = True
     path: KeyPath = field(default=(), compare=False)
 
@@ -110,6 +112,7 @@ class RoutingSpec:
     """``routing:``. ``strategy`` and ``fallback`` are None when the file leaves them out."""
 
     strategy: str | None = None
+    baseline_tier: str | None = None  # the tier savings are measured against
     tiers: tuple[TierSpec, ...] = ()
     fallback: FallbackSpec | None = None
 
@@ -273,6 +276,8 @@ class _Reader(ValueReader):
             description=self.text(entry, path, "description", allow_empty=True),
             capabilities=self.strings(entry, path, "capabilities", max_length=CAPABILITY_MAX_LENGTH),
             max_cost_per_million=self.price(entry, path, "max_cost_per_million", None),
+            complexity_max=self.band_edge(entry, path, "complexity_max"),
+            max_output_tokens=self.integer(entry, path, "max_output_tokens", None),
             enabled=self.boolean(entry, path, "enabled"),
             path=path,
         )
@@ -284,6 +289,16 @@ class _Reader(ValueReader):
             self.error((*path, "fallbacks"), "a model may appear only once in a tier")
         return spec if len(self.errors) == errors else None
 
+    def band_edge(self, entry: dict[str, Any], path: KeyPath, key: str) -> float | None:
+        """A complexity score bound: a number in (0, 1]."""
+        value = self.number(entry, path, key)
+        if value is None:
+            return None
+        if not 0 < value <= 1:
+            self.error((*path, key), "must be greater than 0 and at most 1")
+            return None
+        return float(value)
+
     def routing(self, raw: object) -> RoutingSpec | None:
         path: KeyPath = ("routing",)
         entry = self.mapping(raw, path, known=ROUTING_KEYS)
@@ -292,6 +307,7 @@ class _Reader(ValueReader):
         fallback = entry.get("fallback")
         return RoutingSpec(
             strategy=self.choice(entry, path, "strategy", RoutingPolicy.Strategy.values, default=None),
+            baseline_tier=self.slug(entry, path, "baseline_tier", max_length(RoutingPolicy, "baseline_tier")) or None,
             tiers=self.entries(entry, "tiers", self.tier, path),
             fallback=self.fallback(fallback, (*path, "fallback")) if fallback is not None else None,
         )

@@ -135,7 +135,7 @@ async def serve_embeddings(exchange: Exchange, responder: Responder, raw: bytes)
             raise no_adapter(deployment)
         return await adapter.embed(deployment, request.body)
 
-    async with admitted(exchange, opened.key, request.prompt_tokens):
+    async with admitted(exchange, opened, route, request.prompt_tokens, request.body, produces_output=False):
         result = await call_with_failover(exchange, route, attempt)
         exchange.deployment = route_served(exchange, route)
         finish_usage(exchange, result.usage, lambda: request.prompt_tokens, 0)

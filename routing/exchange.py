@@ -49,13 +49,18 @@ class Exchange:
     cache_status: str = "BYPASS"
     rate_headers: dict[str, str] = field(default_factory=dict)
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    in_flight: tuple[Deployment, float] | None = None  # the attempt running now (deployment, start)
     skill: str = ""
     route_reason: dict[str, Any] = field(default_factory=dict)
+    route_header: str = ""  # X-Gateway-Route-Reason, when the gateway chose the tier
     tokens_saved: dict[str, int] = field(default_factory=dict)
     cost_saved_usd: Decimal = Decimal(0)
     cache_similarity: float | None = None
     budget_status: str = ""
     guardrail: str = ""
+    # Cost of answers paid for but not served (a cascade's rejected cheap answer), included in cost_usd.
+    discarded_cost_usd: Decimal = Decimal(0)
+    extra_headers: dict[str, str] = field(default_factory=dict)  # set by features (e.g. X-Gateway-Guardrail)
 
     def gateway_headers(self, extra: dict[str, str] | None = None) -> list[tuple[bytes, bytes]]:
         """The contract's response headers, as far as they are known now."""
@@ -68,12 +73,25 @@ class Exchange:
             "X-Gateway-Cache": self.cache_status,
             "X-Gateway-Cost-USD": f"{self.cost_usd:.8f}",
             **self.rate_headers,
+            **self.extra_headers,
             **(extra or {}),
         }
+        if self.route_header:
+            values["X-Gateway-Route-Reason"] = self.route_header
+        if self.cache_similarity is not None:
+            values["X-Gateway-Cache-Similarity"] = f"{self.cache_similarity:.4f}"
         hops = sum(1 for attempt in self.attempts if attempt["error"])
         if hops:
             values["X-Gateway-Fallback"] = str(hops)
         return [(k.encode(), v.encode()) for k, v in values.items()]
+
+    def _attempts_so_far(self) -> list[dict[str, Any]]:
+        if self.in_flight is None:
+            return self.attempts
+        from routing.failover import attempt_record  # failover imports this module
+
+        deployment, started = self.in_flight
+        return [*self.attempts, attempt_record(deployment, None, started=started)]
 
     def to_usage_record(self) -> UsageRecord:
         now = time.monotonic()
@@ -107,7 +125,7 @@ class Exchange:
             cache_status=self.cache_status,
             stream=self.stream,
             client_disconnected=self.client_disconnected,
-            attempts=self.attempts,
+            attempts=self._attempts_so_far(),
             skill=self.skill,
             route_reason=self.route_reason,
             tokens_saved=self.tokens_saved,

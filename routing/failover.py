@@ -66,9 +66,10 @@ def every_deployment_failed(route: Route, last: GatewayError) -> GatewayError:
     )
 
 
-def _note(
-    exchange: Exchange, deployment: Deployment, error: GatewayError | None, *, started: float | None, state: str = ""
-) -> None:
+def attempt_record(
+    deployment: Deployment, error: GatewayError | None, *, started: float | None, state: str = ""
+) -> dict[str, object]:
+    """One hop as the usage event stores it."""
     attempt: dict[str, object] = {
         "provider": deployment.provider.name,
         "model": deployment.name,
@@ -79,7 +80,14 @@ def _note(
         attempt["seconds"] = round(time.monotonic() - started, 4)
     if state:
         attempt["circuit"] = state
-    exchange.attempts.append(attempt)
+    return attempt
+
+
+def _note(
+    exchange: Exchange, deployment: Deployment, error: GatewayError | None, *, started: float | None, state: str = ""
+) -> None:
+    exchange.in_flight = None
+    exchange.attempts.append(attempt_record(deployment, error, started=started, state=state))
 
 
 async def call_with_failover(exchange: Exchange, route: Route, attempt: Callable[[Deployment], Awaitable[T]]) -> T:
@@ -97,6 +105,9 @@ async def call_with_failover(exchange: Exchange, route: Route, attempt: Callable
             continue
         for try_number in range(retries + 1):
             started = time.monotonic()
+            # A streamed answer queues its usage record before its last byte, while this
+            # attempt is still running: the record then counts it as the serving hop.
+            exchange.in_flight = (deployment, started)
             try:
                 result = await attempt(deployment)
             except GatewayError as err:

@@ -122,12 +122,20 @@ async def open_request(exchange: Exchange, raw: bytes, parse: Callable[[bytes], 
 
 
 @contextlib.asynccontextmanager
-async def admitted(exchange: Exchange, key: KeyInfo, prompt_tokens: int) -> AsyncIterator[None]:
-    """Admit the request (429 over the key's limits), then count its completion tokens once known."""
-    await admission.admit(exchange, key, prompt_tokens)
-    try:
+async def admitted(
+    exchange: Exchange, opened: Opened, route: Route, prompt_tokens: int, body: JSON, *, produces_output: bool = True
+) -> AsyncIterator[None]:
+    """Admit the request (429 over a rate limit or budget), then settle its cost and tokens.
+
+    These endpoints do not downgrade: a ``downgrade`` budget that does not fit refuses them.
+    """
+    async with admission.admitted(
+        exchange,
+        opened.key,
+        snapshot=opened.snapshot,
+        route=route,
+        prompt_tokens=prompt_tokens,
+        body=body,
+        produces_output=produces_output,
+    ):
         yield
-    finally:
-        if exchange.usage is not None and exchange.usage.completion_tokens:
-            with contextlib.suppress(Exception):
-                await admission.settle(key, exchange.usage.completion_tokens)

@@ -1,9 +1,14 @@
 """Resolve the ``model`` a client asked for into an ordered list of deployments.
 
-``model`` may be a concrete public model name, a tier name, or
+``model`` may be a concrete public model name, a tier name (as the key's
+tenant sees its tiers: ``routing.tier_views``), ``auto``, or
 ``provider:model`` / ``local:model`` (``local`` is the provider of the global
 local fallback). A tier's models come first (primary, then fallbacks); the
 local fallback, when enabled, is tried last.
+
+``auto`` is scored per request by the chat flow (``routing.route_plan``);
+resolved here without a request (other endpoints, token counting, smart
+routing off) it is the middle of the bands the key may use.
 """
 
 from __future__ import annotations
@@ -12,9 +17,12 @@ from dataclasses import dataclass
 
 from gateway_platform.errors import invalid_request
 from providers.adapters.base import Deployment
-from routing.snapshot import KeyInfo, Snapshot
+from routing.scoring import NoTierAllowed
+from routing.snapshot import KeyInfo, Snapshot, TierInfo
+from routing.tier_views import TierView, tiers_for
 
 LOCAL_PROVIDER_ALIAS = "local"
+AUTO = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,15 +66,12 @@ def resolve(snapshot: Snapshot, key: KeyInfo, requested: str, provider_hint: str
     """The route for ``requested``; a 400 ``GatewayError`` if it is unknown or not allowed for ``key``."""
     if provider_hint and ":" not in requested:
         return _explicit(snapshot, key, provider_hint, requested, requested)
-    tier = snapshot.tiers.get(requested)
+    view = tiers_for(snapshot, key.tenant_id)
+    if requested == AUTO:
+        return tier_route(snapshot, key, default_auto_tier(view, key), requested=AUTO)
+    tier = view.tiers.get(requested)
     if tier is not None:
-        if not key.may_use(tier.name):
-            raise _not_allowed(requested)
-        if not tier.deployments:
-            raise invalid_request(
-                f"The tier '{requested}' has no enabled models.", param="model", code="model_not_found"
-            )
-        return Route(requested=requested, tier=tier.name, deployments=_with_fallback(snapshot, tier.deployments))
+        return tier_route(snapshot, key, tier)
     deployment = snapshot.models.get(requested)
     if deployment is not None:
         if not key.may_use(deployment.name):
@@ -82,6 +87,53 @@ def resolve(snapshot: Snapshot, key: KeyInfo, requested: str, provider_hint: str
     )
 
 
+def tier_route(snapshot: Snapshot, key: KeyInfo, tier: TierInfo, *, requested: str | None = None) -> Route:
+    """The route through ``tier`` (400 if the key may not use it or it has no enabled models)."""
+    if not key.may_use(tier.name):
+        raise _not_allowed(tier.name)
+    if not tier.deployments:
+        raise invalid_request(f"The tier '{tier.name}' has no enabled models.", param="model", code="model_not_found")
+    return Route(
+        requested=requested or tier.name, tier=tier.name, deployments=_with_fallback(snapshot, tier.deployments)
+    )
+
+
+def local_first(snapshot: Snapshot, route: Route) -> Route:
+    """``route`` with the local fallback model tried first (the ``local_first`` strategy)."""
+    fallback = snapshot.local_fallback
+    if fallback is None or route.deployments[:1] == (fallback,):
+        return route
+    rest = tuple(d for d in route.deployments if d != fallback)
+    return Route(requested=route.requested, tier=route.tier, deployments=(fallback, *rest))
+
+
+def auto_allowed(view: TierView, key: KeyInfo) -> bool:
+    """True if `auto` can route for this key: some tier with a complexity band is allowed."""
+    return any(key.may_use(tier.name) for tier in view.bands)
+
+
+def default_auto_tier(view: TierView, key: KeyInfo) -> TierInfo:
+    """The tier `auto` uses without scoring: the middle of the allowed bands."""
+    try:
+        name = view.scorer.middle(allowed=key.may_use)
+    except NoTierAllowed:
+        raise no_auto_tier(view) from None
+    return view.tiers[name]
+
+
+def no_auto_tier(view: TierView) -> Exception:
+    """400 for `auto` when no tier with a complexity band may be used."""
+    if not view.bands:
+        message = "Automatic routing is not configured: no tier has a complexity band. Name a model or tier instead."
+        return invalid_request(message, param="model", code="model_not_found")
+    return invalid_request(
+        "This API key may not use any of the tiers automatic routing chooses from "
+        f"({', '.join(t.name for t in view.bands)}). Name a model or tier it may use.",
+        param="model",
+        code="model_not_allowed",
+    )
+
+
 def _not_allowed(requested: str) -> Exception:
     return invalid_request(
         f"This API key is not allowed to use the model '{requested}'.", param="model", code="model_not_allowed"
@@ -89,7 +141,10 @@ def _not_allowed(requested: str) -> Exception:
 
 
 def visible_models(snapshot: Snapshot, key: KeyInfo) -> list[tuple[str, str]]:
-    """(id, owned_by) of every model and tier this key may name, for ``GET /v1/models``."""
+    """(id, owned_by) of each model and tier this key may name, and `auto` if it can route (``GET /v1/models``)."""
+    view = tiers_for(snapshot, key.tenant_id)
     entries = [(name, d.provider.name) for name, d in snapshot.models.items() if key.may_use(name)]
-    entries += [(name, "gateway-tier") for name in snapshot.tiers if key.may_use(name)]
+    entries += [(name, "gateway-tier") for name in view.tiers if key.may_use(name)]
+    if auto_allowed(view, key):
+        entries.append((AUTO, "gateway-router"))
     return sorted(entries)

@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -60,6 +61,9 @@ class TierInfo:
     description: str
     capabilities: tuple[str, ...]
     deployments: tuple[Deployment, ...]
+    complexity_max: float | None = None  # upper edge of the `auto` band; None keeps the tier out of `auto`
+    max_output_tokens: int | None = None
+    max_cost_per_million: Decimal | None = None  # orders tiers for cascades when bands are unset
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +150,9 @@ def load_snapshot(version: int) -> Snapshot:
             description=tier.description,
             capabilities=tuple(tier.capabilities),
             deployments=deployments,
+            complexity_max=tier.complexity_max,
+            max_output_tokens=tier.max_output_tokens,
+            max_cost_per_million=tier.max_cost_per_million,
         )
     policy = RoutingPolicy.objects.filter(tenant__isnull=True).select_related("fallback_model").first()
     fallback = None

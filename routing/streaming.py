@@ -14,6 +14,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import orjson
 from django.conf import settings
@@ -44,25 +45,42 @@ CHAT_CHUNK = ChunkShape("chat.completion.chunk", "chatcmpl-")
 TEXT_COMPLETION_CHUNK = ChunkShape("text_completion", "cmpl-")
 
 
+class ChunkFilter(Protocol):
+    """Rewrites or watches the chunks of a relayed stream (``routing.answers.AnswerStream``)."""
+
+    def feed(self, chunk: StreamChunk) -> list[bytes]:
+        """The data payloads to send for one chunk."""
+        ...
+
+    def tail(self) -> list[bytes]:
+        """Whole SSE lines to send after the last chunk, before the cost comment."""
+        ...
+
+
 def route_served(exchange: Exchange, route: Route) -> Deployment:
     """The deployment of the last (successful) attempt."""
     served = exchange.attempts[-1]["model"]
     return next(d for d in route.deployments if d.name == served)
 
 
+def usage_or_estimate(usage: Usage | None, estimate_prompt: Callable[[], int], completion_chars: int) -> Usage:
+    """``usage``, or an estimate of it when the upstream reported none."""
+    if usage is not None:
+        return usage
+    return Usage(prompt_tokens=estimate_prompt(), completion_tokens=tokens_for_chars(completion_chars), estimated=True)
+
+
 def finish_usage(
     exchange: Exchange, usage: Usage | None, estimate_prompt: Callable[[], int], completion_chars: int
 ) -> None:
-    """Set the exchange's usage and cost; estimate the tokens when the upstream reported none."""
-    if usage is None:
-        usage = Usage(
-            prompt_tokens=estimate_prompt(),
-            completion_tokens=tokens_for_chars(completion_chars),
-            estimated=True,
-        )
+    """Set the exchange's usage and cost; estimate the tokens when the upstream reported none.
+
+    The cost includes answers paid for but not served (``discarded_cost_usd``).
+    """
+    usage = usage_or_estimate(usage, estimate_prompt, completion_chars)
     exchange.usage = usage
     assert exchange.deployment is not None
-    exchange.cost_usd = cost_usd(exchange.deployment, usage)
+    exchange.cost_usd = cost_usd(exchange.deployment, usage) + exchange.discarded_cost_usd
 
 
 async def send_json(exchange: Exchange, responder: Responder, body: bytes) -> None:
@@ -147,11 +165,13 @@ async def relay_stream(
     may_commit: bool,
     estimate_prompt: Callable[[], int],
     shape: ChunkShape,
+    answer: ChunkFilter | None = None,
 ) -> None:
     """Forward ``chunks`` (an adapter's stream) as SSE events, then the cost comment and ``[DONE]``.
 
     The usage-only chunk is forwarded only when the client asked for usage
-    (and made up from an estimate when the upstream sent none).
+    (and made up from an estimate when the upstream sent none). ``answer``
+    may rewrite chunks and add lines at the end (code mode, guardrail).
     """
     usage: Usage | None = None
     text_len = 0
@@ -167,7 +187,8 @@ async def relay_stream(
             await start_stream(exchange, responder, deployment)
             if exchange.first_token_monotonic is None:
                 exchange.first_token_monotonic = time.monotonic()
-            await responder.send_body(b"data: " + chunk.data + b"\n\n", more_body=True)
+            for data in answer.feed(chunk) if answer is not None else (chunk.data,):
+                await responder.send_body(b"data: " + data + b"\n\n", more_body=True)
     finally:
         # Runs on success, error and cancellation alike: bill what was generated.
         if exchange.headers_sent or usage is not None:
@@ -176,6 +197,8 @@ async def relay_stream(
         await chunks.aclose()  # type: ignore[attr-defined]
     await start_stream(exchange, responder, deployment)
     assert exchange.usage is not None
+    for line in answer.tail() if answer is not None else ():
+        await responder.send_body(line, more_body=True)
     if include_usage and usage is None:
         await responder.send_body(b"data: " + usage_chunk(exchange, exchange.usage, shape) + b"\n\n", more_body=True)
     tail = f": x-gateway-cost-usd={exchange.cost_usd:.8f}\n\ndata: [DONE]\n\n".encode()

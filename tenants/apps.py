@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class TenantsConfig(AppConfig):
@@ -9,5 +10,8 @@ class TenantsConfig(AppConfig):
 
     def ready(self) -> None:
         from routing import config_version
+        from tenants import admin_group
 
         config_version.watch("tenants.Tenant", "tenants.Team", "tenants.ApiKey")
+        # Keep the "Tenant admins" group's permissions in step with the scoped admins.
+        post_migrate.connect(admin_group.on_post_migrate, sender=self, dispatch_uid="tenants.admin_group")

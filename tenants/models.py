@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
@@ -19,6 +21,8 @@ class Tenant(models.Model):
     name = models.CharField(max_length=200)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     timezone = models.CharField(max_length=64, default="UTC", help_text="Used for budget periods and reports.")
+    rpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Requests per minute, all keys together.")
+    tpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Tokens per minute, all keys together.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -37,6 +41,8 @@ class Team(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="teams")
     slug = models.SlugField()
     name = models.CharField(max_length=200)
+    rpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Requests per minute, all keys together.")
+    tpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Tokens per minute, all keys together.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -129,3 +135,31 @@ class ApiKey(models.Model):
 
     def is_expired(self, now: timezone.datetime | None = None) -> bool:
         return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+
+class PersonalToken(models.Model):
+    """A user's token for the management API (``Authorization: Bearer gwp-…``).
+
+    Like API keys, only the SHA-256 hash and a display prefix are stored; the
+    token acts as its user, with exactly that user's permissions.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="personal_tokens")
+    name = models.CharField(max_length=200)
+    prefix = models.CharField(max_length=16, editable=False)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "personal API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def is_usable(self, now: datetime | None = None) -> bool:
+        now = now or timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)

@@ -88,3 +88,36 @@ def can_manage_key(user: User, key: ApiKey) -> bool:
 def can_create_key(user: User, team: Team) -> bool:
     """Any member of the team (owners and tenant admins included) may create keys for it."""
     return visible_teams(user).filter(pk=team.pk).exists()
+
+
+def can_see_team_usage(user: User, team: Team) -> bool:
+    """The whole team's usage: its managers; everyone else sees only their own keys' usage."""
+    return managed_teams(user).filter(pk=team.pk).exists()
+
+
+def can_administer_tenant(user: User, tenant: Tenant) -> bool:
+    """Change the tenant's teams, members, keys, budgets and policies (tenant admins and superusers)."""
+    return administered_tenants(user).filter(pk=tenant.pk).exists()
+
+
+def can_manage_team(user: User, team: Team) -> bool:
+    """Add, remove and re-role the team's members (owners and tenant admins)."""
+    return managed_teams(user).filter(pk=team.pk).exists()
+
+
+def visible_memberships(user: User) -> QuerySet[Membership]:
+    """Memberships of the teams the user can see: members see who else is in their team."""
+    if _is_superuser(user):
+        return Membership.objects.all()
+    return Membership.objects.filter(team__in=visible_teams(user))
+
+
+def manageable_keys(user: User) -> QuerySet[ApiKey]:
+    """The queryset twin of ``can_manage_key``: keys the user may rotate, revoke or edit."""
+    if _is_superuser(user):
+        return ApiKey.objects.all()
+    if not user.is_authenticated:
+        return ApiKey.objects.none()
+    return ApiKey.objects.filter(
+        Q(team__in=managed_teams(user)) | Q(created_by=user, team__memberships__user=user)
+    ).distinct()

@@ -166,9 +166,9 @@ def _close_connection_pools(django_db_setup: None, django_db_blocker: object) ->
 
 @pytest.fixture(autouse=True)
 def _fresh_circuits_and_limits() -> None:
-    """Circuit and rate-limit state is per deployment/key name in Redis: start each test clean."""
+    """Circuit, rate-limit and budget state is per deployment/key/budget in Redis: start each test clean."""
     client = sync_client()
-    for pattern in ("cb:*", "rl:*"):
+    for pattern in ("cb:*", "rl:*", "bud:*"):
         keys = list(client.scan_iter(match=pattern, count=1000))
         if keys:
             client.delete(*keys)

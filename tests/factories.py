@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from decimal import Decimal
 
+from billing.models import Budget
 from providers.models import Model, Provider
 from routing.models import Tier, TierModel
 from tenants.models import ApiKey, Team
@@ -50,3 +51,11 @@ def make_team(tenant: str | None = None, team: str = "core") -> Team:
 def make_key(team: Team | None = None, **fields: object) -> tuple[ApiKey, str]:
     issued = api_key_create(team=team or make_team(), name=f"key-{next(_seq)}", **fields)  # type: ignore[arg-type]
     return issued.api_key, issued.secret
+
+
+def make_budget(amount_usd: str, **fields: object) -> Budget:
+    """A budget on exactly one of ``api_key=``, ``team=`` or ``tenant=``."""
+    budget = Budget(amount_usd=Decimal(amount_usd), **fields)
+    budget.full_clean()
+    budget.save()
+    return budget

@@ -13,8 +13,10 @@ Keys: ``status=NNN`` (error in the route's shape; 429/503 add ``Retry-After``),
 cancellable), ``drop_after=N`` (close the connection after N content chunks;
 0 = right after the headers; non-streaming: no response at all), ``ttft=S``,
 ``tps=N``, ``words=N`` (filler words), ``tool=1``, ``refuse=1``,
-``no_usage=1``, ``model=NAME`` (filter). Unknown keys and bad values are
-logged and ignored.
+``reply=TEXT`` (answer exactly TEXT, percent-encoded as by
+``urllib.parse.quote(text, safe="")``: spaces, newlines, commas and ``]``
+cannot appear raw in a marker), ``no_usage=1``, ``model=NAME`` (filter).
+Unknown keys and bad values are logged and ignored.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +59,13 @@ def _to_non_negative_int(value: str) -> int:
     return number
 
 
+def _to_text(value: str) -> str:
+    text = unquote(value)
+    if not text:
+        raise ValueError("empty text")
+    return text
+
+
 def _to_status(value: str) -> int:
     number = int(value)
     if not 100 <= number <= 599:
@@ -74,6 +84,7 @@ _CONVERTERS: dict[str, Callable[[str], Any]] = {
     "words": _to_non_negative_int,
     "tool": _to_bool,
     "refuse": _to_bool,
+    "reply": _to_text,
     "no_usage": _to_bool,
 }
 
@@ -92,6 +103,7 @@ class Directives:
     words: int = 0
     tool: bool = False
     refuse: bool = False
+    reply: str | None = None
     no_usage: bool = False
 
     @classmethod

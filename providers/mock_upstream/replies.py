@@ -146,6 +146,8 @@ def _reply_text(conversation: Conversation, directives: Directives) -> str:
         text = "Tool result received: " + conversation.tool_result[:REPLY_QUOTE_CHARS]
     elif directives.refuse:
         return REFUSAL_TEXT
+    elif directives.reply is not None:
+        text = directives.reply
     elif conversation.suffix is not None:
         text = "Mock fill between: " + conversation.last_user_text[-30:] + " ... " + conversation.suffix[:30]
     else:
@@ -177,7 +179,7 @@ def build_reply(
     """The deterministic reply for a request.
 
     Precedence: a forced ``tool_choice`` > a trailing tool result > ``refuse`` >
-    the ``tool`` directive (when tools are offered) > ``Mock reply to: ...``.
+    the ``tool`` directive (when tools are offered) > ``reply`` > ``Mock reply to: ...``.
     """
     prompt_tokens = tokens_for_chars(conversation.prompt_chars)
     tool_name = _tool_to_call(conversation, directives)

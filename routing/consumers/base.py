@@ -92,15 +92,31 @@ class GatewayConsumer(AsyncHttpConsumer):
         sent_id = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = sent_id if _SAFE_REQUEST_ID.match(sent_id) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
-        exchange = Exchange(request_id=request_id, endpoint=self.endpoint, request_headers=headers)
+        exchange = self._exchange = Exchange(request_id=request_id, endpoint=self.endpoint, request_headers=headers)
+        self._usage_queued = False
         try:
             await self._serve_until_disconnect(exchange, body)
         finally:
-            if self._records_usage(exchange):
-                record = exchange.to_usage_record()
-                metrics.observe(exchange, record.latency_ms / 1000)
-                await usage.record(record)
+            await self._queue_usage(exchange)  # no final body was sent (client gone): record it now
             request_id_var.reset(token)
+
+    async def send_body(self, body: bytes, *, more_body: bool = False) -> None:
+        """Send a piece of the answer; the usage record is queued before the last piece.
+
+        A client holding a whole answer then implies a queued record, even if the
+        process is killed the moment the last bytes leave (``tests/billing/test_usage_kill.py``).
+        """
+        if not more_body:
+            await self._queue_usage(self._exchange)
+        await super().send_body(body, more_body=more_body)
+
+    async def _queue_usage(self, exchange: Exchange) -> None:
+        if self._usage_queued or not self._records_usage(exchange):
+            return
+        self._usage_queued = True
+        record = exchange.to_usage_record()
+        metrics.observe(exchange, record.latency_ms / 1000)
+        await usage.record(record)
 
     def _records_usage(self, exchange: Exchange) -> bool:
         return True

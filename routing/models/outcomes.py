@@ -9,7 +9,7 @@ class RoutingOutcome(models.Model):
     """One cascade decision: which tier was tried first, whether it escalated and why."""
 
     created_at = models.DateTimeField(auto_now_add=True)
-    request_id = models.CharField(max_length=64)
+    request_id = models.CharField(max_length=64, unique=True)  # one decision per request; drains are re-run
     tenant = models.ForeignKey(
         "tenants.Tenant", null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
     )

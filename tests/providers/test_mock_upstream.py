@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import anthropic
@@ -715,6 +716,21 @@ async def test_no_usage(oai: openai.AsyncOpenAI) -> None:
     )
     chunks = [chunk async for chunk in stream]
     assert chunks and all(chunk.usage is None for chunk in chunks)
+
+
+@pytest.mark.asyncio
+async def test_reply_directive_answers_with_the_given_text(oai: openai.AsyncOpenAI) -> None:
+    text = "Clean up first:\n```bash\nrm -rf build/, then [rebuild]\n```"
+    marker = f"[[mock: reply={quote(text, safe='')} model=cheap]]"
+    messages: Any = [{"role": "user", "content": f"how do I rebuild? {marker}"}]
+    cheap = await oai.chat.completions.create(model="cheap", messages=messages)
+    assert cheap.choices[0].message.content == text
+    other = await oai.chat.completions.create(model="strong", messages=messages)
+    assert other.choices[0].message.content.startswith("Mock reply to: how do I rebuild?")  # type: ignore[union-attr]
+    stream = await oai.chat.completions.create(model="cheap", messages=messages, stream=True)
+    streamed = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+    assert streamed == text
+    assert parse_directives(["[[mock: reply=a%20b]]"], "m").as_dict() == {"reply": "a b"}
 
 
 # --------------------------------------------------------------------------- command

@@ -97,7 +97,11 @@ def test_a_whole_answer_with_usage_headers_and_a_usage_event(backend, client, dr
 
     [event] = drained_events(1, request_id=raw.headers["x-request-id"])
     assert event.endpoint == "messages" and event.status_code == 200 and not event.stream
-    assert event.prompt_tokens == message.usage.input_tokens + (message.usage.cache_read_input_tokens or 0)
+    # Anthropic deployments cache the system prompt (the tenant policy's default): the gateway counts
+    # cache writes and reads as prompt tokens, the Messages API reports them beside input_tokens.
+    usage = message.usage
+    cached = (usage.cache_read_input_tokens or 0) + (usage.cache_creation_input_tokens or 0)
+    assert event.prompt_tokens == usage.input_tokens + cached
     assert event.completion_tokens == 5 and event.model == "mock-small"
 
 

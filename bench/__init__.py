@@ -1,0 +1,1 @@
+"""Re-runnable benchmarks; results and how to read them are in docs/benchmarks.md."""

@@ -1,0 +1,190 @@
+"""Budget alerts: a soft threshold crossed sends one email and one signed webhook per channel.
+
+``budget_alerts_check`` (Celery beat) compares each budget period's settled
+spend in Redis with its thresholds. A crossed threshold becomes a
+``BudgetAlert`` row; its unique constraint (budget, period, threshold) makes
+the alert exactly-once however many workers check at the same time, and only
+the transaction that inserted the row enqueues the deliveries. Each channel is
+delivered by its own Celery task with retries, so a failing webhook never
+re-sends an email.
+
+Webhooks are JSON, signed with the channel's secret:
+``X-Gateway-Signature: sha256=<hex HMAC-SHA256 of the raw body>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import urllib.error
+import urllib.request
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+
+from billing.budgets import BudgetClaim, nano_to_usd
+from billing.limits import BudgetInfo, load_limits
+from billing.models import AlertChannel, BudgetAlert
+from billing.periods import period_containing
+from gateway_platform.redis_clients import sync_client
+
+logger = logging.getLogger(__name__)
+
+EVENT = "budget.threshold_crossed"
+SIGNATURE_HEADER = "X-Gateway-Signature"
+
+
+class DeliveryError(Exception):
+    """A delivery failed in a way worth retrying."""
+
+
+def signature(secret: str, body: bytes) -> str:
+    """The ``X-Gateway-Signature`` value of ``body``: ``sha256=<hex HMAC-SHA256>``."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def signature_valid(secret: str, body: bytes, header: str) -> bool:
+    """What a receiver does: recompute and compare in constant time."""
+    return hmac.compare_digest(signature(secret, body), header)
+
+
+def _crossed(budget: BudgetInfo, settled_nano: int) -> list[int]:
+    spent = nano_to_usd(settled_nano)
+    return [t for t in budget.thresholds if spent * 100 >= budget.amount_usd * t]
+
+
+def budget_alerts_check(*, now: datetime) -> list[BudgetAlert]:
+    """Record every threshold crossed in the current periods and enqueue its deliveries (once each)."""
+    limits = load_limits()
+    budgets = [b for b in limits.all_budgets() if b.thresholds]
+    claims = [BudgetClaim(b, period_containing(b.period, b.timezone, now), 0) for b in budgets]
+    pipe = sync_client().pipeline(transaction=False)
+    for claim in claims:
+        pipe.hget(claim.key, "s")
+    settled = pipe.execute() if claims else []
+    due = [(claim, int(value)) for claim, value in zip(claims, settled, strict=True) if value is not None]
+    if not due:
+        return []
+    seen = set(
+        BudgetAlert.objects.filter(budget_id__in=[c.budget.id for c, _ in due]).values_list(
+            "budget_id", "period_start", "threshold"
+        )
+    )
+    created = []
+    for claim, nano in due:
+        for threshold in _crossed(claim.budget, nano):
+            if (claim.budget.id, claim.period.start, threshold) in seen:
+                continue
+            alert = _record(claim, threshold, nano_to_usd(nano))
+            if alert is not None:
+                created.append(alert)
+    return created
+
+
+def _record(claim: BudgetClaim, threshold: int, spent: Decimal) -> BudgetAlert | None:
+    try:
+        with transaction.atomic():
+            alert = BudgetAlert.objects.create(
+                budget_id=claim.budget.id,
+                period_start=claim.period.start,
+                threshold=threshold,
+                spent_usd=spent,
+                amount_usd=claim.budget.amount_usd,
+            )
+            transaction.on_commit(lambda: alert_deliveries_enqueue(alert=alert))
+    except IntegrityError:
+        return None  # another worker recorded it first, and delivers it
+    logger.info(
+        "budget threshold crossed",
+        extra={"budget_id": claim.budget.id, "threshold": threshold, "spent_usd": str(spent)},
+    )
+    return alert
+
+
+def alert_deliveries_enqueue(*, alert: BudgetAlert) -> int:
+    """One delivery task per enabled channel of the budget's tenant."""
+    from billing.tasks import deliver_budget_alert
+
+    channels = AlertChannel.objects.filter(tenant=alert.budget.owner_tenant(), enabled=True)
+    ids = list(channels.values_list("pk", flat=True))
+    for channel_id in ids:
+        deliver_budget_alert.delay(alert.pk, channel_id)
+    return len(ids)
+
+
+def alert_payload(alert: BudgetAlert) -> dict[str, Any]:
+    """The webhook body (and the facts the email states)."""
+    budget = alert.budget
+    tenant = budget.owner_tenant()
+    period = period_containing(budget.period, tenant.timezone, alert.period_start)
+    return {
+        "type": EVENT,
+        "id": alert.pk,
+        "tenant": tenant.slug,
+        "budget": {
+            "id": budget.pk,
+            "scope": budget.scope_label(),
+            "model": budget.model,
+            "amount_usd": str(budget.amount_usd),
+            "period": budget.period,
+            "action": budget.action,
+        },
+        "threshold_percent": alert.threshold,
+        "spent_usd": str(alert.spent_usd),
+        "period_start": period.start.isoformat(),
+        "period_end": period.end.isoformat() if period.end else None,
+        "created_at": alert.created_at.isoformat(),
+    }
+
+
+def _send_email(alert: BudgetAlert, channel: AlertChannel, payload: dict[str, Any]) -> None:
+    subject = f"[gateway] {payload['budget']['scope']} reached {alert.threshold}% of its {alert.budget.period} budget"
+    body = (
+        f"{payload['budget']['scope']} has spent {alert.spent_usd:.4f} USD of its "
+        f"{alert.budget.amount_usd:.2f} USD {alert.budget.period} budget ({alert.threshold}% threshold).\n"
+        f"Period: {payload['period_start']} to {payload['period_end'] or 'open-ended'}.\n"
+        f"Action at 100%: {alert.budget.action}.\n"
+    )
+    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [channel.target])
+
+
+def _post_webhook(channel: AlertChannel, payload: dict[str, Any]) -> None:
+    body = orjson.dumps(payload)
+    request = urllib.request.Request(  # the channel validates the scheme
+        channel.target,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "gateway-budget-alerts/1",
+            "X-Gateway-Event": EVENT,
+            SIGNATURE_HEADER: signature(channel.secret, body),
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=settings.GATEWAY["ALERT_WEBHOOK_TIMEOUT_SECONDS"]) as response:
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    except (urllib.error.URLError, OSError) as exc:
+        raise DeliveryError(f"webhook {channel.target} unreachable: {exc}") from exc
+    if status >= 500 or status == 429:
+        raise DeliveryError(f"webhook {channel.target} answered {status}")
+    if status >= 400:
+        logger.warning("webhook refused a budget alert", extra={"channel_id": channel.pk, "status": status})
+
+
+def alert_deliver(*, alert: BudgetAlert, channel: AlertChannel) -> None:
+    """Send one alert to one channel; raises ``DeliveryError`` (or an SMTP ``OSError``) to be retried."""
+    payload = alert_payload(alert)
+    if channel.kind == AlertChannel.Kind.EMAIL:
+        _send_email(alert, channel, payload)
+    else:
+        _post_webhook(channel, payload)
+    logger.info("budget alert delivered", extra={"alert_id": alert.pk, "channel_id": channel.pk, "kind": channel.kind})

@@ -1,0 +1,1 @@
+"""Usage and billing reports (`/reports/`): read-only pages over `UsageRollup`."""

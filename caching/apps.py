@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class CachingConfig(AppConfig):
+    name = "caching"
+    verbose_name = "Response cache"
+
+    def ready(self) -> None:
+        from caching import config_section, policy
+        from routing import config_version
+
+        config_version.watch("caching.CachePolicy")
+        policy.register()
+        config_section.register()

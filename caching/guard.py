@@ -1,0 +1,261 @@
+"""The parameter guard: a semantic match is only accepted when the literals are identical.
+
+Embeddings forgive wording, which is what the semantic layer is for, but they
+also forgive ``a.csv`` vs ``b.csv``, ``10`` vs ``20`` or ``"foo"`` vs ``"bar"``
+(the classic wrong hit). Before a cached answer is served for a paraphrase,
+both prompts' literals must agree:
+
+- code blocks and inline code, URLs, e-mail addresses, quoted strings, file
+  paths and names, identifiers that look like code (``snake_case``,
+  ``camelCase``, ``CONSTANT_CASE``, ``--flags``, ``$VARS``, ``call()``,
+  words with digits) — identical multisets;
+- numbers (digits, or number words up to the millions), with their unit when
+  one follows (``5 MB`` is ``5MB`` and not ``5 GB``) — identical multisets;
+- names (capitalised words inside a sentence, acronyms, well-known languages
+  and formats) — each side's names must occur in the other prompt;
+- negation (``not``, ``never``, ``without``, ...) — present in both or neither;
+- contrast words (ascending/descending, add/remove, min/max, ...) — the same
+  side of each pair.
+
+Everything here is a pure function of the two texts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+_CODE_BLOCK = re.compile(r"```[\w+-]*\n?(.*?)```", re.S)
+_INLINE_CODE = re.compile(r"`([^`\n]+)`")
+_URL = re.compile(r"(?:\b(?:https?|ftp|file|s3|gs|ssh|git)://|\bwww\.)[^\s<>\"'`]+", re.I)
+_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
+_QUOTED = re.compile(
+    r"(?<!\w)\"([^\"\n]{1,300})\"(?!\w)|(?<!\w)'([^'\n]{1,300})'(?!\w)|“([^”\n]{1,300})”|‘([^’\n]{1,300})’"
+)
+_PATH = re.compile(
+    r"(?:[A-Za-z]:\\|~/|\.{1,2}/|/)?(?:[\w.@+-]+[/\\])+[\w.@+-]*"  # dir/file, ./x, ~/x, /abs, C:\x
+    r"|(?<![\w.])\.[A-Za-z][\w.-]*"  # .env, .gitignore
+    r"|\b[\w+-]+(?:\.[\w+-]+)*\.[A-Za-z][A-Za-z0-9]{0,9}\b"  # name.ext, archive.tar.gz
+)
+_IDENTIFIER = re.compile(
+    r"\b[A-Za-z_]\w*_\w+\b"  # snake_case, CONSTANT_CASE
+    r"|\b[a-z]+(?:[A-Z][a-z0-9]*)+\b"  # camelCase
+    r"|\b[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+\b"  # PascalCase
+    r"|\b[A-Za-z]+\d\w*\b"  # utf8, base64, v2, x86_64
+    r"|\b\w+(?=\(\))"  # call()
+    r"|(?<![\w-])--?[A-Za-z][\w-]*"  # --flag, -f
+    r"|[$@#%][A-Za-z_]\w*"  # $VAR, @decorator, #tag, %macro
+)
+_NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?:\s?(%|[A-Za-z]{1,7})\b)?")
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+_SENTENCE_MARKS = frozenset(".!?:;\n*-•(\"'")
+_ABBREVIATIONS = frozenset({"e.g", "i.e", "etc", "vs", "a.m", "p.m", "approx"})
+
+
+def _listed(words: str) -> list[str]:
+    """Whitespace-separated words, in order."""
+    return words.split()
+
+
+def _split(words: str) -> frozenset[str]:
+    """Whitespace-separated words, as a set."""
+    return frozenset(words.split())
+
+
+UNITS = _split(
+    "b kb mb gb tb pb kib mib gib tib bytes byte bit bits ms us ns s sec secs second seconds min mins minute "
+    "minutes h hr hrs hour hours d day days week weeks month months year years px em rem pt k m x kg g mg km "
+    "cm mm mi ft in usd eur gbp tokens token rpm tpm rps qps"
+)
+NUMBER_WORDS = {
+    word: value
+    for value, word in enumerate(
+        _listed(
+            "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+            "sixteen seventeen eighteen nineteen"
+        )
+    )
+}
+TENS = _listed("twenty thirty forty fifty sixty seventy eighty ninety")
+NUMBER_WORDS |= {word: 10 * (i + 2) for i, word in enumerate(TENS)}
+SCALE_WORDS = {"hundred": 100, "thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000}
+KNOWN_NAMES = _split(
+    "python javascript typescript java kotlin swift rust golang ruby php perl scala haskell elixir erlang "
+    "clojure lua dart julia matlab c++ c# cpp csharp fortran cobol bash zsh powershell sql "
+    "postgres postgresql mysql sqlite redis mongodb json yaml yml toml xml csv tsv html css scss markdown "
+    "parquet avro protobuf graphql grpc docker kubernetes terraform ansible react vue angular svelte "
+    "django flask fastapi rails nodejs deno linux windows macos ios android utc gmt"
+)
+NEGATIONS = _split(
+    "not no never none nothing without except excluding exclude don't doesn't didn't isn't aren't wasn't "
+    "weren't won't can't cannot shouldn't mustn't avoid skip ignore dont doesnt isnt cant wont"
+)
+# Each group lists mutually exclusive classes of words. Two prompts conflict when they use different
+# classes of a group; for a strict group (marked "!") also when only one of them uses the group at all
+# ("sort" vs "sort descending"). Loose groups hold everyday verbs ("write a script", "read this") whose
+# absence means nothing.
+_GROUPS = (
+    ("!ascending asc increasing", "descending desc decreasing reverse reversed"),
+    (
+        "increase bigger larger largest biggest more most max maximum highest higher longest top greatest",
+        "decrease lower smaller smallest less least fewer fewest min minimum lowest shortest bottom",
+    ),
+    ("add insert append create", "remove delete drop strip"),
+    ("before earlier older oldest first prior", "after later newer newest latest last final"),
+    ("!encode encrypt compress serialize serialise", "decode decrypt decompress deserialize deserialise"),
+    ("!enable enabled activate", "disable disabled deactivate"),
+    ("!uppercase upper capitalize capitalise", "lowercase lower"),
+    ("!true yes", "false"),
+    ("import imports", "export exports"),
+    ("input inputs", "output outputs"),
+    ("read reads reading", "write writes writing"),
+    ("upload uploads", "download downloads"),
+    ("push", "pull"),
+    ("open", "close"),
+    ("start begin beginning", "stop end ending finish"),
+    ("left", "right"),
+    ("horizontal horizontally", "vertical vertically"),
+    ("row rows", "column columns"),
+    ("include including", "exclude excluding"),
+    ("public", "private"),
+    ("!sync synchronous synchronously", "async asynchronous asynchronously"),
+    ("server", "client"),
+    ("frontend", "backend"),
+    ("valid", "invalid"),
+    ("success successful", "failure failed failing error errors"),
+    ("merge", "split"),
+    ("!minify", "prettify beautify"),
+    ("!zip compress", "unzip extract"),
+)
+CONTRASTS: tuple[tuple[frozenset[str], ...], ...] = tuple(
+    tuple(_split(cls.lstrip("!")) for cls in group) for group in _GROUPS
+)
+STRICT_CONTRASTS: tuple[bool, ...] = tuple(group[0].startswith("!") for group in _GROUPS)
+
+
+@dataclass(frozen=True, slots=True)
+class Literals:
+    """What must not change between two prompts for one to be answered with the other's answer."""
+
+    exact: tuple[str, ...]  # code, URLs, e-mails, quoted strings, paths, identifiers (sorted multiset)
+    numbers: tuple[str, ...]  # canonical numbers with units (sorted multiset)
+    names: frozenset[str]  # lower-cased names
+    negated: bool
+    contrasts: tuple[frozenset[int], ...]  # per contrast group, the classes present
+
+
+def _take(pattern: re.Pattern[str], text: str, kind: str, found: list[str]) -> str:
+    """Collect ``pattern``'s matches as ``kind:value`` and blank them out of ``text``."""
+
+    def keep(match: re.Match[str]) -> str:
+        whole = match.group(0)
+        value = next((g for g in match.groups() if g is not None), whole)
+        if kind == "code":
+            value = " ".join(value.split())
+        elif kind == "url":
+            value = value.rstrip(".,;:!?)]}")
+        elif kind == "path" and (value.lower().rstrip(".") in _ABBREVIATIONS or value in ("/", "\\")):
+            return whole
+        found.append(f"{kind}:{value}")
+        # A URL's trailing punctuation belongs to the sentence and stays in the text.
+        tail = whole[len(value) :] if kind == "url" else ""
+        return " " * (len(whole) - len(tail)) + tail
+
+    return pattern.sub(keep, text)
+
+
+def _number_words(words: list[str]) -> list[str]:
+    """Numbers written as words (``twenty-five``, ``three hundred``) as digit strings."""
+    numbers: list[str] = []
+    current: int | None = None
+    for word in [*words, ""]:
+        parts = word.split("-") if "-" in word else [word]
+        values = [NUMBER_WORDS.get(p) for p in parts]
+        if word and all(v is not None for v in values):
+            current = (current or 0) + sum(v for v in values if v is not None)
+        elif word in SCALE_WORDS and current is not None:
+            current *= SCALE_WORDS[word]
+        else:
+            if current is not None:
+                numbers.append(f"{current}{word}" if word in UNITS else str(current))
+            current = None
+    return numbers
+
+
+def _numbers(text: str) -> list[str]:
+    found: list[str] = []
+    for match in _NUMBER.finditer(text):
+        whole, fraction, unit = match.groups()
+        value = whole.replace(",", "") + (fraction.rstrip("0").rstrip(".") if fraction else "")
+        unit = (unit or "").lower()
+        found.append(f"{value}{unit}" if unit in UNITS or unit == "%" else value)
+    return found
+
+
+def _starts_sentence(text: str, start: int) -> bool:
+    """Whether the word at ``start`` begins a sentence, line or list item (so its capital says nothing)."""
+    i = start - 1
+    while i >= 0 and text[i] in " \t":
+        i -= 1
+    return i < 0 or text[i] in _SENTENCE_MARKS
+
+
+def _names(text: str, words: list[str]) -> set[str]:
+    names = {w for w in words if w in KNOWN_NAMES}
+    for match in _WORD.finditer(text):
+        word = match.group(0)
+        if word.isupper() and len(word) >= 2 and word.isalpha():
+            names.add(word.lower())  # acronyms: JSON, CSV, AWS
+        elif word[0].isupper() and word != "I" and not _starts_sentence(text, match.start()):
+            names.add(word.lower())
+    return names
+
+
+def extract_literals(text: str) -> Literals:
+    """The literals of one prompt."""
+    found: list[str] = []
+    rest = _take(_CODE_BLOCK, text, "code", found)
+    rest = _take(_INLINE_CODE, rest, "code", found)
+    rest = _take(_URL, rest, "url", found)
+    rest = _take(_EMAIL, rest, "email", found)
+    rest = _take(_QUOTED, rest, "quoted", found)
+    rest = _take(_PATH, rest, "path", found)
+    rest = _take(_IDENTIFIER, rest, "id", found)
+    words = [w.lower().replace("’", "'") for w in _WORD.findall(rest)]
+    numbers = _numbers(rest) + _number_words(words)
+    word_set = set(words)
+    contrasts = tuple(frozenset(i for i, cls in enumerate(group) if cls & word_set) for group in CONTRASTS)
+    return Literals(
+        exact=tuple(sorted(found)),
+        numbers=tuple(sorted(numbers)),
+        names=frozenset(_names(rest, words)),
+        negated=bool(word_set & NEGATIONS) or "n't" in rest.lower(),
+        contrasts=contrasts,
+    )
+
+
+def _words_of(text: str) -> set[str]:
+    return {w.lower() for w in _WORD.findall(text)}
+
+
+def mismatch(cached: str, new: str) -> str:
+    """Why ``new`` must not be answered with ``cached``'s answer ('' when the literals agree)."""
+    a, b = extract_literals(cached), extract_literals(new)
+    if Counter(a.exact) != Counter(b.exact):
+        return "literals"
+    if Counter(a.numbers) != Counter(b.numbers):
+        return "numbers"
+    if not (a.names <= _words_of(new) | b.names and b.names <= _words_of(cached) | a.names):
+        return "names"
+    if a.negated != b.negated:
+        return "negation"
+    for strict, mine, theirs in zip(STRICT_CONTRASTS, a.contrasts, b.contrasts, strict=True):
+        if mine != theirs and (strict or (mine and theirs)):
+            return "contrast"
+    return ""
+
+
+def same_parameters(cached: str, new: str) -> bool:
+    """Whether the two prompts agree on every literal (the semantic layer may then match them)."""
+    return not mismatch(cached, new)

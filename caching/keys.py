@@ -1,0 +1,137 @@
+"""Cache keys: the namespace, the context hash and the exact key of a chat request (pure functions).
+
+- **namespace**: tenant, resolved tier or model, skill, the leading system /
+  developer messages, the tool definitions and the client's state key
+  (``X-Gateway-Cache-Key`` or ``metadata.cache_key``). Entries never match
+  across namespaces.
+- **context hash**: every turn before the last user message, plus the sampling
+  parameters that change the answer. The semantic layer only forgives the
+  wording of the last user message, so everything else must be identical.
+- **exact key**: namespace, context hash and the last user message verbatim.
+
+The last user message is the semantic layer's prompt; when the request does
+not end with a plain-text user message (e.g. it ends with a tool result),
+``prompt_text`` is empty and only the exact layer applies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+EXACT_PREFIX = "gwcache:x"
+SYSTEM_ROLES = frozenset({"system", "developer"})
+# Request fields that change what the model answers; everything else (stream,
+# stream_options, user, metadata, store, ...) does not.
+ANSWER_PARAMS = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "stop",
+    "seed",
+    "n",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "response_format",
+    "tool_choice",
+    "parallel_tool_calls",
+    "function_call",
+    "reasoning_effort",
+    "verbosity",
+    "modalities",
+    "prediction",
+    "web_search_options",
+)
+TOOL_FIELDS = ("tools", "functions")
+MAX_CLIENT_KEY = 200
+
+
+@dataclass(frozen=True, slots=True)
+class CacheKeys:
+    namespace: str
+    context_hash: str
+    exact_key: str
+    prompt_text: str  # '' when the semantic layer does not apply
+
+
+def digest(value: object) -> str:
+    """SHA-256 (hex) of ``value`` as canonical JSON (sorted keys)."""
+    return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _content(content: object) -> object:
+    """Message content with text stripped at the ends; all-text part lists collapse to one string."""
+    if isinstance(content, str):
+        return content.strip()
+    if isinstance(content, list) and all(
+        isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str) for p in content
+    ):
+        return "\n".join(p["text"] for p in content).strip()
+    return content
+
+
+def normalise_message(message: object) -> object:
+    """A message with its content normalised (other fields kept, key order irrelevant)."""
+    if not isinstance(message, dict):
+        return message
+    return {**message, "content": _content(message.get("content"))}
+
+
+def client_cache_key(headers: dict[bytes, bytes], body: dict[str, Any]) -> str:
+    """The client's state key: ``X-Gateway-Cache-Key``, else ``metadata.cache_key`` ('' when neither)."""
+    header = headers.get(b"x-gateway-cache-key", b"").decode("latin-1").strip()
+    if header:
+        return header[:MAX_CLIENT_KEY]
+    metadata = body.get("metadata")
+    value = metadata.get("cache_key") if isinstance(metadata, dict) else None
+    return str(value)[:MAX_CLIENT_KEY] if value is not None else ""
+
+
+def _role(message: object) -> object:
+    return message.get("role") if isinstance(message, dict) else None
+
+
+def split_messages(messages: list[Any]) -> tuple[list[Any], list[Any], str]:
+    """(leading system messages, turns before the prompt, prompt text) of normalised messages."""
+    normalised = [normalise_message(m) for m in messages]
+    lead = 0
+    while lead < len(normalised) and _role(normalised[lead]) in SYSTEM_ROLES:
+        lead += 1
+    system, turns = normalised[:lead], normalised[lead:]
+    last = turns[-1] if turns else None
+    plain_user = isinstance(last, dict) and _role(last) == "user" and set(last) <= {"role", "content"}
+    if plain_user and isinstance(last["content"], str) and last["content"]:  # type: ignore[index]
+        return system, turns[:-1], last["content"]  # type: ignore[index]
+    return system, turns, ""
+
+
+def cache_keys(*, tenant_id: int, route_name: str, skill: str, body: dict[str, Any], client_key: str = "") -> CacheKeys:
+    """The keys of one chat request (``body`` as the client sent it, gateway fields removed)."""
+    messages = body.get("messages")
+    system, prior, prompt = split_messages(messages if isinstance(messages, list) else [])
+    namespace = digest(
+        {
+            "tenant": tenant_id,
+            "route": route_name,
+            "skill": skill,
+            "system": system,
+            "tools": {name: body.get(name) for name in TOOL_FIELDS},
+            "client_key": client_key,
+        }
+    )
+    params = {name: body[name] for name in ANSWER_PARAMS if body.get(name) is not None}
+    context = digest({"prior": prior, "params": params})
+    exact = digest({"namespace": namespace, "context": context, "prompt": prompt})
+    return CacheKeys(
+        namespace=namespace,
+        context_hash=context,
+        exact_key=f"{EXACT_PREFIX}:{tenant_id}:{exact}",
+        prompt_text=prompt,
+    )

@@ -1,0 +1,249 @@
+"""The two cache layers: exact answers in Redis, entries and their vectors in PostgreSQL.
+
+The exact layer is one Redis string per entry (``gwcache:x:<tenant>:<hash>``,
+expiring with the entry's TTL) holding everything needed to answer, so an
+exact hit costs one Redis GET and no database work. The semantic layer is
+``CacheEntry`` with a pgvector HNSW index per vector size; a lookup is one
+top-k query scoped to tenant, namespace, context and embedder.
+
+With a tenant filter, an HNSW scan stops after ``hnsw.ef_search`` candidates
+and can return nothing for a rare tenant; this bites once a prepared
+statement switches to a generic plan (which assumes an average tenant and
+picks the HNSW index). Every lookup therefore runs with
+``SET LOCAL hnsw.iterative_scan = relaxed_order`` (pgvector >= 0.8), which
+makes the scan continue until enough rows pass the filter; results are
+re-sorted by distance.
+
+Hit counts and last-hit times are counted in Redis on the hot path and
+written to PostgreSQL by the eviction task (``flush_hits``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from caching.models import INDEXED_DIMENSIONS, CacheEntry
+from gateway_platform.redis_clients import async_client, sync_client
+
+logger = logging.getLogger(__name__)
+
+HITS_KEY = "gwcache:hits"
+LAST_HIT_KEY = "gwcache:last-hit"
+CANDIDATES = 4  # nearest entries checked by the parameter guard
+
+
+@dataclass(frozen=True, slots=True)
+class CachedAnswer:
+    """A stored answer as the hot path serves it."""
+
+    entry_id: int | None
+    response: dict[str, Any]
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: Decimal
+    prompt_text: str = ""
+    similarity: float | None = None  # None for an exact hit
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(
+            {
+                "id": self.entry_id,
+                "response": self.response,
+                "model": self.model,
+                "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens,
+                "cost_usd": str(self.cost_usd),
+            }
+        )
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> CachedAnswer:
+        data = orjson.loads(raw)
+        return cls(
+            entry_id=data["id"],
+            response=data["response"],
+            model=data["model"],
+            prompt_tokens=data["prompt_tokens"],
+            completion_tokens=data["completion_tokens"],
+            cost_usd=Decimal(data["cost_usd"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SemanticQuery:
+    """Where and what to look for in the semantic layer."""
+
+    tenant_id: int
+    namespace: str
+    context_hash: str
+    embedder: str
+    vector: list[float]
+
+    @property
+    def dimensions(self) -> int:
+        return len(self.vector)
+
+
+# -- exact layer (Redis) ----------------------------------------------------------------------
+
+
+async def exact_get(key: str) -> CachedAnswer | None:
+    raw = await async_client().get(key)
+    return CachedAnswer.from_json(raw) if raw else None
+
+
+async def exact_put(key: str, answer: CachedAnswer, ttl_seconds: int) -> None:
+    await async_client().set(key, answer.to_json(), ex=max(1, ttl_seconds))
+
+
+async def note_hit(entry_id: int | None) -> None:
+    """Count a hit in Redis (written to the entry by ``flush_hits``)."""
+    if entry_id is None:
+        return
+    pipe = async_client().pipeline(transaction=False)
+    pipe.hincrby(HITS_KEY, str(entry_id), 1)
+    pipe.hset(LAST_HIT_KEY, str(entry_id), timezone.now().isoformat())
+    await pipe.execute()
+
+
+def flush_hits() -> int:
+    """Move the hit counters from Redis into ``CacheEntry`` rows; the number of entries updated."""
+    client = sync_client()
+    pipe = client.pipeline(transaction=True)
+    pipe.hgetall(HITS_KEY)
+    pipe.hgetall(LAST_HIT_KEY)
+    pipe.delete(HITS_KEY, LAST_HIT_KEY)
+    hits, last_hits, _ = pipe.execute()
+    updated = 0
+    for raw_id, count in hits.items():
+        entry_id = int(raw_id)
+        last = last_hits.get(raw_id)
+        last_at = datetime.fromisoformat(last.decode()) if last else timezone.now()
+        updated += CacheEntry.objects.filter(pk=entry_id).update(
+            hit_count=F("hit_count") + int(count), last_hit_at=last_at
+        )
+    return updated
+
+
+def _release_connection() -> None:
+    """Hand a worker thread's pooled connection back (not inside a caller's transaction)."""
+    if not connection.in_atomic_block:
+        connection.close()
+
+
+# -- semantic layer (PostgreSQL + pgvector) --------------------------------------------------------
+
+
+def vector_literal(vector: list[float]) -> str:
+    """A pgvector text literal."""
+    return "[" + ",".join(f"{x:.7g}" for x in vector) + "]"
+
+
+def semantic_sql(dimensions: int) -> str:
+    """The top-k query for vectors of one size.
+
+    The size is part of the SQL (not a parameter) so the planner can match the
+    partial index ``cache_entry_hnsw_<size>``; it comes from a fixed list. The
+    limit is a constant too, so a generic plan costs the same as a custom one.
+    """
+    if dimensions not in INDEXED_DIMENSIONS:
+        raise ValueError(f"no index for {dimensions}-dimensional vectors")
+    vec = f"embedding::vector({dimensions})"
+    return f"""
+        SELECT id, prompt_text, response, model, prompt_tokens, completion_tokens, cost_usd, distance FROM (
+            SELECT id, prompt_text, response, model, prompt_tokens, completion_tokens, cost_usd,
+                   {vec} <=> %s::vector({dimensions}) AS distance
+            FROM caching_cacheentry
+            WHERE dimensions = {dimensions} AND tenant_id = %s AND namespace = %s AND context_hash = %s
+              AND embedder = %s AND expires_at > now()
+            ORDER BY {vec} <=> %s::vector({dimensions})
+            LIMIT {CANDIDATES}
+        ) AS nearest ORDER BY distance
+    """
+
+
+def semantic_params(query: SemanticQuery) -> tuple[Any, ...]:
+    literal = vector_literal(query.vector)
+    return (literal, query.tenant_id, query.namespace, query.context_hash, query.embedder, literal)
+
+
+def semantic_candidates(cursor: Any, query: SemanticQuery) -> list[CachedAnswer]:
+    """The ``CANDIDATES`` nearest live entries, closest first (run it in a transaction: it uses ``SET LOCAL``)."""
+    cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+    cursor.execute(semantic_sql(query.dimensions), semantic_params(query))
+    answers = []
+    for entry_id, prompt, response, model, prompt_tokens, completion_tokens, cost, distance in cursor.fetchall():
+        answers.append(
+            CachedAnswer(
+                entry_id=entry_id,
+                response=orjson.loads(response) if isinstance(response, (str, bytes)) else response,
+                model=model,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                cost_usd=Decimal(cost),
+                prompt_text=prompt,
+                similarity=1.0 - float(distance),
+            )
+        )
+    return answers
+
+
+def nearest(query: SemanticQuery) -> list[CachedAnswer]:
+    """``semantic_candidates`` on the default database (synchronous; run it in a thread)."""
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            return semantic_candidates(cursor, query)
+    finally:
+        _release_connection()
+
+
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    """What ``insert_entry`` stores."""
+
+    tenant_id: int
+    namespace: str
+    context_hash: str
+    exact_key: str
+    prompt_text: str
+    answer: CachedAnswer
+    ttl_seconds: int
+    embedder: str = ""
+    vector: list[float] | None = None
+
+
+def insert_entry(new: NewEntry) -> int:
+    """Store one entry (synchronous); the vector must have the size its embedder promises."""
+    vector = new.vector
+    if vector is not None and len(vector) not in INDEXED_DIMENSIONS:
+        raise ValueError(f"refusing a {len(vector)}-dimensional vector: no index for that size")
+    try:
+        entry = CacheEntry.objects.create(
+            tenant_id=new.tenant_id,
+            namespace=new.namespace,
+            context_hash=new.context_hash,
+            exact_key=new.exact_key,
+            prompt_text=new.prompt_text,
+            response=new.answer.response,
+            model=new.answer.model,
+            embedder=new.embedder if vector is not None else "",
+            dimensions=len(vector) if vector is not None else None,
+            embedding=vector,
+            prompt_tokens=new.answer.prompt_tokens,
+            completion_tokens=new.answer.completion_tokens,
+            cost_usd=new.answer.cost_usd,
+            expires_at=timezone.now() + timedelta(seconds=new.ttl_seconds),
+        )
+        return entry.pk
+    finally:
+        _release_connection()

@@ -1,0 +1,139 @@
+"""The tiers a tenant sees: the global tiers with that tenant's overrides applied.
+
+A tenant ``Tier`` row with the name of a global tier overrides it for that
+tenant's keys; a field it leaves empty (no models, no capabilities, no band, no
+output cap, no description) is inherited from the global tier, and a disabled
+override hides the global tier. A tenant row with a new name is a tier of that
+tenant only. Global tiers stay in ``Snapshot.tiers``; the tenant rows are
+loaded with every snapshot (``register_loader``) and each tenant's view —
+including its compiled complexity scorer — is built on first use and kept
+for that snapshot version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TypeVar
+
+from routing.scoring import Band, Scorer
+from routing.snapshot import Snapshot, TierInfo, register_loader
+
+EXTENSION = "routing.tier_overrides"
+
+_V = TypeVar("_V")
+
+
+@dataclass(frozen=True, slots=True)
+class TierOverride:
+    """A tenant's tier row as loaded (models by name; resolved against the snapshot's models)."""
+
+    id: int
+    tenant_id: int
+    name: str
+    enabled: bool
+    description: str = ""
+    capabilities: tuple[str, ...] = ()
+    model_names: tuple[str, ...] = ()
+    complexity_max: float | None = None
+    max_output_tokens: int | None = None
+    max_cost_per_million: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TierView:
+    """Tiers by name as one tenant sees them; ``bands`` are those `auto` can route to, cheapest first."""
+
+    tiers: Mapping[str, TierInfo]
+    bands: tuple[TierInfo, ...]
+    scorer: Scorer
+
+    @classmethod
+    def of(cls, tiers: Mapping[str, TierInfo]) -> TierView:
+        banded = [t for t in tiers.values() if t.complexity_max is not None and t.deployments]
+        bands = tuple(sorted(banded, key=lambda t: (t.complexity_max or 0.0, t.name)))
+        scorer = Scorer([Band(t.name, t.complexity_max or 0.0, t.capabilities) for t in bands])
+        return cls(tiers=tiers, bands=bands, scorer=scorer)
+
+    def is_lowest_band(self, tier: str) -> bool:
+        return bool(self.bands) and self.bands[0].name == tier
+
+
+@dataclass(slots=True)
+class TierOverrides:
+    """Tenant tier rows by tenant id, plus the views built from them (per snapshot, on first use)."""
+
+    by_tenant: dict[int, tuple[TierOverride, ...]] = field(default_factory=dict)
+    _views: dict[int | None, TierView] = field(default_factory=dict)
+
+    def view(self, snapshot: Snapshot, tenant_id: int | None) -> TierView:
+        owner = tenant_id if tenant_id in self.by_tenant else None
+        view = self._views.get(owner)
+        if view is None:
+            overrides = self.by_tenant.get(owner, ()) if owner is not None else ()
+            view = self._views[owner] = TierView.of(merge_tiers(snapshot, overrides))
+        return view
+
+
+def merge_tiers(snapshot: Snapshot, overrides: tuple[TierOverride, ...]) -> dict[str, TierInfo]:
+    """The global tiers with ``overrides`` applied (pure)."""
+    tiers = dict(snapshot.tiers)
+    for row in overrides:
+        if not row.enabled:
+            tiers.pop(row.name, None)
+            continue
+        base = snapshot.tiers.get(row.name)
+        deployments = tuple(snapshot.models[n] for n in row.model_names if n in snapshot.models)
+        tiers[row.name] = TierInfo(
+            id=row.id,
+            name=row.name,
+            description=row.description or (base.description if base else ""),
+            capabilities=row.capabilities or (base.capabilities if base else ()),
+            deployments=deployments if row.model_names or base is None else base.deployments,
+            complexity_max=_inherit(row.complexity_max, base.complexity_max if base else None),
+            max_output_tokens=_inherit(row.max_output_tokens, base.max_output_tokens if base else None),
+            max_cost_per_million=_inherit(row.max_cost_per_million, base.max_cost_per_million if base else None),
+        )
+    return tiers
+
+
+def _inherit(own: _V | None, inherited: _V | None) -> _V | None:
+    return own if own is not None else inherited
+
+
+def tiers_for(snapshot: Snapshot, tenant_id: int | None) -> TierView:
+    """The tier view of a tenant (None: the global tiers)."""
+    overrides = snapshot.extensions.get(EXTENSION)
+    if not isinstance(overrides, TierOverrides):  # a snapshot built without the loader (tests, bench)
+        return TierView.of(snapshot.tiers)
+    return overrides.view(snapshot, tenant_id)
+
+
+def load_tier_overrides() -> TierOverrides:
+    """Every tenant tier row (synchronous; runs with each snapshot load)."""
+    from routing.models import Tier
+
+    by_tenant: dict[int, list[TierOverride]] = {}
+    rows = Tier.objects.filter(tenant__isnull=False).prefetch_related("tier_models__model").order_by("name")
+    for tier in rows:
+        assert tier.tenant_id is not None
+        by_tenant.setdefault(tier.tenant_id, []).append(
+            TierOverride(
+                id=tier.pk,
+                tenant_id=tier.tenant_id,
+                name=tier.name,
+                enabled=tier.enabled,
+                description=tier.description,
+                capabilities=tuple(tier.capabilities),
+                model_names=tuple(tm.model.name for tm in tier.tier_models.all()),
+                complexity_max=tier.complexity_max,
+                max_output_tokens=tier.max_output_tokens,
+                max_cost_per_million=tier.max_cost_per_million,
+            )
+        )
+    return TierOverrides(by_tenant={tenant: tuple(rows) for tenant, rows in by_tenant.items()})
+
+
+def register() -> None:
+    register_loader(EXTENSION, load_tier_overrides)

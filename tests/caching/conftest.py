@@ -1,0 +1,48 @@
+"""Fixtures for the response cache tests."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+from django.db import connections
+
+from caching.embedders import local
+from caching.models import CacheEntry
+from gateway_platform.redis_clients import sync_client
+
+
+@pytest.fixture(scope="session")
+def minilm() -> local.MiniLM:
+    """The local embedding model, loaded once per test session."""
+    model = local.shared()
+    model.load()
+    return model
+
+
+@pytest.fixture(autouse=True)
+def _empty_exact_layer() -> None:
+    """Tenant ids restart with every test database; exact-layer keys from an earlier run must not answer."""
+    client = sync_client()
+    keys = list(client.scan_iter(match="gwcache:*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+@pytest.fixture
+def wait_for_entries() -> Callable[..., list[CacheEntry]]:
+    """Poll until ``count`` entries match ``filters`` (stores run after the response)."""
+
+    def wait(count: int, timeout: float = 10.0, **filters: object) -> list[CacheEntry]:
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                entries = list(CacheEntry.objects.filter(**filters).order_by("created_at"))
+                if len(entries) >= count or time.monotonic() > deadline:
+                    return entries
+                time.sleep(0.05)
+        finally:
+            connections.close_all()
+
+    return wait
