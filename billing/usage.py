@@ -18,7 +18,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -74,7 +74,8 @@ class UsageRecord:
     guardrail: str = ""
 
     def to_json(self) -> bytes:
-        return orjson.dumps(asdict(self), default=str)
+        # orjson serialises dataclasses natively; asdict() would deep-copy every field first.
+        return orjson.dumps(self, default=str)
 
 
 def _spool_path() -> Path:
