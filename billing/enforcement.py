@@ -86,9 +86,8 @@ for j = 1, m do
 end
 for i = 1, n do
   local cost = tonumber(ARGV[5 + 2 * i])
-  if cost > 0 then
-    redis.call('INCRBY', KEYS[i] .. ':' .. w, cost)
-    redis.call('EXPIRE', KEYS[i] .. ':' .. w, window * 2)
+  if cost > 0 and redis.call('INCRBY', KEYS[i] .. ':' .. w, cost) == cost then
+    redis.call('EXPIRE', KEYS[i] .. ':' .. w, window * 2)  -- the first charge of this window created it
   end
 end
 for j = 1, m do
@@ -109,8 +108,9 @@ local rid, tokens = ARGV[4], tonumber(ARGV[5])
 if tokens > 0 then
   local w = math.floor(tonumber(redis.call('TIME')[1]) / window)
   for i = 1, p do
-    redis.call('INCRBY', KEYS[i] .. ':' .. w, tokens)
-    redis.call('EXPIRE', KEYS[i] .. ':' .. w, window * 2)
+    if redis.call('INCRBY', KEYS[i] .. ':' .. w, tokens) == tokens then
+      redis.call('EXPIRE', KEYS[i] .. ':' .. w, window * 2)
+    end
   end
 end
 local out = {}

@@ -85,12 +85,6 @@ def spawn(work: Coroutine[Any, Any, None], what: str) -> None:
     task.add_done_callback(_background.discard)
 
 
-async def settle_background() -> None:
-    """Wait for the background stores and hit counts in flight (tests, shutdown)."""
-    while _background:
-        await asyncio.gather(*list(_background), return_exceptions=True)
-
-
 async def lookup(exchange: Exchange, snapshot: Snapshot, body: dict[str, Any], route: Route) -> CacheLookup:
     """Decide, then look in the exact and the semantic layer; sets ``exchange.cache_status``."""
     exchange.cache_status = BYPASS

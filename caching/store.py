@@ -10,9 +10,10 @@ With a tenant filter, an HNSW scan stops after ``hnsw.ef_search`` candidates
 and can return nothing for a rare tenant; this bites once a prepared
 statement switches to a generic plan (which assumes an average tenant and
 picks the HNSW index). Every lookup therefore runs with
-``SET LOCAL hnsw.iterative_scan = relaxed_order`` (pgvector >= 0.8), which
-makes the scan continue until enough rows pass the filter; results are
-re-sorted by distance.
+``hnsw.iterative_scan = relaxed_order`` (pgvector >= 0.8), which makes the
+scan continue until enough rows pass the filter (results are re-sorted by
+distance), and with ``plan_cache_mode = force_custom_plan``, so even a
+prepared lookup is planned for its actual scope (``LOOKUP_SETTINGS``).
 
 Hit counts and last-hit times are counted in Redis on the hot path and
 written to PostgreSQL by the eviction task (``flush_hits``).
@@ -177,9 +178,24 @@ def semantic_params(query: SemanticQuery) -> tuple[Any, ...]:
     return (literal, query.tenant_id, query.namespace, query.context_hash, query.embedder, literal)
 
 
-def semantic_candidates(cursor: Any, query: SemanticQuery) -> list[CachedAnswer]:
-    """The ``CANDIDATES`` nearest live entries, closest first (run it in a transaction: it uses ``SET LOCAL``)."""
-    cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+# One round trip, local to the lookup's transaction:
+# - iterative scans: an HNSW scan under a tenant filter goes on until it found enough of the tenant's rows;
+# - custom plans: a generic (prepared) plan assumes an average scope and walks the HNSW index even for a
+#   scope of ten rows (100+ ms at 100k entries, bench/cache); planned with the real values, PostgreSQL
+#   reads a small scope through its B-tree and only uses HNSW for scopes large enough to need it.
+LOOKUP_SETTINGS = (
+    "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+    "set_config('plan_cache_mode', 'force_custom_plan', true)"
+)
+ITERATIVE_ONLY = "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)"
+
+
+def semantic_candidates(cursor: Any, query: SemanticQuery, *, custom_plan: bool = True) -> list[CachedAnswer]:
+    """The ``CANDIDATES`` nearest live entries, closest first (run it in a transaction: its settings are local).
+
+    ``custom_plan=False`` leaves the plan to the statement cache (tests of the generic-plan pitfall).
+    """
+    cursor.execute(LOOKUP_SETTINGS if custom_plan else ITERATIVE_ONLY)
     cursor.execute(semantic_sql(query.dimensions), semantic_params(query))
     answers = []
     for entry_id, prompt, response, model, prompt_tokens, completion_tokens, cost, distance in cursor.fetchall():

@@ -175,6 +175,11 @@ async def _cheap_attempt(
     return None
 
 
+def _applies(plan: ChatPlan, route: Route) -> bool:
+    """The planned cascade still fits the route (a budget may have downgraded it since: then no cascade)."""
+    return plan.cascade is not None and route.tier == plan.cascade.requested_tier
+
+
 def _completion_summary(completion: Completion) -> tuple[Answer, Usage | None, int]:
     answer = answers.completion_answer(completion.body, completion.text, completion.finish_reason)
     return answer, completion.usage, len(completion.text)
@@ -188,9 +193,10 @@ async def complete(
     exchange: Exchange, plan: ChatPlan, route: Route, attempt: Callable[[Deployment], Awaitable[Completion]]
 ) -> tuple[Completion, Route]:
     """A whole answer, through the cascade when the plan has one; returns it and the route that served it."""
-    if plan.cascade is not None:
+    if _applies(plan, route):
         cheap = await _cheap_attempt(exchange, plan, attempt, _completion_summary)
         if cheap is not None:
+            assert plan.cascade is not None
             return cheap, plan.cascade.cheap_route
     return await call_with_failover(exchange, route, attempt), route
 
@@ -212,7 +218,7 @@ async def stream(
     async def holding(deployment: Deployment) -> answers.HeldStream:
         return await answers.hold(deployment, open_stream(deployment))
 
-    if plan.cascade is not None:
+    if _applies(plan, route):
         held = await _cheap_attempt(exchange, plan, holding, _held_summary)
         if held is not None:
             await relay(held.deployment, answers.release(exchange, plan, held), True, True)

@@ -74,6 +74,7 @@ async def measure(calls: int, concurrency: int) -> list[Latency]:
         assert key_row is not None
         team, tenant = key_row.team, key_row.team.tenant
         for scope in ({"api_key": key_row}, {"team": team}, {"tenant": tenant}):
+            Budget.objects.filter(**scope).delete()  # type: ignore[misc]  # a --reuse run starts over
             Budget.objects.create(amount_usd=Decimal("1000000"), **scope)  # type: ignore[misc]
         team.rpm_limit, team.tpm_limit = 10**8, 10**9
         team.save()
@@ -124,8 +125,12 @@ async def measure(calls: int, concurrency: int) -> list[Latency]:
     async def xadd(i: int) -> None:
         await async_client().xadd("bench:usage", {"e": payload}, maxlen=10_000, approximate=True)
 
+    async def ping(i: int) -> None:
+        await async_client().ping()
+
     results = []
     for name, fn, command in (
+        ("PING (the floor: one round trip on this machine)", ping, "ping"),
         ("reserve (Lua: 6 limits + 3 budgets)", reserve_only, "evalsha"),
         ("reserve + settle (2 Lua calls)", lua, "evalsha"),
         ("admission.admitted() enter + exit (Python + 2 Lua calls)", whole, "evalsha"),

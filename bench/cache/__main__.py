@@ -23,6 +23,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.cache")
     parser.add_argument("parts", nargs="*", default=["accuracy", "replay", "latency"])
     parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--namespaces", type=int, default=10, help="namespaces per tenant")
     args = parser.parse_args(argv)
     os.environ.setdefault("GATEWAY_VAR_DIR", str(BASE_DIR / "var" / "bench-cache"))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway_platform.settings")
@@ -61,7 +62,7 @@ def main(argv: list[str]) -> int:
         p50, p99 = latency.embedding_latency()
         save("embedding", {"p50_ms": p50, "p99_ms": p99})
         print(
-            "## (c) Lookup latency\n\n"
+            f"## (c) Lookup latency ({args.namespaces} namespaces per tenant)\n\n"
             f"Embedding one prompt (local model, one thread): p50 {p50:.1f} ms, p99 {p99:.1f} ms\n"
         )
         print(
@@ -71,7 +72,9 @@ def main(argv: list[str]) -> int:
         print("| --- | --- | --- | --- | --- | --- | --- | --- |", flush=True)
         tenants = latency.tenant_ids()
         for size in (int(s) for s in args.sizes.split(",")):
-            measured = latency.measure(size, tenants, log=lambda line: print(line, file=sys.stderr, flush=True))
+            measured = latency.measure(
+                size, tenants, args.namespaces, log=lambda line: print(line, file=sys.stderr, flush=True)
+            )
             save("latency", measured)
             print(
                 f"| {size:,} | {measured.load_seconds:.0f} | {measured.index_seconds:.0f} | "

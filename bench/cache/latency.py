@@ -1,6 +1,8 @@
 """(c) Semantic lookup latency with 10k, 100k and 1M entries over 100 tenants: HNSW vs exact scan.
 
-Rows are generated inside PostgreSQL (``generate_series`` and ``random()``,
+"As planned" is the gateway's lookup exactly (``caching.store.LOOKUP_SETTINGS``:
+iterative scans and custom plans); "HNSW" forces the index walk (sorting
+disabled). Rows are generated inside PostgreSQL (``generate_series`` and ``random()``,
 384-dimensional unit vectors, 100 tenants x 10 namespaces), the HNSW index
 is built after loading, then lookups run the gateway's own query
 (``caching.store.semantic_sql`` with ``hnsw.iterative_scan = relaxed_order``)
@@ -24,10 +26,10 @@ import psycopg
 from django.db import connection
 
 from caching.models import CacheEntry, hnsw_index
-from caching.store import SemanticQuery, semantic_params, semantic_sql
+from caching.store import ITERATIVE_ONLY, LOOKUP_SETTINGS, SemanticQuery, semantic_params, semantic_sql
 
 TENANTS = 100
-NAMESPACES = 10
+NAMESPACES = 10  # per tenant (--namespaces)
 CHUNK = 100_000
 SIGNATURE = "bench:random:384"
 FILL = """
@@ -71,16 +73,19 @@ def tenant_ids() -> list[int]:
     return ids
 
 
-def load(entries: int, tenants: list[int], log: Any = print) -> tuple[float, float]:
+def load(entries: int, tenants: list[int], namespaces: int = NAMESPACES, log: Any = print) -> tuple[float, float]:
     """Replace the table's rows with ``entries`` synthetic ones; (load, index build) seconds.
 
     A table already holding exactly ``entries`` bench rows and the index is reused (0, 0).
     """
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*), count(*) FILTER (WHERE embedder = %s) FROM caching_cacheentry", (SIGNATURE,))
-        total, ours = cursor.fetchone()
+        cursor.execute(
+            "SELECT count(*), count(*) FILTER (WHERE embedder = %s), count(DISTINCT namespace) FROM caching_cacheentry",
+            (SIGNATURE,),
+        )
+        total, ours, spaces = cursor.fetchone()
         cursor.execute("SELECT 1 FROM pg_indexes WHERE indexname = 'cache_entry_hnsw_384'")
-        if total == ours == entries and cursor.fetchone():
+        if total == ours == entries and spaces == namespaces and cursor.fetchone():
             log(f"  reusing the {entries:,} rows already loaded")
             return 0.0, 0.0
         cursor.execute("DROP INDEX IF EXISTS cache_entry_hnsw_384")
@@ -88,7 +93,7 @@ def load(entries: int, tenants: list[int], log: Any = print) -> tuple[float, flo
         started = time.perf_counter()
         for start in range(1, entries + 1, CHUNK):
             end = min(entries, start + CHUNK - 1)
-            cursor.execute(FILL.format(tenants=TENANTS, namespaces=NAMESPACES), (tenants, SIGNATURE, start, end))
+            cursor.execute(FILL.format(tenants=TENANTS, namespaces=namespaces), (tenants, SIGNATURE, start, end))
             log(f"  loaded {end:,} rows ({time.perf_counter() - started:.0f} s)")
         loaded = time.perf_counter() - started
         cursor.execute("SET maintenance_work_mem = '3GB'")
@@ -126,8 +131,10 @@ def exact_sql() -> str:
     return semantic_sql(384).replace(hnsw_order, "ORDER BY (embedding::vector(384) <=> %s::vector(384)) + 0")
 
 
-def measure(entries: int, tenants: list[int], queries: int = 300, log: Any = print) -> Measured:
-    loaded, built = load(entries, tenants, log)
+def measure(
+    entries: int, tenants: list[int], namespaces: int = NAMESPACES, queries: int = 300, log: Any = print
+) -> Measured:
+    loaded, built = load(entries, tenants, namespaces, log)
     sample = sample_queries(queries)
     params = connection.get_connection_params()
     for name in ("cursor_factory", "context"):
@@ -140,15 +147,14 @@ def measure(entries: int, tenants: list[int], queries: int = 300, log: Any = pri
             query = SemanticQuery(tenant_id, namespace, "ctx", SIGNATURE, vector)
             results = {}
             for mode, sql, settings in (
-                ("planned", semantic_sql(384), ()),
+                ("planned", semantic_sql(384), (LOOKUP_SETTINGS,)),  # exactly the gateway's lookup
                 # Only the index gives rows in order then; another text, so another prepared statement.
-                ("hnsw", "/* hnsw */" + semantic_sql(384), ("SET LOCAL enable_sort = off",)),
+                ("hnsw", "/* hnsw */" + semantic_sql(384), (ITERATIVE_ONLY, "SET LOCAL enable_sort = off")),
                 ("exact", exact_sql(), ()),
             ):
                 started = time.perf_counter()
                 with conn.transaction():
                     cursor = conn.cursor()
-                    cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
                     for statement in settings:
                         cursor.execute(statement)
                     cursor.execute(sql, semantic_params(query))

@@ -7,7 +7,9 @@ A plain HNSW scan stops after ``hnsw.ef_search`` (40) candidates, none of
 which may belong to a tenant holding 0.2 % of the rows, so the filtered
 top-k comes back empty. ``semantic_candidates`` sets ``hnsw.iterative_scan =
 relaxed_order`` for its transaction, so the scan goes on until it finds the
-tenant's rows.
+tenant's rows. (It also forces custom plans, which keeps small scopes on their
+B-tree; ``custom_plan=False`` below leaves the plan to the statement cache, so
+the HNSW path itself is what is tested.)
 
 Whether PostgreSQL adopts the generic plan after five executions depends on
 cost estimates (it does when most traffic comes from similar tenants); the
@@ -24,7 +26,7 @@ import psycopg
 import pytest
 from django.db import connection, transaction
 
-from caching.store import SemanticQuery, semantic_candidates, semantic_params, semantic_sql
+from caching.store import CachedAnswer, SemanticQuery, semantic_candidates, semantic_params, semantic_sql
 from tests.factories import make_team
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -73,9 +75,9 @@ def server_side_connection() -> psycopg.Connection:
     for name in ("cursor_factory", "context"):
         params.pop(name, None)
     params["prepare_threshold"] = 5
-    conn = psycopg.connect(**params)
+    # Autocommit: every ``conn.transaction()`` is a real transaction, so SET LOCAL ends with it.
+    conn = psycopg.connect(**params, autocommit=True)
     conn.execute("SET plan_cache_mode = force_generic_plan")
-    conn.commit()
     return conn
 
 
@@ -88,12 +90,13 @@ def test_a_rare_tenant_still_finds_its_entries_after_the_lookup_was_prepared(ten
     with server_side_connection() as conn:
         for _, vector in common_vectors:  # the busy tenant's traffic prepares the statement
             with conn.transaction():
-                assert semantic_candidates(conn.cursor(), SemanticQuery(common, "ns", "ctx", SIGNATURE, vector))
+                assert lookup(conn, SemanticQuery(common, "ns", "ctx", SIGNATURE, vector), custom_plan=False)
         for entry_id, vector in rare_vectors:
-            with conn.transaction():
-                found = semantic_candidates(conn.cursor(), SemanticQuery(rare, "ns", "ctx", SIGNATURE, vector))
-            assert found and found[0].entry_id == entry_id
-            assert found[0].similarity == pytest.approx(1.0, abs=1e-5)
+            query = SemanticQuery(rare, "ns", "ctx", SIGNATURE, vector)
+            for custom_plan in (False, True):  # through the HNSW index, then as the gateway plans it
+                found = lookup(conn, query, custom_plan=custom_plan)
+                assert found and found[0].entry_id == entry_id
+                assert found[0].similarity == pytest.approx(1.0, abs=1e-5)
 
         name, generic_plans = conn.execute(
             "SELECT name, generic_plans FROM pg_prepared_statements WHERE statement LIKE '%%caching_cacheentry%%'"
@@ -114,15 +117,20 @@ def test_a_rare_tenant_still_finds_its_entries_after_the_lookup_was_prepared(ten
         assert queries, "expected queries whose neighbourhood holds none of the rare tenant's rows"
         for vector in queries:
             query = SemanticQuery(rare, "ns", "ctx", SIGNATURE, vector)
-            with conn.transaction():
-                found = semantic_candidates(conn.cursor(), query)
-            assert found and {answer.entry_id for answer in found} <= rare_ids
+            for custom_plan in (False, True):
+                found = lookup(conn, query, custom_plan=custom_plan)
+                assert found and {answer.entry_id for answer in found} <= rare_ids
             # The pitfall itself: the same prepared statement without iterative scans finds nothing.
             with conn.transaction():
                 plain = conn.cursor()
                 plain.execute("SET LOCAL hnsw.iterative_scan = off")
                 plain.execute(semantic_sql(384), semantic_params(query))
                 assert plain.fetchall() == []
+
+
+def lookup(conn: psycopg.Connection, query: SemanticQuery, *, custom_plan: bool) -> list[CachedAnswer]:
+    with conn.transaction():
+        return semantic_candidates(conn.cursor(), query, custom_plan=custom_plan)
 
 
 def far_from(rare: list[tuple[int, list[float]]], common: list[tuple[int, list[float]]]) -> list[list[float]]:

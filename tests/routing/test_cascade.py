@@ -216,3 +216,14 @@ def test_the_admin_lists_outcomes_with_escalation_rates_per_tier():
     assert client.get("/admin/routing/routingoutcome/").status_code == 200
     assert client.get("/admin/routing/guardrailpolicy/add/").status_code == 200
     assert UsageEvent.objects.count() == 4
+
+
+def test_a_route_downgraded_after_planning_skips_the_cascade():
+    from routing.cascade import _applies
+    from routing.chat_plan import ChatPlan
+    from routing.exchange import Exchange
+
+    planned = ChatPlan(exchange=Exchange("r", "chat", {}), body={}, cascade=plan(BANDED, "standard"))
+    assert _applies(planned, route_to(BANDED, "standard"))
+    assert not _applies(planned, route_to(BANDED, "light"))  # a budget moved the request down a tier
+    assert not _applies(ChatPlan(exchange=Exchange("r", "chat", {}), body={}), route_to(BANDED, "standard"))
