@@ -24,12 +24,21 @@ class Latency:
     p99_ms: float
     max_ms: float
     redis_us_per_call: float  # time inside Redis per EVALSHA / XADD (INFO commandstats), free of client scheduling
+    per_second: float  # calls completed per second of wall time (one process, one event loop)
 
 
-def _summary(name: str, samples: list[float], redis_us: float) -> Latency:
+def _summary(name: str, samples: list[float], wall: float, redis_us: float) -> Latency:
     ordered = sorted(samples)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-    return Latency(name, len(samples), statistics.median(ordered) * 1000, p99 * 1000, ordered[-1] * 1000, redis_us)
+    return Latency(
+        name,
+        len(samples),
+        statistics.median(ordered) * 1000,
+        p99 * 1000,
+        ordered[-1] * 1000,
+        redis_us,
+        len(samples) / wall,
+    )
 
 
 async def _redis_us_per_call(command: str) -> float:
@@ -138,7 +147,9 @@ async def measure(calls: int, concurrency: int) -> list[Latency]:
     ):
         for conc in (1, concurrency):
             await async_client().config_resetstat()
+            began = time.perf_counter()
             samples = await _timed(calls, conc, fn)
-            results.append(_summary(f"{name}, {conc} in flight", samples, await _redis_us_per_call(command)))
+            wall = time.perf_counter() - began
+            results.append(_summary(f"{name}, {conc} in flight", samples, wall, await _redis_us_per_call(command)))
     await async_client().delete("bench:usage")
     return results
