@@ -1,6 +1,7 @@
 """Shared plumbing of the management API (``/api/``) that settings refer to.
 
-``SearchFilter`` is DRF's, answering a bad search term in the usual error shape.
+``SearchFilter`` is DRF's, answering a bad search term in the usual error shape;
+``SlugRelatedField`` is DRF's, refusing NUL bytes (PostgreSQL text cannot hold them).
 
 ``document_errors`` is a drf-spectacular post-processing hook: DRF answers
 errors in its own shape — ``{"detail": "..."}`` for 401/403/404/405 and
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_framework import filters
+from rest_framework import filters, serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
@@ -37,6 +38,15 @@ class SearchFilter(filters.SearchFilter):
             return super().get_search_terms(request)
         except ValidationError as exc:  # DRF raises a bare list here; the API's shape is field → messages
             raise ValidationError({self.search_param: exc.detail}) from exc
+
+
+class SlugRelatedField(serializers.SlugRelatedField):
+    """DRF's slug lookup, refusing text PostgreSQL cannot hold (a NUL byte) as invalid instead of a 500."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, str) and "\x00" in data:
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 _ERROR_REF = {"$ref": "#/components/schemas/Error"}

@@ -16,6 +16,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from gateway_platform.drf import SlugRelatedField
 from tenants.models import ApiKey, Membership, PersonalToken, Team, Tenant
 
 KEY_STATUSES = [("active", "Active"), ("expired", "Expired"), ("revoked", "Revoked")]
@@ -69,7 +70,7 @@ class TeamSerializer(serializers.ModelSerializer):
 
 class MembershipSerializer(serializers.ModelSerializer):
     team = serializers.PrimaryKeyRelatedField(queryset=Team.objects.none())
-    user = serializers.SlugRelatedField(
+    user = SlugRelatedField(
         slug_field="username",
         queryset=get_user_model().objects.filter(is_active=True),
         help_text="The member's username.",

@@ -182,3 +182,18 @@ def test_bad_query_parameters_are_400s_in_drfs_shape(world):
     assert search.status_code == 400 and list(search.json()) == ["search"]
     status = client.get("/api/keys/", {"status": "sideways"})
     assert status.status_code == 400 and "status" in status.json()
+
+
+@pytest.mark.django_db
+def test_a_nul_byte_in_a_username_is_a_400_not_a_500():
+    from django.contrib.auth import get_user_model
+    from rest_framework.test import APIClient
+
+    from tests.factories import make_team
+
+    team = make_team()
+    client = APIClient()
+    client.force_authenticate(get_user_model().objects.create_superuser("root-nul", password="pw-for-tests-only"))
+    response = client.post("/api/members/", {"team": team.pk, "user": "bad\x00name", "role": "member"}, format="json")
+    assert response.status_code == 400
+    assert "user" in response.json()
