@@ -97,9 +97,11 @@ def api_key_rotate(*, api_key: ApiKey, grace: timedelta = timedelta(0)) -> Issue
         tpm_limit=old.tpm_limit,
     )
     for budget in Budget.objects.filter(api_key=old):
-        Budget.objects.create(
-            api_key=issued.api_key, amount_usd=budget.amount_usd, period=budget.period, action=budget.action
-        )
+        # A copy of every field (model, thresholds, downgrade tier, ...), re-scoped to the new key.
+        budget.pk = None
+        budget._state.adding = True
+        budget.api_key = issued.api_key
+        budget.save()
     if grace <= timedelta(0):
         api_key_revoke(api_key=old)
     else:

@@ -168,7 +168,7 @@ def _close_connection_pools(django_db_setup: None, django_db_blocker: object) ->
 def _fresh_circuits_and_limits() -> None:
     """Circuit, rate-limit and budget state is per deployment/key/budget in Redis: start each test clean."""
     client = sync_client()
-    for pattern in ("cb:*", "rl:*", "bud:*"):
+    for pattern in ("cb:*", "rl:*", "bud:*", "gwcache:*"):
         keys = list(client.scan_iter(match=pattern, count=1000))
         if keys:
             client.delete(*keys)

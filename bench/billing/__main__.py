@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import os
 import platform
 import statistics
@@ -74,9 +75,7 @@ def measure_database(world: data.World) -> dict[str, Any]:
     ):
         info = BudgetInfo(1, scope, scope_id, "bench", Decimal(1), period, "block", "UTC")
         bounds = period_containing(period, "UTC", now)
-        results[label] = _timed(
-            lambda info=info, bounds=bounds: spend.budget_spend(budget=info, period=bounds, now=now)
-        )
+        results[label] = _timed(functools.partial(spend.budget_spend, budget=info, period=bounds, now=now))
     month = period_containing("monthly", "UTC", now)
     results["plans"] = {
         "hour_range_scan": _explain(

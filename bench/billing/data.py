@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo", "Asia/Kolkata"]
 MODELS = [  # name, provider, tier, USD per million input / output tokens
@@ -98,7 +99,7 @@ def create_world(
         TierModel.objects.get_or_create(tier=tier, model=model, defaults={"position": tier.tier_models.count()})
         rows.append((idx, name, provider, tier_name, Decimal(price_in), Decimal(price_out)))
     RoutingPolicy.objects.create(tenant=None, baseline_tier="complex_reasoning")
-    keys = []
+    keys: list[tuple[int, int, int, int]] = []
     for t in range(tenants):
         for team_no in range(4):
             team = make_team(f"bench-{t:02d}", f"team-{team_no}")
@@ -115,7 +116,7 @@ def generate_events(count: int, days: int, end: datetime, keys: list, models: li
 
     start = end - timedelta(days=days)
     step = int(days * 86_400 * 1_000_000 / count)  # microseconds between events
-    params = {
+    params: dict[str, Any] = {
         "k_idx": [k[0] for k in keys],
         "k_tenant": [k[1] for k in keys],
         "k_team": [k[2] for k in keys],

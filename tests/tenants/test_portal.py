@@ -390,3 +390,20 @@ def test_revocation_in_the_portal_is_immediate_at_the_gateway(client, gateway_ur
     with pytest.raises(openai.PermissionDeniedError) as excinfo:
         call(rotated)
     assert excinfo.value.code == "key_revoked"
+
+
+@pytest.mark.django_db
+def test_rotation_copies_every_budget_field():
+    from decimal import Decimal
+
+    from billing.models import Budget
+    from tenants.services import api_key_rotate
+    from tests.factories import make_key
+
+    key, _ = make_key()
+    Budget.objects.create(
+        api_key=key, amount_usd=Decimal("5"), action=Budget.Action.DOWNGRADE, downgrade_tier="simple_ops"
+    )
+    new = api_key_rotate(api_key=key, grace=timedelta(0)).api_key
+    copied = Budget.objects.get(api_key=new)
+    assert (copied.amount_usd, copied.action, copied.downgrade_tier) == (Decimal("5"), "downgrade", "simple_ops")
