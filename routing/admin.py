@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Q, QuerySet
 from django.db.models.query import Prefetch
 from django.http import HttpRequest
@@ -67,13 +67,27 @@ class TierAdmin(admin.ModelAdmin):
     def scope(self, obj: Tier) -> str:
         return _scope(obj.tenant)
 
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        over = form.instance.models_over_cost_cap()
+        if over:
+            messages.warning(
+                request,
+                f"{', '.join(over)} cost more per million input tokens than this tier's max_cost_per_million "
+                "and are skipped when routing through it.",
+            )
+
     @admin.display(description="auto band", ordering="complexity_max")
     def band(self, obj: Tier) -> str:
         return f"≤ {obj.complexity_max:.2f}" if obj.complexity_max is not None else "—"
 
     @admin.display(description="models (primary first)")
     def model_chain(self, obj: Tier) -> str:
-        return " → ".join(tm.model.name for tm in obj.tier_models.all())
+        over = set(obj.models_over_cost_cap())
+        return " → ".join(
+            f"{tm.model.name} (over cap: skipped)" if tm.model.name in over else tm.model.name
+            for tm in obj.tier_models.all()
+        )
 
     @admin.display(description="capabilities")
     def capabilities_list(self, obj: Tier) -> str:

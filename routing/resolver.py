@@ -92,7 +92,10 @@ def tier_route(snapshot: Snapshot, key: KeyInfo, tier: TierInfo, *, requested: s
     if not key.may_use(tier.name):
         raise _not_allowed(tier.name)
     if not tier.deployments:
-        raise invalid_request(f"The tier '{tier.name}' has no enabled models.", param="model", code="model_not_found")
+        capped = " within its max_cost_per_million" if tier.max_cost_per_million is not None else ""
+        raise invalid_request(
+            f"The tier '{tier.name}' has no enabled models{capped}.", param="model", code="model_not_found"
+        )
     return Route(
         requested=requested or tier.name, tier=tier.name, deployments=_with_fallback(snapshot, tier.deployments)
     )
@@ -124,7 +127,7 @@ def default_auto_tier(view: TierView, key: KeyInfo) -> TierInfo:
 def no_auto_tier(view: TierView) -> Exception:
     """400 for `auto` when no tier with a complexity band may be used."""
     if not view.bands:
-        message = "Automatic routing is not configured: no tier has a complexity band. Name a model or tier instead."
+        message = "Automatic routing is not configured: no tier has a usable model. Name a model or tier instead."
         return invalid_request(message, param="model", code="model_not_found")
     return invalid_request(
         "This API key may not use any of the tiers automatic routing chooses from "

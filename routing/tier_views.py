@@ -8,12 +8,26 @@ tenant only. Global tiers stay in ``Snapshot.tiers``; the tenant rows are
 loaded with every snapshot (``register_loader``) and each tenant's view —
 including its compiled complexity scorer — is built on first use and kept
 for that snapshot version.
+
+Two rules shape every view (``TierView.of``):
+
+- ``max_cost_per_million`` is enforced at route time: a model whose input
+  price per million tokens is above its tier's cap is skipped in that tier
+  (logged when the view is built; the admin marks it). A tier left with no
+  model is out of ``auto`` and answers 400 when named.
+- ``auto`` works on any configuration: when no tier of the view has a
+  complexity band (seed 000's YAML has none), the tiers get bands from seed
+  003's thresholds (``COMPLEXITY_THRESHOLD_LIGHT`` 0.35 /
+  ``COMPLEXITY_THRESHOLD_HEAVY`` 0.65) in order of their primary model's price,
+  cheapest first (``derived_band_edges``). Once any tier has a band, only the
+  tiers with one take part, as configured.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import TypeVar
 
@@ -21,6 +35,9 @@ from routing.scoring import Band, Scorer
 from routing.snapshot import Snapshot, TierInfo, register_loader
 
 EXTENSION = "routing.tier_overrides"
+LIGHT_THRESHOLD, HEAVY_THRESHOLD = 0.35, 0.65  # seed 003: COMPLEXITY_THRESHOLD_LIGHT / _HEAVY
+
+logger = logging.getLogger(__name__)
 
 _V = TypeVar("_V")
 
@@ -51,6 +68,8 @@ class TierView:
 
     @classmethod
     def of(cls, tiers: Mapping[str, TierInfo]) -> TierView:
+        """The view of ``tiers``: price caps applied, bands derived when none is configured."""
+        tiers = with_derived_bands({name: within_cost_cap(tier) for name, tier in tiers.items()})
         banded = [t for t in tiers.values() if t.complexity_max is not None and t.deployments]
         bands = tuple(sorted(banded, key=lambda t: (t.complexity_max or 0.0, t.name)))
         scorer = Scorer([Band(t.name, t.complexity_max or 0.0, t.capabilities) for t in bands])
@@ -74,6 +93,58 @@ class TierOverrides:
             overrides = self.by_tenant.get(owner, ()) if owner is not None else ()
             view = self._views[owner] = TierView.of(merge_tiers(snapshot, overrides))
         return view
+
+
+def within_cost_cap(tier: TierInfo) -> TierInfo:
+    """``tier`` without the models whose input price per million exceeds its ``max_cost_per_million``."""
+    cap = tier.max_cost_per_million
+    if cap is None:
+        return tier
+    kept = tuple(d for d in tier.deployments if d.input_cost_per_million <= cap)
+    if len(kept) == len(tier.deployments):
+        return tier
+    skipped = [d.name for d in tier.deployments if d not in kept]
+    logger.warning(
+        "tier %s skips models priced above its max_cost_per_million",
+        tier.name,
+        extra={"tier": tier.name, "max_cost_per_million": str(cap), "skipped_models": skipped},
+    )
+    return replace(tier, deployments=kept)
+
+
+def derived_band_edges(count: int) -> tuple[float, ...]:
+    """Band upper edges for ``count`` tiers in price order, from seed 003's thresholds.
+
+    Three tiers get exactly 0.35 / 0.65 / 1.0; two get 0.35 / 1.0 (light work
+    versus the rest); more spread the middle tiers evenly over (0.35, 0.65].
+    """
+    if count <= 0:
+        return ()
+    if count == 1:
+        return (1.0,)
+    middles = count - 2
+    step = (HEAVY_THRESHOLD - LIGHT_THRESHOLD) / middles if middles else 0.0
+    inner = tuple(round(LIGHT_THRESHOLD + step * (i + 1), 4) for i in range(middles))
+    return (LIGHT_THRESHOLD, *inner, 1.0)
+
+
+def price_order_key(tier: TierInfo) -> tuple[object, ...]:
+    """How tiers sort by cost: the primary model's input, then output price, then the tier's cap, then name."""
+    primary = tier.deployments[0]
+    cap = tier.max_cost_per_million if tier.max_cost_per_million is not None else primary.input_cost_per_million
+    return (primary.input_cost_per_million, primary.output_cost_per_million, cap, tier.name)
+
+
+def with_derived_bands(tiers: Mapping[str, TierInfo]) -> dict[str, TierInfo]:
+    """``tiers`` with bands derived in price order when no tier with models has one (pure)."""
+    routable = [t for t in tiers.values() if t.deployments]
+    if not routable or any(t.complexity_max is not None for t in routable):
+        return dict(tiers)
+    ordered = sorted(routable, key=price_order_key)
+    derived = dict(tiers)
+    for tier, edge in zip(ordered, derived_band_edges(len(ordered)), strict=True):
+        derived[tier.name] = replace(tier, complexity_max=edge)
+    return derived
 
 
 def merge_tiers(snapshot: Snapshot, overrides: tuple[TierOverride, ...]) -> dict[str, TierInfo]:

@@ -43,6 +43,13 @@ class Tier(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def models_over_cost_cap(self) -> list[str]:
+        """Names of this tier's models whose input price exceeds ``max_cost_per_million`` (skipped at route time)."""
+        cap = self.max_cost_per_million
+        if cap is None:
+            return []
+        return [tm.model.name for tm in self.tier_models.all() if tm.model.input_cost_per_million > cap]
+
 
 class TierModel(models.Model):
     """A model's place in a tier: position 0 is the primary, the rest are fallbacks in order."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import httpx2
@@ -77,12 +78,12 @@ def test_the_key_bounds_auto() -> None:
     assert excinfo.value.code == "model_not_allowed"
 
 
-def test_auto_needs_tiers_with_bands() -> None:
-    snapshot = mem.snapshot(mem.seeded_tiers(bands=False))
+def test_auto_needs_a_tier_with_models() -> None:
+    snapshot = mem.snapshot({name: replace(t, deployments=()) for name, t in mem.seeded_tiers().items()})
     with pytest.raises(GatewayError) as excinfo:
         plan_route(mem.exchange(), snapshot, mem.key(), mem.chat(CODE))
     assert (excinfo.value.status, excinfo.value.code) == (400, "model_not_found")
-    assert "complexity band" in excinfo.value.message
+    assert "not configured" in excinfo.value.message
     assert ("auto", "gateway-router") not in visible_models(snapshot, mem.key())
 
 
