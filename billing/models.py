@@ -55,6 +55,21 @@ class UsageEvent(models.Model):
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     tokens_estimated = models.BooleanField(default=False, help_text="Upstream sent no usage; counts are estimates.")
+    cache_read_tokens = models.PositiveIntegerField(
+        default=0, help_text="Prompt tokens read from the provider's prompt cache (part of prompt_tokens)."
+    )
+    cache_write_tokens = models.PositiveIntegerField(
+        default=0, help_text="Prompt tokens written to the provider's prompt cache (part of prompt_tokens)."
+    )
+    prompt_cache_saved_usd = models.DecimalField(
+        max_digits=18,
+        decimal_places=10,
+        default=0,
+        help_text="Provider prompt caching: cost at the full input price minus the cost charged (may be negative).",
+    )
+    session = models.CharField(
+        max_length=200, blank=True, help_text="The client's agent session (prompt_cache_key, metadata.user_id, …)."
+    )
     cost_usd = models.DecimalField(max_digits=18, decimal_places=10, default=0)
     latency_ms = models.PositiveIntegerField(default=0)
     ttft_ms = models.PositiveIntegerField(null=True, blank=True, help_text="Time to first token (streams).")
@@ -257,8 +272,23 @@ class BudgetAlert(models.Model):
 
 
 ROLLUP_DIMENSIONS = ("tenant", "team", "api_key", "model", "provider", "tier")
-ROLLUP_COUNTS = ("requests", "errors", "prompt_tokens", "completion_tokens", "cache_hits", "tokens_saved")
-ROLLUP_MONEY = ("cost_usd", "saved_by_cache_usd", "saved_by_routing_usd", "saved_by_reduction_usd")
+ROLLUP_COUNTS = (
+    "requests",
+    "errors",
+    "prompt_tokens",
+    "completion_tokens",
+    "cache_hits",
+    "tokens_saved",
+    "cache_read_tokens",
+    "cache_write_tokens",
+)
+ROLLUP_MONEY = (
+    "cost_usd",
+    "saved_by_cache_usd",
+    "saved_by_routing_usd",
+    "saved_by_reduction_usd",
+    "saved_by_prompt_cache_usd",
+)
 
 
 def _sums() -> dict[str, Coalesce]:
@@ -328,6 +358,9 @@ class UsageRollup(models.Model):
     saved_by_routing_usd = models.DecimalField(max_digits=18, decimal_places=10, default=0)
     saved_by_reduction_usd = models.DecimalField(max_digits=18, decimal_places=10, default=0)
     tokens_saved = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0, help_text="Prompt tokens served from provider caches.")
+    cache_write_tokens = models.BigIntegerField(default=0, help_text="Prompt tokens written to provider caches.")
+    saved_by_prompt_cache_usd = models.DecimalField(max_digits=18, decimal_places=10, default=0)
 
     objects = UsageRollupQuerySet.as_manager()
 

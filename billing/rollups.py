@@ -10,8 +10,10 @@ interleave: recomputation is idempotent.
 Savings: by cache, the events' ``cost_saved_usd``; by routing, what the same
 tokens would have cost on the primary model of the tenant's baseline tier
 minus what they cost (upstream-served tier requests only; negative when the
-route was pricier); by token reduction, ``tokens_saved`` at the served
-model's input price.
+route was pricier; both sides at full input price, so provider prompt caching
+is not counted twice); by token reduction, ``tokens_saved`` at the served
+model's input price; by provider prompt caching, the events'
+``prompt_cache_saved_usd``.
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ WITH baseline(tenant_id, input_price, output_price) AS (
 INSERT INTO billing_usagerollup (
     granularity, period_start, tenant_id, team_id, api_key_id, model, provider, tier,
     requests, errors, prompt_tokens, completion_tokens, cost_usd, cache_hits,
-    saved_by_cache_usd, saved_by_routing_usd, saved_by_reduction_usd, tokens_saved
+    saved_by_cache_usd, saved_by_routing_usd, saved_by_reduction_usd, tokens_saved,
+    cache_read_tokens, cache_write_tokens, saved_by_prompt_cache_usd
 )
 SELECT %(granularity)s, %(period_start)s, e.tenant_id, e.team_id, e.api_key_id, e.model, e.provider, e.tier,
     count(*),
@@ -61,10 +64,14 @@ SELECT %(granularity)s, %(period_start)s, e.tenant_id, e.team_id, e.api_key_id, 
     sum(e.cost_saved_usd),
     COALESCE(sum(
         (e.prompt_tokens * COALESCE(b.input_price, %(d_in)s::numeric)
-         + e.completion_tokens * COALESCE(b.output_price, %(d_out)s::numeric)) / 1000000 - e.cost_usd
+         + e.completion_tokens * COALESCE(b.output_price, %(d_out)s::numeric)) / 1000000
+        - (e.cost_usd + e.prompt_cache_saved_usd)
     ) FILTER (WHERE e.tier <> '' AND e.status_code < 400 AND e.cache_status NOT IN ('HIT', 'SEMANTIC')), 0),
     COALESCE(sum(e.saved_tokens * m.input_cost_per_million / 1000000), 0),
-    sum(e.saved_tokens)::bigint
+    sum(e.saved_tokens)::bigint,
+    sum(e.cache_read_tokens)::bigint,
+    sum(e.cache_write_tokens)::bigint,
+    sum(e.prompt_cache_saved_usd)
 FROM events e
 LEFT JOIN baseline b ON b.tenant_id = e.tenant_id
 LEFT JOIN providers_model m ON m.name = e.model

@@ -141,3 +141,13 @@ class UsageRowSerializer(serializers.Serializer):
     saved_by_routing_usd = serializers.DecimalField(max_digits=20, decimal_places=10)
     saved_by_reduction_usd = serializers.DecimalField(max_digits=20, decimal_places=10)
     tokens_saved = serializers.IntegerField()
+    cache_read_tokens = serializers.IntegerField(help_text="Prompt tokens read from provider prompt caches.")
+    cache_write_tokens = serializers.IntegerField(help_text="Prompt tokens written to provider prompt caches.")
+    saved_by_prompt_cache_usd = serializers.DecimalField(max_digits=20, decimal_places=10)
+    prompt_cache_hit_rate = serializers.SerializerMethodField(
+        help_text="Share of prompt tokens read from provider prompt caches (0-1)."
+    )
+
+    def get_prompt_cache_hit_rate(self, row: dict[str, Any]) -> float:
+        prompt = row.get("prompt_tokens") or 0
+        return round((row.get("cache_read_tokens") or 0) / prompt, 4) if prompt else 0.0

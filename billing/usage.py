@@ -57,6 +57,10 @@ class UsageRecord:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     tokens_estimated: bool = False
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    prompt_cache_saved_usd: Decimal = Decimal(0)
+    session: str = ""
     cost_usd: Decimal = Decimal(0)
     latency_ms: int = 0
     ttft_ms: int | None = None
@@ -104,7 +108,7 @@ async def record(usage: UsageRecord) -> None:
 
 def _event_fields(data: dict[str, Any]) -> dict[str, Any]:
     data = dict(data)
-    for name in ("cost_usd", "cost_saved_usd"):
+    for name in ("cost_usd", "cost_saved_usd", "prompt_cache_saved_usd"):
         if name in data:
             data[name] = Decimal(data[name])
     return data

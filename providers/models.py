@@ -56,6 +56,20 @@ class Model(models.Model):
     upstream_model = models.CharField(max_length=200, help_text="The provider's own model id.")
     input_cost_per_million = models.DecimalField(max_digits=12, decimal_places=6, default=0)
     output_cost_per_million = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    cache_read_cost_per_million = models.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        help_text="Price of prompt tokens read from the provider's prompt cache; empty: the input price.",
+    )
+    cache_write_cost_per_million = models.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        help_text="Price of prompt tokens written to the provider's prompt cache; empty: the input price.",
+    )
     context_window = models.PositiveIntegerField(default=128_000)
     max_output_tokens = models.PositiveIntegerField(
         null=True, blank=True, help_text="Default output cap when a request sets none."

@@ -144,6 +144,8 @@ def summary(m: queries.Measures) -> dict[str, str]:
         "cache_hits": f"{m.cache_hits:,}",
         "cache_hit_rate": tables.pct_text(m.cache_hit_rate),
         "tokens_saved": f"{m.tokens_saved:,}",
+        "cache_read_tokens": f"{m.cache_read_tokens:,}",
+        "prompt_cache_hit_rate": tables.pct_text(m.prompt_cache_hit_rate),
     }
 
 
@@ -154,8 +156,13 @@ def overview_context(report: Report) -> dict[str, object]:
         "summary": s,
         "stats": [
             {"label": "Spend", "value": s["cost"], "note": f"{s['requests']} requests"},
-            {"label": "Saved", "value": s["saved"], "note": "by cache, routing and token reduction"},
+            {"label": "Saved", "value": s["saved"], "note": "by cache, routing, token reduction and prompt caching"},
             {"label": "Cache hit rate", "value": s["cache_hit_rate"], "note": f"{s['cache_hits']} cache hits"},
+            {
+                "label": "Prompt-cache hit rate",
+                "value": s["prompt_cache_hit_rate"],
+                "note": f"{s['cache_read_tokens']} prompt tokens read from provider caches",
+            },
             {
                 "label": "Tokens",
                 "value": s["tokens"],

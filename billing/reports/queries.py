@@ -30,8 +30,23 @@ _ID_DIMENSIONS = {"tenant": "tenant_id", "team": "team_id", "api_key": "api_key_
 
 def _sums() -> dict[str, Coalesce]:
     """The summed measures every table shows, NULL-safe (an empty group sums to 0)."""
-    money = ("cost_usd", "saved_by_cache_usd", "saved_by_routing_usd", "saved_by_reduction_usd")
-    counts = ("requests", "errors", "prompt_tokens", "completion_tokens", "cache_hits", "tokens_saved")
+    money = (
+        "cost_usd",
+        "saved_by_cache_usd",
+        "saved_by_routing_usd",
+        "saved_by_reduction_usd",
+        "saved_by_prompt_cache_usd",
+    )
+    counts = (
+        "requests",
+        "errors",
+        "prompt_tokens",
+        "completion_tokens",
+        "cache_hits",
+        "tokens_saved",
+        "cache_read_tokens",
+        "cache_write_tokens",
+    )
     sums: dict[str, Coalesce] = {f"{name}_sum": Coalesce(Sum(name), Value(ZERO)) for name in money}
     sums.update({f"{name}_sum": Coalesce(Sum(name), Value(0)) for name in counts})
     return sums
@@ -51,6 +66,9 @@ class Measures:
     saved_by_routing_usd: Decimal = ZERO
     saved_by_reduction_usd: Decimal = ZERO
     tokens_saved: int = 0
+    saved_by_prompt_cache_usd: Decimal = ZERO
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
 
     @classmethod
     def from_row(cls, row: dict[str, object]) -> Measures:
@@ -62,7 +80,17 @@ class Measures:
 
     @property
     def saved_usd(self) -> Decimal:
-        return self.saved_by_cache_usd + self.saved_by_routing_usd + self.saved_by_reduction_usd
+        return (
+            self.saved_by_cache_usd
+            + self.saved_by_routing_usd
+            + self.saved_by_reduction_usd
+            + self.saved_by_prompt_cache_usd
+        )
+
+    @property
+    def prompt_cache_hit_rate(self) -> float:
+        """Share of prompt tokens the providers read from their prompt caches (0..1)."""
+        return self.cache_read_tokens / self.prompt_tokens if self.prompt_tokens else 0.0
 
     @property
     def cache_hit_rate(self) -> float:

@@ -222,7 +222,7 @@ def daily_table(days: list[tuple[date, Measures]], total: Measures) -> Table:
 
 
 def savings_table(total: Measures) -> Table:
-    """USD saved by the cache, by routing (vs. the baseline tier) and by token reduction."""
+    """USD saved by the cache, by routing (vs. the baseline tier), by token reduction and by provider prompt caching."""
     table = Table(
         "savings",
         "Savings",
@@ -237,6 +237,7 @@ def savings_table(total: Measures) -> Table:
         ("Semantic and exact cache", total.saved_by_cache_usd),
         ("Routing (vs. baseline tier)", total.saved_by_routing_usd),
         ("Token reduction", total.saved_by_reduction_usd),
+        ("Provider prompt caching", total.saved_by_prompt_cache_usd),
     ):
         table.add({"source": source, "saved": amount, "share": float(amount / saved) if saved else 0.0})
     table.set_footer({"source": "Total", "saved": saved, "share": 1.0 if saved else 0.0})

@@ -315,6 +315,7 @@ class AnthropicUsage:
             prompt_tokens=self.prompt_tokens,
             completion_tokens=self.output_tokens,
             cached_prompt_tokens=self.cache_read_input_tokens,
+            cache_write_tokens=self.cache_creation_input_tokens,
         )
 
     def to_openai(self) -> JSON:

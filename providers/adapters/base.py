@@ -43,14 +43,20 @@ class Deployment:
     output_cost_per_million: Decimal
     context_window: int
     max_output_tokens: int | None
+    # Provider prompt caching: None charges those tokens at the input price (no discount, no surcharge).
+    cache_read_cost_per_million: Decimal | None = None
+    cache_write_cost_per_million: Decimal | None = None
 
 
 @dataclass(slots=True)
 class Usage:
+    """Tokens of one upstream call. ``prompt_tokens`` includes the cache reads and writes."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    cached_prompt_tokens: int = 0
+    cached_prompt_tokens: int = 0  # read from the provider's prompt cache
     estimated: bool = False
+    cache_write_tokens: int = 0  # written to the provider's prompt cache (Anthropic charges extra)
 
 
 @dataclass(slots=True)

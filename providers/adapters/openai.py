@@ -58,8 +58,20 @@ def parse_usage(data: JSON | None) -> Usage | None:
     if not isinstance(prompt, int) or not isinstance(completion, int):
         return None
     details = data.get("prompt_tokens_details")
-    cached = details.get("cached_tokens") if isinstance(details, dict) else 0
-    return Usage(prompt_tokens=prompt, completion_tokens=completion, cached_prompt_tokens=cached or 0)
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    if not isinstance(cached, int):
+        cached = data.get("prompt_cache_hit_tokens")  # DeepSeek's name for the same count
+    written = data.get("cache_creation_input_tokens")  # an Anthropic upstream translated to OpenAI shape
+    return Usage(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        cached_prompt_tokens=_count(cached),
+        cache_write_tokens=_count(written),
+    )
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def parse_chat_response(raw: bytes) -> Completion:
