@@ -1,8 +1,12 @@
 from __future__ import annotations
 
-from django.contrib import admin
-from django.http import HttpRequest
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 
+from billing import deadletter
 from billing.models import AlertChannel, Budget, BudgetAlert, KeyModelLimit, UsageEvent
 from tenants.admin_scoping import TenantScopedAdminMixin, is_platform_admin
 
@@ -27,7 +31,8 @@ class UsageEventAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         "stream",
     )
     list_filter = ("status_code", "stream", "cache_status", "provider", "tenant")
-    search_fields = ("request_id", "requested_model", "model")
+    # "=": exact matches, so the (partial) index on the client's id serves the search.
+    search_fields = ("=request_id", "=client_request_id", "requested_model", "model")
     date_hierarchy = "started_at"
     list_select_related = ("tenant", "api_key")
     show_full_result_count = False  # no COUNT(*) over a big table on every page
@@ -42,6 +47,34 @@ class UsageEventAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return is_platform_admin(request) and super().has_delete_permission(request, obj)  # type: ignore[arg-type]
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view(self.dead_letters_view)
+        return [path("dead-letters/", view, name="billing_usageevent_dead_letters"), *super().get_urls()]
+
+    def dead_letters_view(self, request: HttpRequest) -> HttpResponse:
+        """The usage dead-letter stream (every tenant's records: platform admins only), with re-drive/discard."""
+        if not is_platform_admin(request):
+            raise PermissionDenied
+        from gateway_platform.redis_clients import sync_client
+
+        client = sync_client()
+        if request.method == "POST":
+            ids = request.POST.getlist("ids")
+            if request.POST.get("action") == "discard":
+                messages.warning(request, f"{deadletter.discard(client, ids)} dead letters discarded.")
+            else:
+                result = deadletter.redrive(client, ids=ids or None)
+                messages.info(request, f"{len(result.landed)} stored, {len(result.failed)} still refused.")
+            return HttpResponseRedirect(reverse("admin:billing_usageevent_dead_letters"))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Usage dead letters",
+            "letters": deadletter.entries(client),
+            "depth": deadletter.depth(client),
+        }
+        return TemplateResponse(request, "admin/billing/dead_letters.html", context)
 
 
 @admin.register(Budget)

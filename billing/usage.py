@@ -9,77 +9,46 @@ stream through a consumer group, writes batches idempotently on
 ``request_id`` and acknowledges only after the rows are committed: a crash at
 any point re-delivers, never loses. If Redis is unreachable, records go to a
 local spool file that ``drain`` replays.
+
+No record can block another: records are normalised when built and again when
+read (``billing.records``); a batch PostgreSQL still refuses is split in halves
+down to the single record, and a record refused on its own moves to the
+dead-letter stream (``billing.deadletter``) with its error, in the same Redis
+transaction that acknowledges it, while every other record lands. Only an
+unavailable database (``OperationalError``/``InterfaceError``) stops the drain,
+leaving the batch unacknowledged for the next run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
 import socket
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import orjson
 import redis
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 
+from billing import deadletter
+from billing.records import InvalidRecord, UsageRecord, event_fields, record_from_fields, record_from_payload
 from gateway_platform.redis_clients import async_client, sync_client
 
 logger = logging.getLogger(__name__)
 
+__all__ = ["GROUP", "STREAM", "UsageRecord", "drain", "record", "register_record_writer", "write_events"]
+
 STREAM = "gateway:usage"
 GROUP = "usage-writers"
 CLAIM_IDLE_MS = 60_000
-
-
-@dataclass(slots=True)
-class UsageRecord:
-    """One request's accounting, as produced on the hot path."""
-
-    request_id: str
-    endpoint: str
-    started_at: datetime
-    finished_at: datetime
-    status_code: int
-    tenant_id: int | None = None
-    team_id: int | None = None
-    api_key_id: int | None = None
-    requested_model: str = ""
-    tier: str = ""
-    model: str = ""
-    provider: str = ""
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    tokens_estimated: bool = False
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-    prompt_cache_saved_usd: Decimal = Decimal(0)
-    session: str = ""
-    cost_usd: Decimal = Decimal(0)
-    latency_ms: int = 0
-    ttft_ms: int | None = None
-    error_code: str = ""
-    cache_status: str = "BYPASS"
-    stream: bool = False
-    client_disconnected: bool = False
-    attempts: list[dict[str, Any]] = field(default_factory=list)
-    skill: str = ""
-    route_reason: dict[str, Any] = field(default_factory=dict)
-    tokens_saved: dict[str, int] = field(default_factory=dict)
-    cost_saved_usd: Decimal = Decimal(0)
-    cache_similarity: float | None = None
-    budget_status: str = ""
-    guardrail: str = ""
-
-    def to_json(self) -> bytes:
-        # orjson serialises dataclasses natively; asdict() would deep-copy every field first.
-        return orjson.dumps(self, default=str)
+# The database is unavailable: retry the whole batch later rather than dead-letter anything.
+UNAVAILABLE = (OperationalError, InterfaceError)
 
 
 def _spool_path() -> Path:
@@ -90,10 +59,20 @@ def _spool_path() -> Path:
 def _spool(payload: bytes) -> None:
     path = _spool_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "ab") as fh:
-        fh.write(payload + b"\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    while True:
+        with open(path, "ab") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            # A drainer may have claimed (renamed) the file between open and lock: write to a fresh one.
+            try:
+                same = os.fstat(fh.fileno()).st_ino == os.stat(path).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:
+                continue
+            fh.write(payload + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+            return
 
 
 async def record(usage: UsageRecord) -> None:
@@ -104,14 +83,6 @@ async def record(usage: UsageRecord) -> None:
     except (redis.RedisError, OSError):
         logger.warning("Redis unavailable; spooling usage record locally", extra={"request_id": usage.request_id})
         await asyncio.to_thread(_spool, payload)
-
-
-def _event_fields(data: dict[str, Any]) -> dict[str, Any]:
-    data = dict(data)
-    for name in ("cost_usd", "cost_saved_usd", "prompt_cache_saved_usd"):
-        if name in data:
-            data[name] = Decimal(data[name])
-    return data
 
 
 # Writers of rows derived from usage records (e.g. routing's cascade outcomes), run in the same
@@ -127,27 +98,69 @@ def register_record_writer(writer: RecordWriter) -> None:
         _record_writers.append(writer)
 
 
-def write_events(records: list[dict[str, Any]]) -> int:
-    """Insert records as ``UsageEvent`` rows, skipping request ids already stored."""
+def write_events(batch: Sequence[UsageRecord | Mapping[str, Any]]) -> int:
+    """Insert records as ``UsageEvent`` rows in one transaction, skipping request ids already stored.
+
+    Records may also be given as decoded fields (normalised here; ``InvalidRecord`` if they cannot be).
+    """
     from billing.models import UsageEvent
     from tenants.models import ApiKey
 
-    if not records:
+    if not batch:
         return 0
-    events = [UsageEvent(**_event_fields(r)) for r in records]
+    records = [r if isinstance(r, UsageRecord) else record_from_fields(r) for r in batch]
+    rows = [event_fields(r) for r in records]
+    events = [UsageEvent(**row) for row in rows]
     with transaction.atomic():
         created = UsageEvent.objects.bulk_create(events, ignore_conflicts=True, batch_size=500)
         last_used: dict[int, datetime] = {}
-        for event in events:
-            if event.api_key_id is not None:
-                ts = datetime.fromisoformat(str(event.started_at))
-                last_used[event.api_key_id] = max(ts, last_used.get(event.api_key_id, ts))
+        for record in records:
+            if record.api_key_id is not None:
+                ts = record.started_at
+                last_used[record.api_key_id] = max(ts, last_used.get(record.api_key_id, ts))
         for key_id, ts in last_used.items():
             # Only ever move last_used_at forward, without a read-modify-write race.
             ApiKey.objects.filter(pk=key_id).exclude(last_used_at__gte=ts).update(last_used_at=ts)
         for writer in _record_writers:
-            writer(records)
+            writer(rows)
     return len(created)
+
+
+Queued = tuple[str, bytes]  # (where it came from: a stream entry id or a spool file, its payload)
+
+
+def land(items: Sequence[Queued]) -> list[deadletter.DeadLetter]:
+    """Write every storable record of ``items``; return those that are not, with their errors.
+
+    Raises only when the database is unavailable (nothing can be judged then).
+    """
+    parsed: list[tuple[Queued, UsageRecord]] = []
+    dead: list[deadletter.DeadLetter] = []
+    for item in items:
+        try:
+            parsed.append((item, record_from_payload(item[1])))
+        except InvalidRecord as exc:
+            dead.append(deadletter.DeadLetter(source=item[0], payload=item[1], error=str(exc)))
+    dead.extend(_write_splitting(parsed))
+    return dead
+
+
+def _write_splitting(batch: Sequence[tuple[Queued, UsageRecord]]) -> list[deadletter.DeadLetter]:
+    if not batch:
+        return []
+    try:
+        write_events([record for _, record in batch])
+        return []
+    except UNAVAILABLE:
+        raise
+    except Exception as exc:
+        if len(batch) == 1:
+            (source, payload), record = batch[0]
+            error = f"{exc.__class__.__name__}: {exc}".strip()
+            logger.error("usage record refused by the database; dead-lettered", extra={"request_id": record.request_id})
+            return [deadletter.DeadLetter(source=source, payload=payload, error=error)]
+    half = len(batch) // 2
+    return _write_splitting(batch[:half]) + _write_splitting(batch[half:])
 
 
 def _ensure_group(client: redis.Redis) -> None:
@@ -158,21 +171,29 @@ def _ensure_group(client: redis.Redis) -> None:
             raise
 
 
-def _replay_spool() -> int:
+def _replay_spool(client: redis.Redis) -> int:
     spool: Path = settings.GATEWAY["USAGE_SPOOL_DIR"]
     if not spool.exists():
         return 0
     total = 0
-    for path in sorted(spool.glob("usage-*.jsonl")):
+    stale_before = time.time() - CLAIM_IDLE_MS / 1000
+    # A file is claimed by renaming it; a claimed file left behind by a drainer that died is
+    # taken over after the same idle time as stream entries (re-writing is idempotent).
+    stranded = [p for p in spool.glob("usage-*.replaying") if p.stat().st_mtime < stale_before]
+    for path in [*sorted(spool.glob("usage-*.jsonl")), *stranded]:
         claimed = path.with_suffix(".replaying")
         try:
             path.rename(claimed)  # atomic: one drainer owns the file
+            os.utime(claimed)
         except FileNotFoundError:
             continue
-        records = [orjson.loads(line) for line in claimed.read_bytes().splitlines() if line.strip()]
-        write_events(records)
+        with open(claimed, "rb") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)  # wait for a writer that opened it before the rename
+            lines = [line for line in fh.read().splitlines() if line.strip()]
+        items = [(f"{claimed.name}:{n}", line) for n, line in enumerate(lines, 1)]
+        deadletter.add(client, land(items))
         claimed.unlink()
-        total += len(records)
+        total += len(items)
     return total
 
 
@@ -181,7 +202,7 @@ def drain(*, batch_size: int = 1000, max_batches: int = 50) -> int:
     client = sync_client()
     _ensure_group(client)
     consumer = f"{socket.gethostname()}-{os.getpid()}"
-    total = _replay_spool()
+    total = _replay_spool(client)
     # Take over records a crashed drainer read but never acknowledged.
     # XAUTOCLAIM answers [next, entries] (Redis 6.2) or [next, entries, deleted] (7+).
     claimed = client.xautoclaim(STREAM, GROUP, consumer, min_idle_time=CLAIM_IDLE_MS, count=batch_size)[1]
@@ -195,11 +216,18 @@ def drain(*, batch_size: int = 1000, max_batches: int = 50) -> int:
         if not entries:
             break
         ids = [entry_id for entry_id, _ in entries]
-        records = [orjson.loads(fields[b"e"]) for _, fields in entries if fields and b"e" in fields]
-        write_events(records)
-        pipe = client.pipeline()
+        # An entry without fields was deleted after it was read (nothing to write); one without "e" is junk.
+        items = [(_text_id(entry_id), fields.get(b"e", b"")) for entry_id, fields in entries if fields]
+        dead = land(items)
+        # Dead letters are added in the transaction that acknowledges: a record is in exactly one stream.
+        pipe = client.pipeline(transaction=True)
+        deadletter.add(pipe, dead)
         pipe.xack(STREAM, GROUP, *ids)
         pipe.xdel(STREAM, *ids)
         pipe.execute()
         total += len(entries)
     return total
+
+
+def _text_id(entry_id: bytes | str) -> str:
+    return entry_id.decode() if isinstance(entry_id, bytes) else entry_id
