@@ -26,7 +26,11 @@ class Tier(models.Model):
         help_text="Comma-separated tags; `auto` sends requests whose keywords match a tag to this tier's band.",
     )
     max_cost_per_million = models.DecimalField(
-        max_digits=12, decimal_places=6, null=True, blank=True, help_text="Cost ceiling (USD per million tokens)."
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        help_text="Models whose input price (USD per million tokens) exceeds this are skipped at route time.",
     )
     complexity_max = models.FloatField(
         null=True,
