@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0006_prompt_cache_and_session'),
+        ('billing', '0007_usage_client_request_id'),
     ]
 
     operations = [
