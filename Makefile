@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TEST_VAR := $(CURDIR)/var/test
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench clean chromium
+.PHONY: run test lint bench clean chromium agents
 
 $(VENV)/.base-installed: requirements/base.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,10 +27,25 @@ chromium:
 	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 	  || echo "chromium is not installed and could not be: the browser tests will be skipped"
 
+# The agent CLIs the conformance suite drives (tests/agents), pinned to exact versions in
+# tests/agents/package.json, installed from npm into var/agents. Their postinstall scripts only
+# copy the platform binary out of the npm package. Where npm is missing the suite says so and skips
+# (under CI=true it fails instead).
+AGENTS_DIR := var/agents
+agents:
+	@if ! command -v npm >/dev/null 2>&1; then \
+	  echo "npm is not installed: the agent conformance tests (Codex, Claude Code, OpenCode) will be skipped"; \
+	elif ! cmp -s tests/agents/package.json $(AGENTS_DIR)/.installed; then \
+	  mkdir -p $(AGENTS_DIR) && cp tests/agents/package.json $(AGENTS_DIR)/ \
+	  && (cd $(AGENTS_DIR) && npm install --no-audit --no-fund --no-package-lock --loglevel=error >/dev/null) \
+	  && cp tests/agents/package.json $(AGENTS_DIR)/.installed \
+	  || echo "installing the agent CLIs from npm failed: the agent conformance tests will fail or skip"; \
+	fi
+
 # Throwaway embedded PostgreSQL + Redis under var/test unless TEST_DATABASE_URL /
 # TEST_REDIS_URL name servers to use. The browser tests run in a process of their
 # own: Playwright's sync API leaves an event loop behind that async tests trip on.
-test: $(VENV)/.dev-installed chromium
+test: $(VENV)/.dev-installed chromium agents
 	@$(BIN)/python -m gateway_platform.embedded stop $(TEST_VAR) >/dev/null 2>&1; rm -rf $(TEST_VAR)
 	@export GATEWAY_VAR_DIR=$(TEST_VAR) LOG_FORMAT=console; \
 	if [ -n "$$TEST_DATABASE_URL" ]; then export DATABASE_URL="$$TEST_DATABASE_URL"; fi; \

@@ -158,9 +158,17 @@ class RoutingPolicyAdmin(admin.ModelAdmin):
         "fallback_enabled",
         "updated_at",
     )
-    list_filter = ("strategy", "cascade_enabled", "code_mode")
-    search_fields = ("tenant__slug", "tenant__name")
+    list_filter = ("strategy", "cascade_enabled")
     autocomplete_fields = ("tenant", "fallback_model")
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "strategy" and field is not None:
+            field.help_text = (
+                "cost_optimized: the scored band. quality_first: a score near a band's upper edge goes one "
+                "band up. local_first: the lowest band tries the local fallback model first."
+            )
+        return field
 
 
 @admin.register(ConfigSection)
@@ -169,4 +177,4 @@ class ConfigSectionAdmin(admin.ModelAdmin):
     readonly_fields = ("name", "data", "applied", "imported_at")
 
 
-from routing import admin_cascade, admin_try  # noqa: E402,F401  (admin_try: the "Try routing" page)
+from routing import admin_aliases, admin_cascade, admin_try  # noqa: E402,F401  (admin_try: the "Try routing" page)

@@ -8,14 +8,22 @@ class RoutingConfig(AppConfig):
     verbose_name = "Routing"
 
     def ready(self) -> None:
-        from routing import config_version, policies, skills, tier_views
+        from routing import aliases, config_version, policies, skills, tier_views
+        from routing.aliases import section as aliases_section
 
         config_version.watch(
-            "routing.Tier", "routing.TierModel", "routing.RoutingPolicy", "routing.Skill", "routing.GuardrailPolicy"
+            "routing.Tier",
+            "routing.TierModel",
+            "routing.RoutingPolicy",
+            "routing.Skill",
+            "routing.GuardrailPolicy",
+            "routing.ModelAlias",
         )
         policies.register()
         tier_views.register()
         skills.register()
+        aliases.register()
+        aliases_section.register()
         _register_cascade_and_guardrail()
 
 

@@ -96,15 +96,18 @@ def parse_messages(body: JSON) -> tuple[Conversation, int, CacheInfo]:
 
     last: JSON = {}
     for message in messages:
-        if not isinstance(message, dict) or message.get("role") not in (
-            "user",
-            "assistant",
-        ):
-            raise BadRequest("messages: each message needs role 'user' or 'assistant'")
+        # Today's Messages API also allows ``system`` messages inside ``messages``.
+        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant", "system"):
+            raise BadRequest("messages: each message needs role 'user', 'assistant' or 'system'")
         last = message
         blocks = _blocks(message.get("content"))
         items.extend((message["role"], block) for block in blocks)
         if message["role"] == "user":
+            conversation.tool_results.extend(
+                "\n".join(_block_text(block))
+                for block in blocks
+                if isinstance(block, dict) and block.get("type") == "tool_result"
+            )
             texts = [
                 t
                 for block in blocks

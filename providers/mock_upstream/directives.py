@@ -15,12 +15,17 @@ cancellable), ``drop_after=N`` (close the connection after N content chunks;
 ``tps=N``, ``words=N`` (filler words), ``tool=1``, ``refuse=1``,
 ``reply=TEXT`` (answer exactly TEXT, percent-encoded as by
 ``urllib.parse.quote(text, safe="")``: spaces, newlines, commas and ``]``
-cannot appear raw in a marker), ``no_usage=1``, ``model=NAME`` (filter).
+cannot appear raw in a marker), ``no_usage=1``, ``model=NAME`` (filter),
+``call=NAME`` with optional ``args=JSON`` (percent-encoded like ``reply``):
+ask for one call of the offered tool NAME with those arguments, once — after
+any tool result in the conversation the mock answers instead (``reply`` if
+given, else ``Tool result received: …``). Agents' conformance tests use it.
 Unknown keys and bad values are logged and ignored.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable, Iterable
@@ -66,6 +71,13 @@ def _to_text(value: str) -> str:
     return text
 
 
+def _to_json_object(value: str) -> str:
+    text = unquote(value)
+    if not isinstance(json.loads(text), dict):
+        raise ValueError("expected a JSON object")
+    return text
+
+
 def _to_status(value: str) -> int:
     number = int(value)
     if not 100 <= number <= 599:
@@ -86,6 +98,8 @@ _CONVERTERS: dict[str, Callable[[str], Any]] = {
     "refuse": _to_bool,
     "reply": _to_text,
     "no_usage": _to_bool,
+    "call": _to_text,
+    "args": _to_json_object,
 }
 
 
@@ -105,6 +119,8 @@ class Directives:
     refuse: bool = False
     reply: str | None = None
     no_usage: bool = False
+    call: str | None = None
+    args: str | None = None
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> Directives:

@@ -42,6 +42,8 @@ def parse_chat(body: JSON) -> tuple[Conversation, int | None]:
         last_role = message.get("role")
         last_texts = content_texts(message.get("content"))
         conversation.texts.extend(last_texts)
+        if last_role in ("tool", "function"):
+            conversation.tool_results.append("\n".join(last_texts))
         if last_role == "user":
             conversation.last_user_text = "\n".join(last_texts)
     if last_role == "tool":

@@ -16,7 +16,7 @@ import re
 import struct
 import uuid
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from providers.mock_upstream.directives import Directives, strip_markers
 
@@ -74,6 +74,8 @@ class Conversation:
     """``tool_choice`` is ``none``."""
     suffix: str | None = None
     """Legacy completions fill-in-the-middle suffix."""
+    tool_results: list[str] = field(default_factory=list)
+    """Every tool result in the conversation, in order (not only a trailing one)."""
 
     @property
     def prompt_chars(self) -> int:
@@ -84,7 +86,7 @@ class Conversation:
 class ToolCall:
     id: str
     name: str
-    arguments: dict[str, str]
+    arguments: dict[str, Any]
     arguments_json: str
     pieces: list[str]
 
@@ -142,7 +144,11 @@ def filler(count: int) -> str:
 
 
 def _reply_text(conversation: Conversation, directives: Directives) -> str:
-    if conversation.tool_result is not None:
+    if directives.call is not None and conversation.tool_results and directives.reply is not None:
+        text = directives.reply
+    elif directives.call is not None and conversation.tool_results and conversation.tool_result is None:
+        text = "Tool result received: " + conversation.tool_results[-1][:REPLY_QUOTE_CHARS]
+    elif conversation.tool_result is not None:
         text = "Tool result received: " + conversation.tool_result[:REPLY_QUOTE_CHARS]
     elif directives.refuse:
         return REFUSAL_TEXT
@@ -164,6 +170,10 @@ def _tool_to_call(conversation: Conversation, directives: Directives) -> str | N
         return conversation.forced_tool
     if conversation.tool_result is not None or directives.refuse:
         return None
+    if directives.call is not None:
+        # One round trip: once the agent sent any tool result, answer instead.
+        offered = directives.call in conversation.tool_names
+        return directives.call if offered and not conversation.tool_results else None
     if directives.tool and conversation.tool_names:
         return conversation.tool_names[0]
     return None
@@ -184,7 +194,10 @@ def build_reply(
     prompt_tokens = tokens_for_chars(conversation.prompt_chars)
     tool_name = _tool_to_call(conversation, directives)
     if tool_name is not None:
-        arguments = {"query": strip_markers(conversation.last_user_text)[:TOOL_QUERY_CHARS]}
+        if directives.call == tool_name and directives.args is not None:
+            arguments = json.loads(directives.args)
+        else:
+            arguments = {"query": strip_markers(conversation.last_user_text)[:TOOL_QUERY_CHARS]}
         arguments_json = json.dumps(arguments, ensure_ascii=False)
         call = ToolCall(
             id=new_id(tool_id_prefix),

@@ -1,9 +1,19 @@
 """Routing models, one module per sub-domain."""
 
+from routing.models.aliases import ModelAlias
 from routing.models.config import ConfigSection
 from routing.models.outcomes import RoutingOutcome
 from routing.models.policy import GuardrailPolicy, RoutingPolicy
 from routing.models.skills import Skill
 from routing.models.tiers import Tier, TierModel
 
-__all__ = ["ConfigSection", "GuardrailPolicy", "RoutingOutcome", "RoutingPolicy", "Skill", "Tier", "TierModel"]
+__all__ = [
+    "ConfigSection",
+    "GuardrailPolicy",
+    "ModelAlias",
+    "RoutingOutcome",
+    "RoutingPolicy",
+    "Skill",
+    "Tier",
+    "TierModel",
+]
