@@ -81,6 +81,7 @@ class UsageEventAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
 class BudgetAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     list_display = ("__str__", "tenant", "team", "api_key", "model", "amount_usd", "period", "action", "thresholds")
     list_filter = ("period", "action")
+    search_fields = ("tenant__slug", "team__slug", "team__tenant__slug", "api_key__name", "api_key__prefix", "model")
     autocomplete_fields = ("tenant", "team", "api_key")
     # A budget belongs to a tenant, a team or a key: in scope if whichever it is belongs to the user's tenants.
     tenant_lookups = ("tenant", "team__tenant", "api_key__team__tenant")
@@ -108,6 +109,7 @@ class BudgetAlertAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
 
     list_display = ("created_at", "budget", "threshold", "spent_usd", "amount_usd", "period_start")
     list_select_related = ("budget__tenant", "budget__team", "budget__api_key")
+    list_filter = ("threshold", "created_at")
     tenant_lookups = ("budget__tenant", "budget__team__tenant", "budget__api_key__team__tenant")
     tenant_admin_permissions = ("view",)
 

@@ -149,9 +149,19 @@ class Budget(models.Model):
     model = models.CharField(
         max_length=200, blank=True, help_text="Only on a key: limit spend on this public model name alone."
     )
-    amount_usd = models.DecimalField(max_digits=14, decimal_places=4)
-    period = models.CharField(max_length=16, choices=Period.choices, default=Period.MONTHLY)
-    action = models.CharField(max_length=16, choices=Action.choices, default=Action.BLOCK)
+    amount_usd = models.DecimalField(max_digits=14, decimal_places=4, help_text="Limit in US dollars per period.")
+    period = models.CharField(
+        max_length=16,
+        choices=Period.choices,
+        default=Period.MONTHLY,
+        help_text="Resets at the calendar boundary in the tenant's time zone; 'total' never resets.",
+    )
+    action = models.CharField(
+        max_length=16,
+        choices=Action.choices,
+        default=Action.BLOCK,
+        help_text="When a request does not fit: refuse it (429 budget_exceeded) or retry it on the downgrade tier.",
+    )
     downgrade_tier = models.CharField(
         max_length=100, blank=True, help_text="Tier a request that does not fit is retried on (action 'downgrade')."
     )

@@ -3,7 +3,9 @@
 Starts the embedded PostgreSQL and Redis when no URLs are configured, migrates,
 seeds defaults, ensures an admin user, starts the bundled mock upstream when no
 provider credential is set, then the web server (Daphne, or uvicorn with
-``GATEWAY_SERVER=uvicorn``) and a Celery worker with beat. Ctrl-C stops all.
+``GATEWAY_SERVER=uvicorn``), a Celery worker and beat. Every step is a production
+role (``python -m gateway_platform migrate|serve|worker|beat``) run with
+``GATEWAY_LOCAL=1``. Ctrl-C stops all.
 """
 
 from __future__ import annotations
@@ -31,10 +33,6 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _manage(*args: str) -> None:
-    subprocess.run([PYTHON, "manage.py", *args], cwd=BASE_DIR, check=True)
-
-
 def _has_provider_credentials() -> bool:
     import django
 
@@ -55,26 +53,9 @@ def _start_mock(port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("the mock upstream did not start")
 
 
-def _server_command(host: str, port: int) -> list[str]:
-    if os.environ.get("GATEWAY_SERVER", "daphne") == "uvicorn":
-        return [
-            PYTHON,
-            "-m",
-            "uvicorn",
-            "gateway_platform.asgi:application",
-            "--host",
-            host,
-            "--port",
-            str(port),
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
-            "--no-access-log",
-            "--timeout-graceful-shutdown",
-            "10",
-        ]
-    return [PYTHON, "-m", "daphne", "-b", host, "-p", str(port), "gateway_platform.asgi:application"]
+def _role(role: str) -> list[str]:
+    """The production command for a role: `make run` starts exactly what a deployment starts."""
+    return [PYTHON, "-m", "gateway_platform", role]
 
 
 def main() -> int:
@@ -100,9 +81,12 @@ def main() -> int:
     metrics_dir.mkdir(parents=True)
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
 
-    _manage("migrate", "--noinput", "-v", "0")
-    _manage("seed_defaults")
-    _manage("ensure_admin")
+    # The roles refuse embedded servers unless told this is a laptop; the URLs above are shared by all.
+    os.environ["GATEWAY_LOCAL"] = "1"
+    os.environ.setdefault("GATEWAY_SERVER", "daphne")  # the laptop default; `serve` alone picks uvicorn
+    os.environ.setdefault("GATEWAY_WEB_WORKERS", "1")
+    os.environ.setdefault("CELERY_CONCURRENCY", "2")
+    subprocess.run(_role("migrate"), cwd=BASE_DIR, check=True)
 
     children: list[subprocess.Popen[bytes]] = []
     if not _has_provider_credentials():
@@ -120,27 +104,8 @@ def main() -> int:
 
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8000"))
-    children.append(subprocess.Popen(_server_command(host, port), cwd=BASE_DIR))
-    children.append(
-        subprocess.Popen(
-            [
-                PYTHON,
-                "-m",
-                "celery",
-                "-A",
-                "gateway_platform",
-                "worker",
-                "--beat",
-                "--loglevel",
-                "INFO",
-                "--concurrency",
-                os.environ.get("CELERY_CONCURRENCY", "2"),
-                "--schedule",
-                str(var_dir / "celerybeat-schedule"),
-            ],
-            cwd=BASE_DIR,
-        )
-    )
+    for role in ("serve", "worker", "beat"):
+        children.append(subprocess.Popen(_role(role), cwd=BASE_DIR))
     sys.stderr.write(f"Gateway on http://{host}:{port}  (admin: /admin/, API: /v1/). Ctrl-C stops everything.\n")
 
     stopping = False

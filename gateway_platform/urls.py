@@ -5,9 +5,10 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
-from gateway_platform import health, metrics_view
+from gateway_platform import health, home, metrics_view
 
 urlpatterns = [
+    path("", home.home, name="home"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("reports/", include("billing.reports.urls")),

@@ -158,17 +158,9 @@ class RoutingPolicyAdmin(admin.ModelAdmin):
         "fallback_enabled",
         "updated_at",
     )
-    list_filter = ("strategy", "cascade_enabled")
+    list_filter = ("strategy", "cascade_enabled", "code_mode")
+    search_fields = ("tenant__slug", "tenant__name")
     autocomplete_fields = ("tenant", "fallback_model")
-
-    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        field = super().formfield_for_dbfield(db_field, request, **kwargs)
-        if db_field.name == "strategy" and field is not None:
-            field.help_text = (
-                "cost_optimized: the scored band. quality_first: a score near a band's upper edge goes one "
-                "band up. local_first: the lowest band tries the local fallback model first."
-            )
-        return field
 
 
 @admin.register(ConfigSection)

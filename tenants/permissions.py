@@ -121,3 +121,8 @@ def manageable_keys(user: User) -> QuerySet[ApiKey]:
     return ApiKey.objects.filter(
         Q(team__in=managed_teams(user)) | Q(created_by=user, team__memberships__user=user)
     ).distinct()
+
+
+def can_create_team(user: User) -> bool:
+    """Start a team (and, for superusers, a tenant) from the portal: superusers and tenant admins."""
+    return _is_superuser(user) or administered_tenants(user).exists()

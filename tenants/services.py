@@ -9,6 +9,7 @@ from decimal import Decimal
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
+from django.utils.text import slugify
 
 from tenants import keys
 from tenants.models import ApiKey, Membership, Team, Tenant
@@ -149,3 +150,19 @@ def membership_remove(*, membership: Membership) -> None:
     if membership.role == Membership.Role.OWNER and len(owners) <= 1:
         raise LastOwnerError("A team needs at least one owner: make someone else owner first.")
     membership.delete()
+
+
+@transaction.atomic
+def team_create(
+    *, owner: AbstractBaseUser, team_name: str, tenant: Tenant | None = None, tenant_name: str = ""
+) -> Team:
+    """A new team whose first owner is ``owner``, in ``tenant`` or in a new tenant named ``tenant_name``.
+
+    Slugs come from the names; the caller has checked they are free and that ``owner``
+    may create here (``tenants.permissions.can_create_team``).
+    """
+    if tenant is None:
+        tenant = Tenant.objects.create(slug=slugify(tenant_name), name=tenant_name)
+    team = Team.objects.create(tenant=tenant, slug=slugify(team_name), name=team_name)
+    Membership.objects.create(team=team, user=owner, role=Membership.Role.OWNER)
+    return team

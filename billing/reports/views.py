@@ -1,17 +1,18 @@
 """Report views: read-only GET pages; they validate the filters, build one report, and render.
 
-Every page is limited to :func:`tenants.permissions.reportable_tenants`: a user with no
-reportable tenant gets 403, a statement of another tenant 404, a filter naming another
+Every page is limited to :func:`tenants.permissions.reportable_tenants`. With no tenant to
+report on, a superuser (a fresh install) gets an empty report saying how to create one, anyone
+else a 403 page saying who to ask; a statement of another tenant 404, a filter naming another
 tenant's team or slug a form error (400).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -27,8 +28,31 @@ from tenants.permissions import reportable_tenants
 def _tenants(request: HttpRequest) -> list[Tenant]:
     tenants = list(reportable_tenants(request.user))
     if not tenants:
-        raise PermissionDenied("You have no tenant whose reports you may read.")
+        raise _NoTenant
     return tenants
+
+
+class _NoTenant(Exception):
+    """The user has no tenant to report on (answered by :func:`_no_tenant`)."""
+
+
+def _no_tenant(request: HttpRequest) -> HttpResponse:
+    """The empty state: 200 with next steps for a superuser, 403 with who to ask for anyone else."""
+    allowed = bool(getattr(request.user, "is_superuser", False))
+    return render(request, "reports/empty.html", {"allowed": allowed}, status=200 if allowed else 403)
+
+
+def _answers_empty(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Answer :class:`_NoTenant` from ``view`` with the empty state."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except _NoTenant:
+            return _no_tenant(request)
+
+    return wrapper
 
 
 def _render(
@@ -54,6 +78,7 @@ def _render(
 
 @require_safe
 @login_required
+@_answers_empty
 def overview(request: HttpRequest) -> HttpResponse:
     """Spend over time, totals, savings, cache hit rate and the top keys."""
     return _render(request, "reports/overview.html", pages.overview_context, section="overview")
@@ -61,6 +86,7 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 @login_required
+@_answers_empty
 def breakdown(request: HttpRequest, segment: str) -> HttpResponse:
     """Spend by team, key, model, provider, tier or tenant, with shares of the total."""
     if segment not in pages.BREAKDOWNS:
@@ -77,6 +103,7 @@ def breakdown(request: HttpRequest, segment: str) -> HttpResponse:
 
 @require_safe
 @login_required
+@_answers_empty
 def top_keys(request: HttpRequest) -> HttpResponse:
     """The most expensive keys."""
     return _render(
@@ -90,6 +117,7 @@ def top_keys(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 @login_required
+@_answers_empty
 def budgets(request: HttpRequest) -> HttpResponse:
     """Budget burn-down this period and the month-end projection (one tenant at a time)."""
     return _render(
@@ -103,6 +131,7 @@ def budgets(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 @login_required
+@_answers_empty
 def export_csv(request: HttpRequest, table: str) -> HttpResponse:
     """Any table of the filtered pages as CSV, with the same filters and the same numbers."""
     if table not in pages.TABLES:
@@ -138,6 +167,7 @@ def _month(value: str) -> tuple[int, int]:
 
 @require_safe
 @login_required
+@_answers_empty
 def statement_index(request: HttpRequest) -> HttpResponse:
     """The statement picker's target: redirect to the canonical statement URL."""
     tenants = _tenants(request)

@@ -17,7 +17,15 @@ class RoutingPolicy(models.Model):
     tenant = models.OneToOneField(
         "tenants.Tenant", null=True, blank=True, on_delete=models.CASCADE, related_name="routing_policy"
     )
-    strategy = models.CharField(max_length=32, choices=Strategy.choices, default=Strategy.COST_OPTIMIZED)
+    strategy = models.CharField(
+        max_length=32,
+        choices=Strategy.choices,
+        default=Strategy.COST_OPTIMIZED,
+        help_text=(
+            "cost_optimized: the scored band. quality_first: a score near a band's upper edge goes one "
+            "band up. local_first: the lowest band tries the local fallback model first."
+        ),
+    )
     fallback_model = models.ForeignKey(
         "providers.Model",
         null=True,
@@ -26,7 +34,7 @@ class RoutingPolicy(models.Model):
         related_name="+",
         help_text="Local model tried after every tier's own models fail.",
     )
-    fallback_enabled = models.BooleanField(default=True)
+    fallback_enabled = models.BooleanField(default=True, help_text="Use the local fallback model at all.")
     baseline_tier = models.CharField(
         max_length=100, blank=True, help_text="Tier savings are measured against (usually the premium tier)."
     )
@@ -36,11 +44,22 @@ class RoutingPolicy(models.Model):
     cascade_quality_threshold = models.FloatField(
         default=0.6, help_text="Quality score (0-1) a cheap answer needs to be returned."
     )
-    strip_ide_boilerplate = models.BooleanField(default=False)
-    dedupe_files = models.BooleanField(default=False)
-    trim_context = models.BooleanField(default=True)
-    diff_first_edits = models.BooleanField(default=False)
-    code_mode = models.BooleanField(default=False)
+    strip_ide_boilerplate = models.BooleanField(
+        default=False, help_text="Token reduction: remove the boilerplate IDEs repeat in every system prompt."
+    )
+    dedupe_files = models.BooleanField(
+        default=False, help_text="Token reduction: send a file pasted several times in one request only once."
+    )
+    trim_context = models.BooleanField(
+        default=True, help_text="Token reduction: drop the oldest turns when a request exceeds the model's window."
+    )
+    diff_first_edits = models.BooleanField(
+        default=False, help_text="Ask edit requests for a unified diff instead of whole files (cheaper answers)."
+    )
+    code_mode = models.BooleanField(
+        default=False,
+        help_text="Code mode: a system instruction asking for complete code in fenced blocks and short prose.",
+    )
     anthropic_prompt_caching = models.BooleanField(
         default=True, help_text="Mark stable prompt prefixes with cache_control on Anthropic deployments."
     )
@@ -67,11 +86,22 @@ class GuardrailPolicy(models.Model):
     tenant = models.OneToOneField(
         "tenants.Tenant", null=True, blank=True, on_delete=models.CASCADE, related_name="guardrail_policy"
     )
-    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.ANNOTATE)
-    commands = ArrayField(models.CharField(max_length=100), default=list, blank=True)
+    mode = models.CharField(
+        max_length=16,
+        choices=Mode.choices,
+        default=Mode.ANNOTATE,
+        help_text="What happens when an answer would have an agent run a listed command.",
+    )
+    commands = ArrayField(
+        models.CharField(max_length=100),
+        default=list,
+        blank=True,
+        help_text="Comma-separated command words (rm, sudo, chmod, ...) an answer must not have an agent run.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name_plural = "guardrail policies"
         constraints = [
             models.UniqueConstraint(fields=["tenant"], name="one_global_guardrail_policy", nulls_distinct=False)
         ]

@@ -17,10 +17,21 @@ class Tier(models.Model):
         related_name="tiers",
         help_text="Empty for a global tier; set to override the global tier of the same name for one tenant.",
     )
-    name = models.SlugField(max_length=100)
+    name = models.SlugField(max_length=100, help_text="What clients send as `model` to use this tier, e.g. `premium`.")
     description = models.TextField(blank=True)
-    capabilities = ArrayField(models.CharField(max_length=100), default=list, blank=True)
-    max_cost_per_million = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    capabilities = ArrayField(
+        models.CharField(max_length=100),
+        default=list,
+        blank=True,
+        help_text="Comma-separated tags; `auto` sends requests whose keywords match a tag to this tier's band.",
+    )
+    max_cost_per_million = models.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        help_text="Models whose input price (USD per million tokens) exceeds this are skipped at route time.",
+    )
     complexity_max = models.FloatField(
         null=True,
         blank=True,
@@ -29,8 +40,13 @@ class Tier(models.Model):
     max_output_tokens = models.PositiveIntegerField(
         null=True, blank=True, help_text="Output cap applied when a request sets none."
     )
-    enabled = models.BooleanField(default=True)
-    members = models.ManyToManyField("providers.Model", through="TierModel", related_name="tiers")
+    enabled = models.BooleanField(default=True, help_text="A disabled tier is neither listed nor routed to.")
+    members = models.ManyToManyField(
+        "providers.Model",
+        through="TierModel",
+        related_name="tiers",
+        help_text="The models that serve the tier, primary first (edited as the ordered list below).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -56,7 +72,7 @@ class TierModel(models.Model):
 
     tier = models.ForeignKey(Tier, on_delete=models.CASCADE, related_name="tier_models")
     model = models.ForeignKey("providers.Model", on_delete=models.PROTECT, related_name="tier_models")
-    position = models.PositiveSmallIntegerField(default=0)
+    position = models.PositiveSmallIntegerField(default=0, help_text="0 is the primary; fallbacks follow in order.")
 
     class Meta:
         ordering = ["tier", "position"]

@@ -13,10 +13,12 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Min, Q
 from django.utils import timezone
+from django.utils.text import slugify
 
 from billing import periods
 from billing.models import Budget
-from tenants.models import Membership, Team
+from tenants import permissions
+from tenants.models import Membership, Team, Tenant
 from tenants.portal import queries
 
 GRACE_CHOICES = [
@@ -196,3 +198,41 @@ class MemberAddForm(PortalForm):
 
 class MemberRoleForm(PortalForm):
     role = forms.ChoiceField(choices=Membership.Role.choices)
+
+
+class TeamCreateForm(PortalForm):
+    """Start a team: in a tenant the user administers, or (superusers) in a new tenant."""
+
+    tenant = forms.ModelChoiceField(
+        queryset=Tenant.objects.none(), required=False, empty_label="A new tenant…", label="Tenant"
+    )
+    tenant_name = forms.CharField(
+        label="New tenant's name", max_length=200, required=False, help_text="Your organisation, e.g. “Acme”."
+    )
+    team_name = forms.CharField(label="Team name", max_length=200, help_text="e.g. “Web” or “Data science”.")
+
+    def __init__(self, *args: Any, user: AbstractBaseUser, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.may_create_tenant = bool(getattr(user, "is_superuser", False))
+        tenant_field = cast(forms.ModelChoiceField, self.fields["tenant"])
+        tenant_field.queryset = permissions.administered_tenants(user).order_by("name")
+        if not self.may_create_tenant:
+            tenant_field.required = True
+            tenant_field.empty_label = None
+            del self.fields["tenant_name"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        tenant, tenant_name = data.get("tenant"), (data.get("tenant_name") or "").strip()
+        if tenant is None and self.may_create_tenant:
+            if not slugify(tenant_name):
+                self.add_error("tenant_name", "Name the new tenant (or pick an existing one).")
+            elif Tenant.objects.filter(slug=slugify(tenant_name)).exists():
+                self.add_error("tenant_name", "A tenant with this name exists: pick it in the list.")
+        team_slug = slugify(data.get("team_name") or "")
+        if "team_name" in data and not team_slug:
+            self.add_error("team_name", "Use at least one letter or digit.")
+        elif tenant is not None and Team.objects.filter(tenant=tenant, slug=team_slug).exists():
+            self.add_error("team_name", "This tenant already has a team with this name.")
+        data["tenant_name"] = tenant_name
+        return data

@@ -11,6 +11,7 @@ app_name = "portal"
 
 urlpatterns = [
     path("", views.team_list, name="team_list"),
+    path("teams/new/", views.team_create, name="team_create"),
     path("teams/<int:team_id>/", views.key_list, name="key_list"),
     path("teams/<int:team_id>/keys/new/", views.key_create, name="key_create"),
     path("teams/<int:team_id>/usage/", views.usage, name="usage"),

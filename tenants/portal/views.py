@@ -58,7 +58,9 @@ def team_context(user: AbstractBaseUser, team: Team, section: str) -> dict[str, 
 @login_required
 def team_list(request: HttpRequest) -> HttpResponse:
     """The teams the user belongs to (or administers)."""
-    return render(request, "portal/team_list.html", {"teams": queries.user_teams(request.user)})  # type: ignore[arg-type]
+    user: AbstractBaseUser = request.user  # type: ignore[assignment]
+    context = {"teams": queries.user_teams(user), "can_create_team": permissions.can_create_team(user)}
+    return render(request, "portal/team_list.html", context)
 
 
 @login_required
@@ -181,3 +183,22 @@ def usage(request: HttpRequest, team_id: int) -> HttpResponse:
     team = team_or_404(user, team_id)
     summary = queries.usage_summary(user, team, since=queries.month_start(team.tenant))
     return render(request, "portal/usage.html", team_context(user, team, "usage") | {"summary": summary})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def team_create(request: HttpRequest) -> HttpResponse:
+    """Start a team (superusers may start its tenant too); the creator becomes its owner."""
+    user: AbstractBaseUser = request.user  # type: ignore[assignment]
+    if not permissions.can_create_team(user):
+        raise PermissionDenied("Only tenant admins can start a team.")
+    form = forms.TeamCreateForm(request.POST or None, user=user)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        team = services.team_create(
+            owner=user, team_name=data["team_name"], tenant=data["tenant"], tenant_name=data["tenant_name"]
+        )
+        logger.info("team created in the portal", extra={"team_id": team.pk, "user_id": user.pk})
+        messages.success(request, f"Team “{team.name}” created in {team.tenant.name}. Now create its first key.")
+        return redirect("portal:key_create", team.pk)
+    return render(request, "portal/team_form.html", {"form": form})

@@ -505,3 +505,28 @@ def test_utc_aligned_day_rows_also_count_each_hour_once(world):
     response = as_user(world, "admin").get(f"/reports/?{MARCH}")
     total = page_tables(response.content.decode())["daily"][-1]
     assert Decimal(as_csv_text(total[4])) == march_truth(world)["cost_usd"]
+
+
+# --- empty states -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", [*FILTERED_PAGES, "csv/daily/", "statement/"])
+def test_a_superuser_on_a_fresh_install_gets_an_empty_report_with_next_steps(db, path):
+    from tenants.models import Tenant
+
+    assert not Tenant.objects.exists()
+    root = get_user_model().objects.create_user("root", is_superuser=True, is_staff=True)
+    client = Client()
+    client.force_login(root)
+    response = client.get(f"/reports/{path}")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Nothing to report yet" in html
+    assert 'href="/portal/teams/new/"' in html
+    assert "create_api_key --tenant" in html
+
+
+def test_a_user_without_a_role_is_told_whom_to_ask(march):
+    response = as_user(march, "member").get("/reports/")
+    assert response.status_code == 403
+    assert "ask your platform admin" in response.content.decode()

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('routing', '0004_routingoutcome_unique_request'),
+        ('routing', '0005_admin_help_texts'),
         ('tenants', '0004_team_tenant_rate_limits'),
     ]
 
