@@ -9,12 +9,15 @@ from caching.eviction import forget_exact
 from caching.models import CacheEntry, CachePolicy, CacheStat
 from caching.policy import policy_info
 from providers.models import Model
+from tenants.admin_scoping import TenantScopedAdminMixin
 
 
 @admin.register(CachePolicy)
-class CachePolicyAdmin(admin.ModelAdmin):
+class CachePolicyAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     list_display = ("__str__", "enabled", "semantic_layer", "semantic_threshold", "ttl_seconds", "max_entries")
     autocomplete_fields = ("tenant",)
+    tenant_lookups = ("tenant",)
+    global_rows_readonly = True
     readonly_fields = ("semantic_layer", "updated_at")
     fieldsets = (
         (None, {"fields": ("tenant", "enabled", "ttl_seconds", "max_entries")}),
@@ -46,7 +49,9 @@ class CachePolicyAdmin(admin.ModelAdmin):
 
 
 @admin.register(CacheEntry)
-class CacheEntryAdmin(admin.ModelAdmin):
+class CacheEntryAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+    """Cached prompts and answers: each tenant admin sees (and may forget) only their tenant's."""
+
     list_display = (
         "created_at",
         "tenant",
@@ -62,6 +67,8 @@ class CacheEntryAdmin(admin.ModelAdmin):
     exclude = ("embedding",)
     list_select_related = ("tenant",)
     show_full_result_count = False
+    tenant_lookups = ("tenant",)
+    tenant_admin_permissions = ("view", "delete")
 
     @admin.display(description="prompt")
     def short_prompt(self, obj: CacheEntry) -> str:
@@ -83,7 +90,7 @@ class CacheEntryAdmin(admin.ModelAdmin):
 
 
 @admin.register(CacheStat)
-class CacheStatAdmin(admin.ModelAdmin):
+class CacheStatAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     list_display = (
         "day",
         "tenant",
@@ -95,6 +102,8 @@ class CacheStatAdmin(admin.ModelAdmin):
         "cost_saved_usd",
     )
     list_filter = ("day",)
+    tenant_lookups = ("tenant",)
+    tenant_admin_permissions = ("view",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

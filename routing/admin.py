@@ -9,13 +9,19 @@ from django.db.models.query import Prefetch
 from django.http import HttpRequest
 
 from routing.models import ConfigSection, RoutingPolicy, Skill, Tier, TierModel
+from tenants.admin_scoping import (
+    GlobalConfigAdminMixin,
+    TenantScopedAdminMixin,
+    TenantScopedInlineMixin,
+    is_platform_admin,
+)
 
 
 def _scope(tenant: object | None) -> str:
     return str(tenant) if tenant is not None else "global"
 
 
-class TierModelInline(admin.TabularInline):
+class TierModelInline(TenantScopedInlineMixin, admin.TabularInline):
     model = TierModel
     extra = 1
     autocomplete_fields = ("model",)
@@ -50,8 +56,12 @@ class TierForm(forms.ModelForm):
 
 
 @admin.register(Tier)
-class TierAdmin(admin.ModelAdmin):
+class TierAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+    """Global tiers (platform) and each tenant's own tiers and overrides (its admins)."""
+
     form = TierForm
+    tenant_lookups = ("tenant",)
+    global_rows_readonly = True
     list_display = ("name", "scope", "band", "model_chain", "capabilities_list", "max_output_tokens", "enabled")
     list_filter = ("enabled", ("tenant", admin.RelatedOnlyFieldListFilter))
     search_fields = ("name", "description", "tenant__slug")
@@ -113,8 +123,10 @@ class SkillForm(forms.ModelForm):
 
 
 @admin.register(Skill)
-class SkillAdmin(admin.ModelAdmin):
+class SkillAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     form = SkillForm
+    tenant_lookups = ("tenant",)
+    global_rows_readonly = True
     list_display = ("slug", "name", "scope", "forced_tier", "enabled", "updated_at")
     list_filter = ("enabled", ("tenant", admin.RelatedOnlyFieldListFilter), "forced_tier")
     search_fields = ("slug", "name", "description", "system_prompt")
@@ -130,13 +142,18 @@ class SkillAdmin(admin.ModelAdmin):
     def scope(self, obj: Skill) -> str:
         return _scope(obj.tenant)
 
-    @admin.action(description="Enable selected skills")
+    @admin.action(description="Enable selected skills", permissions=["change"])
     def enable(self, request: HttpRequest, queryset: QuerySet[Skill]) -> None:
-        self._set_enabled(queryset, True)
+        self._set_enabled(self._writable(request, queryset), True)
 
-    @admin.action(description="Disable selected skills")
+    @admin.action(description="Disable selected skills", permissions=["change"])
     def disable(self, request: HttpRequest, queryset: QuerySet[Skill]) -> None:
-        self._set_enabled(queryset, False)
+        self._set_enabled(self._writable(request, queryset), False)
+
+    @staticmethod
+    def _writable(request: HttpRequest, queryset: QuerySet[Skill]) -> QuerySet[Skill]:
+        # Tenant admins read global skills; actions must not change them either.
+        return queryset if is_platform_admin(request) else queryset.exclude(tenant=None)
 
     @staticmethod
     def _set_enabled(queryset: QuerySet[Skill], enabled: bool) -> None:
@@ -148,7 +165,7 @@ class SkillAdmin(admin.ModelAdmin):
 
 
 @admin.register(RoutingPolicy)
-class RoutingPolicyAdmin(admin.ModelAdmin):
+class RoutingPolicyAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     list_display = (
         "__str__",
         "strategy",
@@ -161,10 +178,14 @@ class RoutingPolicyAdmin(admin.ModelAdmin):
     list_filter = ("strategy", "cascade_enabled", "code_mode")
     search_fields = ("tenant__slug", "tenant__name")
     autocomplete_fields = ("tenant", "fallback_model")
+    tenant_lookups = ("tenant",)
+    global_rows_readonly = True
 
 
 @admin.register(ConfigSection)
-class ConfigSectionAdmin(admin.ModelAdmin):
+class ConfigSectionAdmin(GlobalConfigAdminMixin, admin.ModelAdmin):
+    """Imported config-file sections: platform-wide, superusers only."""
+
     list_display = ("name", "applied", "imported_at")
     readonly_fields = ("name", "data", "applied", "imported_at")
 

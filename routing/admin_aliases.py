@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
 from providers.models import Model
 from routing.models import ModelAlias, Tier
+from tenants.admin_scoping import TenantScopedAdminMixin
 
 
 class ModelAliasForm(forms.ModelForm):
@@ -21,14 +22,19 @@ class ModelAliasForm(forms.ModelForm):
         target = (self.cleaned_data.get("target") or "").strip()
         if target == "auto" or ":" in target:
             return target
-        if Model.objects.filter(name=target).exists() or Tier.objects.filter(name=target).exists():
+        tenant = self.cleaned_data.get("tenant")
+        tiers = Tier.objects.filter(Q(tenant=None) | Q(tenant=tenant) if tenant is not None else Q(tenant=None))
+        # Only the tiers this alias's tenant can use: another tenant's tier names are not an answer here.
+        if Model.objects.filter(name=target).exists() or tiers.filter(name=target).exists():
             return target
         raise forms.ValidationError("Name a model, a tier, auto or provider:model (aliases do not chain).")
 
 
 @admin.register(ModelAlias)
-class ModelAliasAdmin(admin.ModelAdmin):
+class ModelAliasAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     form = ModelAliasForm
+    tenant_lookups = ("tenant",)
+    global_rows_readonly = True
     list_display = ("pattern", "target", "scope", "position", "enabled", "description")
     list_editable = ("enabled",)
     list_filter = ("enabled", ("tenant", admin.RelatedOnlyFieldListFilter))

@@ -16,6 +16,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from routing.models import GuardrailPolicy, RoutingOutcome
+from tenants.admin_scoping import TenantScopedAdminMixin
 
 
 def escalation_summary(outcomes: QuerySet[RoutingOutcome]) -> list[dict[str, Any]]:
@@ -42,7 +43,7 @@ def escalation_summary(outcomes: QuerySet[RoutingOutcome]) -> list[dict[str, Any
 
 
 @admin.register(RoutingOutcome)
-class RoutingOutcomeAdmin(admin.ModelAdmin):
+class RoutingOutcomeAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     list_display = (
         "created_at",
         "tenant",
@@ -65,6 +66,8 @@ class RoutingOutcomeAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     search_fields = ("request_id", "query_hash", "reason")
     readonly_fields = [f.name for f in RoutingOutcome._meta.fields]
+    tenant_lookups = ("tenant",)
+    tenant_admin_permissions = ("view",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -80,11 +83,13 @@ class RoutingOutcomeAdmin(admin.ModelAdmin):
 
 
 @admin.register(GuardrailPolicy)
-class GuardrailPolicyAdmin(admin.ModelAdmin):
+class GuardrailPolicyAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     list_display = ("__str__", "mode", "command_list", "updated_at")
     list_filter = ("mode",)
     autocomplete_fields = ("tenant",)
     search_fields = ("tenant__slug", "tenant__name")
+    tenant_lookups = ("tenant",)
+    global_rows_readonly = True
 
     @admin.display(description="commands")
     def command_list(self, obj: GuardrailPolicy) -> str:

@@ -180,6 +180,13 @@ class TenantScopedAdminMixin(_ModelAdminBase):
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     # --- change list -----------------------------------------------------------------
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        changelist = super().get_changelist_instance(request)
+        if self.global_rows_readonly and not is_platform_admin(request):
+            # In-list editing would reach the global rows shown beside the tenant's own.
+            changelist.list_editable = ()
+        return changelist
+
     def get_list_filter(self, request: HttpRequest) -> Any:
         """Relation filters list only values present in the scoped rows (never other tenants' names)."""
         filters = super().get_list_filter(request)
