@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import report
-from billing.costs import estimate_tokens
 from providers.adapters.base import Deployment, ProviderConfig
+from providers.adapters.tokens import estimate_tokens
 from routing.reduction import Switches, context_budget, reduce_messages
 from routing.reduction.boilerplate import clear_block_cache
 from routing.reduction.common import Message, messages_tokens

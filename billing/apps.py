@@ -9,7 +9,7 @@ class BillingConfig(AppConfig):
 
     def ready(self) -> None:
         from billing import limits
-        from routing import config_version
+        from gateway_platform.config import version as config_version
 
         config_version.watch("billing.Budget", "billing.KeyModelLimit")
         limits.register()

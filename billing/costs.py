@@ -1,17 +1,12 @@
-"""Cost math and token estimates (pure functions)."""
+"""Cost math (pure functions). Token estimates are ``providers.adapters.tokens``."""
 
 from __future__ import annotations
 
-import math
 from decimal import Decimal
-from typing import Any
-
-import orjson
 
 from providers.adapters.base import Deployment, Usage
 
 MILLION = Decimal(1_000_000)
-CHARS_PER_TOKEN = 4  # the usual rule of thumb for English text and code
 
 
 def prompt_split(usage: Usage) -> tuple[int, int, int]:
@@ -52,48 +47,3 @@ def prompt_cache_saved_usd(deployment: Deployment, usage: Usage) -> Decimal:
     read_price, write_price = cache_prices(deployment)
     base = deployment.input_cost_per_million
     return (Decimal(read) * (base - read_price) - Decimal(write) * (write_price - base)) / MILLION
-
-
-def tokens_for_chars(chars: int) -> int:
-    """Tokens in ``chars`` characters of text, without a tokenizer (nothing is downloaded at run time)."""
-    return math.ceil(chars / CHARS_PER_TOKEN)
-
-
-def estimate_tokens(text: str) -> int:
-    """Tokens in ``text`` (see ``tokens_for_chars``)."""
-    return tokens_for_chars(len(text))
-
-
-def message_text(messages: list[Any]) -> str:
-    """All text in a list of chat messages (string content and text parts)."""
-    parts: list[str] = []
-    for message in messages:
-        if not isinstance(message, dict):
-            continue
-        content = message.get("content")
-        if isinstance(content, str):
-            parts.append(content)
-        elif isinstance(content, list):
-            parts.extend(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
-    return "\n".join(parts)
-
-
-def estimate_prompt_tokens(body: dict[str, Any]) -> int:
-    """Prompt tokens of a chat request: message text plus a small per-message overhead."""
-    messages = body.get("messages") or []
-    return estimate_tokens(message_text(messages)) + 4 * len(messages)
-
-
-PROMPT_BOUND_OVERHEAD = 64  # tokens a provider may add around the request (role markers, reply priming)
-
-
-def prompt_token_bound(body: dict[str, Any]) -> int:
-    """An upper bound on the prompt tokens of a request body, for budget reservations.
-
-    Byte-level BPE tokenizers never produce more tokens than the UTF-8 bytes
-    they encode, and the body's JSON holds every byte of text (messages,
-    tools, prompt, input) plus structure, which covers per-message markers. A
-    guarantee rather than an estimate: hard budget limits rely on it (it
-    over-reserves ~4x for English text; base64 images over-reserve more).
-    """
-    return len(orjson.dumps(body)) + PROMPT_BOUND_OVERHEAD

@@ -1,6 +1,6 @@
 """Budgets and rate limits as the hot path reads them: loaded with the config snapshot.
 
-``load_limits`` runs with every snapshot load (``routing.snapshot.register_loader``),
+``load_limits`` runs with every snapshot load (``gateway_platform.config.snapshot.register_loader``),
 so admission never queries the database: a budget, team, tenant or per-model
 limit edit bumps the config version and every process reloads within a request.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from routing.snapshot import KeyInfo, Snapshot, register_loader
+from gateway_platform.config.snapshot import KeyInfo, Snapshot, register_loader
 
 EXTENSION = "billing.limits"
 

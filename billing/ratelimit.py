@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from billing.limits import Limits, RateLimits
-from routing.snapshot import KeyInfo
+from gateway_platform.config.snapshot import KeyInfo
 
 WINDOW_SECONDS = 60
 REQUESTS = "requests"

@@ -94,8 +94,8 @@ class Baselines:
 
 def load_baselines() -> Baselines:
     """The baseline prices routing savings are measured against (``RoutingPolicy.baseline_tier``)."""
+    from gateway_platform.config.snapshot import load_snapshot
     from routing.policies import routing_policy
-    from routing.snapshot import load_snapshot
     from routing.tier_views import tiers_for
     from tenants.models import Tenant
 

@@ -2,7 +2,7 @@
 
 The request path appends one JSON record per request to a Redis stream
 (``record``) just before the answer's last bytes are sent (one Redis round
-trip, see ``routing.consumers.base``): a client holding a whole answer implies
+trip, see ``serving.consumers.base``): a client holding a whole answer implies
 a queued record, even if the process is killed right after. Nothing waits on
 PostgreSQL and nothing is held in process memory. ``drain`` (a Celery beat task) reads the
 stream through a consumer group, writes batches idempotently on

@@ -9,7 +9,7 @@ class CachingConfig(AppConfig):
 
     def ready(self) -> None:
         from caching import config_section, policy
-        from routing import config_version
+        from gateway_platform.config import version as config_version
 
         config_version.watch("caching.CachePolicy")
         policy.register()

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from routing.config_file_apply import ImportMode, register_section
-from routing.config_file_yaml import KeyPath
+from routing.config_file.apply import ImportMode, register_section
+from routing.config_file.yaml_lines import KeyPath
 
 SECTION = "caching"
 

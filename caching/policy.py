@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from routing.snapshot import Snapshot, register_loader
+from gateway_platform.config.snapshot import Snapshot, register_loader
 
 EXTENSION = "caching.policies"
 DEFAULT_ROUTES = ("chat.completions", "messages")

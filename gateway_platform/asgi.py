@@ -13,13 +13,13 @@ django_application = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
-from routing.consumers.chat import ChatCompletionsConsumer  # noqa: E402
-from routing.consumers.completions import CompletionsConsumer  # noqa: E402
-from routing.consumers.embeddings import EmbeddingsConsumer  # noqa: E402
-from routing.consumers.messages import CountTokensConsumer, MessagesConsumer  # noqa: E402
-from routing.consumers.models import ModelsConsumer  # noqa: E402
-from routing.consumers.not_found import NotFoundConsumer  # noqa: E402
-from routing.consumers.skills import SkillsConsumer  # noqa: E402
+from serving.consumers.chat import ChatCompletionsConsumer  # noqa: E402
+from serving.consumers.completions import CompletionsConsumer  # noqa: E402
+from serving.consumers.embeddings import EmbeddingsConsumer  # noqa: E402
+from serving.consumers.messages import CountTokensConsumer, MessagesConsumer  # noqa: E402
+from serving.consumers.models import ModelsConsumer  # noqa: E402
+from serving.consumers.not_found import NotFoundConsumer  # noqa: E402
+from serving.consumers.skills import SkillsConsumer  # noqa: E402
 
 v1_routes = URLRouter(
     [

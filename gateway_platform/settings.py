@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "routing",
     "billing",
     "caching",
+    "serving",
     "axes",  # login throttling (after the project apps, per its docs)
 ]
 

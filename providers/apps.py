@@ -8,6 +8,6 @@ class ProvidersConfig(AppConfig):
     verbose_name = "Providers and models"
 
     def ready(self) -> None:
-        from routing import config_version
+        from gateway_platform.config import version as config_version
 
         config_version.watch("providers.Provider", "providers.Model")

@@ -34,8 +34,8 @@ from gateway_platform.errors import GatewayError
 from providers import circuit, errors, http
 from providers.adapters import anthropic, ollama, openai
 from providers.adapters.base import ProviderConfig
+from providers.credentials import provider_config
 from providers.models import Model, Provider, ProviderHealth
-from routing.snapshot import provider_config
 
 logger = logging.getLogger(__name__)
 
@@ -202,7 +202,7 @@ def probe_all(provider_ids: Collection[int] | None = None) -> list[ProbeResult]:
 
     Synchronous; call it from a worker, a command or a sync view, never from a
     running event loop. Providers are configured exactly as the gateway sees
-    them (``routing.snapshot.provider_config``: environment credentials and the
+    them (``providers.credentials.provider_config``: environment credentials and the
     mock-upstream override apply). Probes run concurrently; each result is
     written to ``ProviderHealth`` and fed to the circuits of the provider's
     enabled models:

@@ -190,4 +190,4 @@ class ConfigSectionAdmin(GlobalConfigAdminMixin, admin.ModelAdmin):
     readonly_fields = ("name", "data", "applied", "imported_at")
 
 
-from routing import admin_aliases, admin_cascade, admin_try  # noqa: E402,F401  (admin_try: the "Try routing" page)
+from routing import admin_aliases, admin_cascade  # noqa: E402,F401

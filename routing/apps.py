@@ -8,8 +8,12 @@ class RoutingConfig(AppConfig):
     verbose_name = "Routing"
 
     def ready(self) -> None:
-        from routing import aliases, config_version, policies, skills, tier_views
+        from gateway_platform.config import snapshot
+        from gateway_platform.config import version as config_version
+        from routing import aliases, catalog, policies, skills, tier_views
         from routing.aliases import section as aliases_section
+
+        snapshot.register_catalog_loader(catalog.load_catalog)
 
         config_version.watch(
             "routing.Tier",
@@ -30,7 +34,7 @@ class RoutingConfig(AppConfig):
 def _register_cascade_and_guardrail() -> None:
     """Cascade outcomes are written by the usage drain; ``security:`` / ``mcp:`` config sections apply."""
     from billing import usage
-    from routing import cascade, policy_sections
+    from routing import outcomes, policy_sections
 
-    usage.register_record_writer(cascade.write_outcomes)
+    usage.register_record_writer(outcomes.write_outcomes)
     policy_sections.register()

@@ -1,61 +1,33 @@
-"""Cascade routing (seed 002, FrugalGPT style): try the next cheaper tier, escalate when its answer is weak.
+"""Cascade planning (seed 002, FrugalGPT style): which cheaper tier to try first, and the bar it must clear.
 
-When the tenant's policy has the cascade on and a request was routed to a
-tier that has a cheaper one, the cheaper tier's deployments are tried first
-(through the same failover). Its answer is scored by ``routing.quality``; at
-or above the policy's threshold it is returned, otherwise (or when the cheap
-tier fails outright) the request goes to the tier it was routed to.
+A request routed to a tier that has a cheaper one (among the tiers the tenant
+sees) may be tried on the cheaper tier first when the tenant's policy has the
+cascade on. "Next cheaper" is the tier with the next lower complexity band
+(``complexity_max``); for a tier without a band, the one with the next lower
+``max_cost_per_million``. No cascade when there is no such tier, the key may
+not use it, or it would call the same model.
 
-"Next cheaper" is defined over the tiers the tenant sees: the tier with the
-next lower complexity band (``complexity_max``); for a tier without a band,
-the one with the next lower ``max_cost_per_million``. No cascade when there is
-no such tier, the key may not use it, or it would call the same model.
-
-Streams cannot take back bytes, so the cheap answer is held (consumed into a
-buffer, nothing sent) until it has been judged: then it is replayed as SSE
-chunks, or the escalated answer streams live. The trade-off: no incremental
-bytes during the cheap attempt, so time to first byte includes the whole
-cheap answer; the escalated answer keeps pass-through streaming.
-
-Accounting: the cheap attempt is paid for. Its cost is added to the request's
-cost (``Exchange.discarded_cost_usd``) while tokens, model and provider are
-those of the answer served; both attempts are in ``attempts``. The decision
-rides on the usage record (``route_reason["cascade"]``) and the usage drain
-writes it as a ``RoutingOutcome`` in the same transaction (``write_outcomes``):
-off the hot path, lossless and idempotent, like the usage event itself.
+This module only plans (pure functions over the snapshot). Executing the plan
+(holding the cheap answer, judging it, escalating) is ``serving.cascade``;
+storing the decisions is ``routing.outcomes``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 import orjson
 
-from billing.costs import cost_usd
-from gateway_platform.errors import GatewayError
-from providers.adapters.base import Completion, Deployment, StreamChunk, Usage
-from routing import answers
-from routing.failover import call_with_failover
-from routing.quality import Answer, Question, Verdict, assess, question_from_messages
+from gateway_platform.config.snapshot import KeyInfo, TierInfo
+from routing.quality import Question, question_from_messages
 from routing.reduction.common import message_text, role
 from routing.resolver import Route
-from routing.snapshot import KeyInfo, TierInfo
-from routing.streaming import route_served, stream_with_failover, usage_or_estimate
 
-if TYPE_CHECKING:
-    from routing.chat_plan import ChatPlan
-    from routing.exchange import Exchange
-
-logger = logging.getLogger(__name__)
-
+# Where the decision rides on the usage record: ``route_reason[DECISION_KEY]``.
 DECISION_KEY = "cascade"
-T = TypeVar("T")
-Relay = Callable[[Deployment, AsyncIterator[StreamChunk], bool, bool], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,149 +88,3 @@ def plan_cascade(
         question=question_from_messages(messages, complexity),
         query_hash=query_hash(messages),
     )
-
-
-def _decide(exchange: Exchange, cascade: CascadePlan, *, final_tier: str, reason: str, verdict: Verdict | None) -> None:
-    exchange.tier = final_tier
-    exchange.route_reason[DECISION_KEY] = {
-        "requested_tier": cascade.requested_tier,
-        "initial_tier": cascade.cheap_tier,
-        "final_tier": final_tier,
-        "escalated": final_tier != cascade.cheap_tier,
-        "reason": reason,
-        "quality_score": verdict.score if verdict else None,
-        "quality_reasons": list(verdict.reasons) if verdict else [],
-        "threshold": cascade.threshold,
-        "complexity": cascade.question.complexity,
-        "query_hash": cascade.query_hash,
-    }
-    outcome = "escalated" if final_tier != cascade.cheap_tier else "served cheap"
-    extra = {"request_id": exchange.request_id, "cascade_reason": reason, "tier": final_tier}
-    logger.info("cascade %s", outcome, extra=extra)
-
-
-def _discard(exchange: Exchange, plan: ChatPlan, deployment: Deployment, usage: Usage | None, chars: int) -> Decimal:
-    """Charge the cheap answer that will not be served; returns its cost."""
-    cost = cost_usd(deployment, usage_or_estimate(usage, plan.estimate_prompt, chars))
-    exchange.discarded_cost_usd += cost
-    exchange.cost_usd = exchange.discarded_cost_usd  # until the served answer is priced on top
-    return cost
-
-
-async def _cheap_attempt(
-    exchange: Exchange,
-    plan: ChatPlan,
-    attempt: Callable[[Deployment], Awaitable[T]],
-    summary: Callable[[T], tuple[Answer, Usage | None, int]],
-) -> T | None:
-    """Run the cheap tier: its result when it passes the checks, else None (escalate)."""
-    cascade = plan.cascade
-    assert cascade is not None
-    try:
-        result = await call_with_failover(exchange, cascade.cheap_route, attempt)
-    except GatewayError as err:
-        reason = f"cheap tier failed: {err.code or err.type}"
-        _decide(exchange, cascade, final_tier=cascade.requested_tier, reason=reason, verdict=None)
-        return None
-    deployment = route_served(exchange, cascade.cheap_route)
-    answer, usage, chars = summary(result)
-    verdict = assess(cascade.question, answer)
-    note = exchange.attempts[-1]
-    note.update(tier=cascade.cheap_tier, quality=verdict.score)
-    if verdict.passes(cascade.threshold):
-        note["cascade"] = "served"
-        _decide(exchange, cascade, final_tier=cascade.cheap_tier, reason="passed", verdict=verdict)
-        return result
-    note.update(cascade="discarded", cost_usd=str(_discard(exchange, plan, deployment, usage, chars)))
-    reason = "low quality: " + ", ".join(verdict.reasons)
-    _decide(exchange, cascade, final_tier=cascade.requested_tier, reason=reason, verdict=verdict)
-    return None
-
-
-def _applies(plan: ChatPlan, route: Route) -> bool:
-    """The planned cascade still fits the route (a budget may have downgraded it since: then no cascade)."""
-    return plan.cascade is not None and route.tier == plan.cascade.requested_tier
-
-
-def _completion_summary(completion: Completion) -> tuple[Answer, Usage | None, int]:
-    answer = answers.completion_answer(completion.body, completion.text, completion.finish_reason)
-    return answer, completion.usage, len(completion.text)
-
-
-def _held_summary(held: answers.HeldStream) -> tuple[Answer, Usage | None, int]:
-    return held.answer(), held.usage, len(held.text)
-
-
-async def complete(
-    exchange: Exchange, plan: ChatPlan, route: Route, attempt: Callable[[Deployment], Awaitable[Completion]]
-) -> tuple[Completion, Route]:
-    """A whole answer, through the cascade when the plan has one; returns it and the route that served it."""
-    if _applies(plan, route):
-        cheap = await _cheap_attempt(exchange, plan, attempt, _completion_summary)
-        if cheap is not None:
-            assert plan.cascade is not None
-            return cheap, plan.cascade.cheap_route
-    return await call_with_failover(exchange, route, attempt), route
-
-
-async def stream(
-    exchange: Exchange,
-    plan: ChatPlan,
-    route: Route,
-    *,
-    open_stream: Callable[[Deployment], AsyncIterator[StreamChunk]],
-    relay: Relay,
-) -> None:
-    """Stream an answer: held through the cascade or the guardrail's block mode, else live with failover.
-
-    ``relay(deployment, chunks, last, checked)`` sends chunks to the client; ``checked``
-    says the guardrail already saw the whole (held) answer.
-    """
-
-    async def holding(deployment: Deployment) -> answers.HeldStream:
-        return await answers.hold(deployment, open_stream(deployment))
-
-    if _applies(plan, route):
-        held = await _cheap_attempt(exchange, plan, holding, _held_summary)
-        if held is not None:
-            await relay(held.deployment, answers.release(exchange, plan, held), True, True)
-            return
-    if plan.holds:
-        held = await call_with_failover(exchange, route, holding)
-        await relay(held.deployment, answers.release(exchange, plan, held), True, True)
-        return
-    await stream_with_failover(exchange, route, lambda d, last: relay(d, open_stream(d), last, False))
-
-
-def write_outcomes(records: Sequence[Mapping[str, Any]]) -> int:
-    """Store the cascade decisions carried by usage records as ``RoutingOutcome`` rows (idempotent).
-
-    Called by the usage drain inside its transaction, so an outcome is written
-    exactly when its usage event is.
-    """
-    from routing.models import RoutingOutcome
-
-    rows = []
-    for record in records:
-        decision = (record.get("route_reason") or {}).get(DECISION_KEY)
-        if not isinstance(decision, dict):
-            continue
-        status = int(record.get("status_code") or 0)
-        rows.append(
-            RoutingOutcome(
-                request_id=record["request_id"],
-                tenant_id=record.get("tenant_id"),
-                query_hash=str(decision.get("query_hash", "")),
-                initial_tier=str(decision.get("initial_tier", "")),
-                final_tier=str(decision.get("final_tier", "")),
-                escalated=bool(decision.get("escalated")),
-                reason=str(decision.get("reason", ""))[:200],
-                quality_score=decision.get("quality_score"),
-                complexity_score=decision.get("complexity"),
-                latency_ms=int(record.get("latency_ms") or 0),
-                success=200 <= status < 300,
-            )
-        )
-    if rows:
-        RoutingOutcome.objects.bulk_create(rows, ignore_conflicts=True)
-    return len(rows)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from routing.snapshot import Snapshot, register_loader
+from gateway_platform.config.snapshot import Snapshot, register_loader
 
 EXTENSION = "routing.policies"
 

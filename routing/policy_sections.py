@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from routing.config_file_apply import ImportMode, register_section
-from routing.config_file_yaml import KeyPath
+from routing.config_file.apply import ImportMode, register_section
+from routing.config_file.yaml_lines import KeyPath
 
 Problems = list[tuple[KeyPath, str]]
 GUARDRAIL_MODES = ("allow", "annotate", "block")

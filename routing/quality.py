@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from billing.costs import estimate_tokens
+from providers.adapters.tokens import estimate_tokens
 from routing.reduction.boilerplate import query_text
 from routing.reduction.common import message_text, role
 from routing.reduction.fences import find_fences

@@ -6,7 +6,7 @@ tenant sees its tiers: ``routing.tier_views``), ``auto``, or
 local fallback). A tier's models come first (primary, then fallbacks); the
 local fallback, when enabled, is tried last.
 
-``auto`` is scored per request by the chat flow (``routing.route_plan``);
+``auto`` is scored per request by the chat flow (``serving.route_plan``);
 resolved here without a request (other endpoints, token counting, smart
 routing off) it is the middle of the bands the key may use.
 """
@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway_platform.config.snapshot import KeyInfo, Snapshot, TierInfo
 from gateway_platform.errors import invalid_request
 from providers.adapters.base import Deployment
 from routing.scoring import NoTierAllowed
-from routing.snapshot import KeyInfo, Snapshot, TierInfo
 from routing.tier_views import TierView, tiers_for
 
 LOCAL_PROVIDER_ALIAS = "local"

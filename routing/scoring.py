@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from billing.costs import CHARS_PER_TOKEN, message_text
+from providers.adapters.tokens import CHARS_PER_TOKEN, message_text
 from routing.scoring_vocabulary import CAPABILITY_PATTERNS, ERROR_TRACE, FILE_PATH, INTENT_PATTERNS, STEP_MARKERS
 
 BASE_POINT = 0.2  # no evidence: this far into the middle band (0 = lower edge, 1 = upper edge)

@@ -2,7 +2,7 @@
 
 A skill's prompt is prepended to the request's system prompt (a system message
 is inserted when there is none); a skill with a ``forced_tier`` overrides
-``auto`` and tier names (``routing.route_plan``). Skills are global rows, and a
+``auto`` and tier names (``serving.route_plan``). Skills are global rows, and a
 tenant row with the same slug replaces the global one for that tenant's keys
 (a disabled tenant row hides it). They are served from the configuration
 snapshot (``register_loader``), never queried per request.
@@ -22,8 +22,8 @@ from typing import Any
 import yaml
 from django.db import transaction
 
+from gateway_platform.config.snapshot import Snapshot, register_loader
 from gateway_platform.errors import invalid_request
-from routing.snapshot import Snapshot, register_loader
 
 logger = logging.getLogger(__name__)
 

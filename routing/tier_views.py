@@ -31,8 +31,8 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import TypeVar
 
+from gateway_platform.config.snapshot import Snapshot, TierInfo, register_loader
 from routing.scoring import Band, Scorer
-from routing.snapshot import Snapshot, TierInfo, register_loader
 
 EXTENSION = "routing.tier_overrides"
 LIGHT_THRESHOLD, HEAVY_THRESHOLD = 0.35, 0.65  # seed 003: COMPLEXITY_THRESHOLD_LIGHT / _HEAVY

@@ -71,11 +71,11 @@ async def measure(calls: int, concurrency: int) -> list[Latency]:
     from billing.limits import limits_of
     from billing.models import Budget
     from billing.ratelimit import limits_for
+    from gateway_platform.config.snapshot import load_key, load_snapshot
     from gateway_platform.redis_clients import async_client
-    from routing import admission
-    from routing.exchange import Exchange
     from routing.resolver import resolve
-    from routing.snapshot import load_key, load_snapshot
+    from serving import admission
+    from serving.exchange import Exchange
     from tenants.models import ApiKey
 
     def setup() -> tuple:

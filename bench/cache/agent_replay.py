@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from billing.costs import estimate_tokens
 from caching.embedders.local import MiniLM
 from caching.guard import same_parameters
 from caching.keys import cache_keys
+from providers.adapters.tokens import estimate_tokens
 
 INPUT_PER_MILLION, OUTPUT_PER_MILLION = Decimal(3), Decimal(15)
 THRESHOLD = 0.85

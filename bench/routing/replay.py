@@ -25,10 +25,11 @@ import orjson
 import yaml
 
 from bench.routing.templates import COMPLETION_TOKENS
-from billing.costs import cost_usd, estimate_prompt_tokens, estimate_tokens
+from billing.costs import cost_usd
+from gateway_platform.config.snapshot import KeyInfo, Snapshot, TierInfo
 from providers.adapters.base import Deployment, ProviderConfig, Usage
+from providers.adapters.tokens import estimate_prompt_tokens, estimate_tokens
 from routing.resolver import tier_route
-from routing.snapshot import KeyInfo, Snapshot, TierInfo
 from routing.tier_views import TierView, tiers_for
 
 DEFAULTS = Path(__file__).resolve().parents[2] / "routing" / "defaults" / "gateway-config.yaml"

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from caching.policy import CachePolicyInfo
-from routing.snapshot import Snapshot
+from gateway_platform.config.snapshot import Snapshot
 
 
 class Embedder(Protocol):

@@ -21,7 +21,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from routing.snapshot import Snapshot, register_loader
+from gateway_platform.config.snapshot import Snapshot, register_loader
 from routing.tier_views import tiers_for
 
 EXTENSION = "routing.aliases"

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from routing.config_file_apply import ImportMode, register_section
-from routing.config_file_yaml import KeyPath
+from routing.config_file.apply import ImportMode, register_section
+from routing.config_file.yaml_lines import KeyPath
 
 SECTION = "aliases"
 KEYS = ("pattern", "target", "position", "description", "tenant", "enabled")

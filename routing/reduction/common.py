@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from billing.costs import estimate_tokens
+from providers.adapters.tokens import estimate_tokens
 
 Message = dict[str, Any]
 MESSAGE_OVERHEAD_TOKENS = 4  # role and separators, as billing.costs counts them

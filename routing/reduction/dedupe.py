@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from billing.costs import estimate_tokens
+from providers.adapters.tokens import estimate_tokens
 from routing.reduction.common import Message, digest, map_text, message_tokens, role, text_pieces
 from routing.reduction.fences import find_fences
 

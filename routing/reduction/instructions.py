@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from billing.costs import estimate_tokens
+from providers.adapters.tokens import estimate_tokens
 from routing.reduction.boilerplate import query_text
 from routing.reduction.common import Message, is_system, map_text, message_text, role
 from routing.reduction.dedupe import find_units

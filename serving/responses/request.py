@@ -44,7 +44,7 @@ from typing import Any
 import orjson
 
 from gateway_platform.errors import invalid_request
-from routing.requests import ChatRequest, parse_json_object
+from serving.requests import ChatRequest, parse_json_object
 
 logger = logging.getLogger(__name__)
 

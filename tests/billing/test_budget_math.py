@@ -14,10 +14,10 @@ from billing.budgets import (
     settled_amounts,
     usd_to_nano,
 )
-from billing.costs import prompt_token_bound
 from billing.limits import BudgetInfo
 from billing.periods import period_containing
 from providers.adapters.base import Deployment, ProviderConfig
+from providers.adapters.tokens import prompt_token_bound
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
 PROVIDER = ProviderConfig(1, "p", "openai", "http://x/v1", None, 1, 1, 1, 1)

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from billing.costs import (
-    cost_usd,
-    estimate_prompt_tokens,
-    estimate_tokens,
-    message_text,
-    prompt_cache_saved_usd,
-    prompt_split,
-)
+from billing.costs import cost_usd, prompt_cache_saved_usd, prompt_split
 from providers.adapters.base import Deployment, ProviderConfig, Usage
+from providers.adapters.tokens import estimate_prompt_tokens, estimate_tokens, message_text
 
 PROVIDER = ProviderConfig(1, "p", "openai", "http://x/v1", None, 1, 1, 1, 1)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from billing.costs import estimate_prompt_tokens
 from billing.models import KeyModelLimit
+from providers.adapters.tokens import estimate_prompt_tokens
 from tests.billing.conftest import burst
 from tests.factories import make_key, make_model, make_provider
 

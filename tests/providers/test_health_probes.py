@@ -19,9 +19,9 @@ from billing.models import UsageEvent
 from gateway_platform.health import CELERY_HEARTBEAT_KEY
 from gateway_platform.redis_clients import sync_client
 from providers import circuit, probes
+from providers.credentials import provider_config
 from providers.models import Provider, ProviderHealth
 from providers.tasks import heartbeat, probe_providers
-from routing.snapshot import provider_config
 from tests.conftest import free_port
 from tests.factories import make_model, make_provider
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import orjson
 
+from gateway_platform.config.snapshot import KeyInfo, Snapshot, TierInfo
 from providers.adapters.base import Deployment, ProviderConfig
-from routing.exchange import Exchange
-from routing.requests import ChatRequest, parse_chat_request
-from routing.snapshot import KeyInfo, Snapshot, TierInfo
+from serving.exchange import Exchange
+from serving.requests import ChatRequest, parse_chat_request
 
 PROVIDER = ProviderConfig(
     id=1,

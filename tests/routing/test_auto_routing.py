@@ -9,15 +9,15 @@ import httpx2
 import openai
 import pytest
 
+from gateway_platform.config.snapshot import Snapshot, load_snapshot
 from gateway_platform.errors import GatewayError
 from routing.config_file import ConfigError, config_export, config_import, config_seed_defaults, parse_config
 from routing.models import RoutingPolicy, Tier
 from routing.policies import EXTENSION as POLICIES
 from routing.policies import Policies, RoutingPolicyInfo
 from routing.resolver import resolve, visible_models
-from routing.route_plan import plan_route, smart_routing
-from routing.snapshot import Snapshot, load_snapshot
 from routing.tier_views import TierOverride, merge_tiers, tiers_for
+from serving.route_plan import plan_route, smart_routing
 from tests.factories import make_key, make_model, make_provider, make_team, make_tier
 from tests.routing import memory_snapshot as mem
 

@@ -16,12 +16,13 @@ from django.utils import timezone
 
 from billing import usage
 from billing.models import UsageEvent
+from gateway_platform.config.snapshot import KeyInfo, TierInfo
 from providers.adapters.base import Deployment, ProviderConfig
 from routing.admin_cascade import escalation_summary
-from routing.cascade import cheaper_tier, plan_cascade, query_hash, write_outcomes
+from routing.cascade import cheaper_tier, plan_cascade, query_hash
 from routing.models import RoutingOutcome
+from routing.outcomes import write_outcomes
 from routing.resolver import Route
-from routing.snapshot import KeyInfo, TierInfo
 from tests.factories import make_team
 
 PROVIDER = ProviderConfig(1, "p", "openai", "http://upstream", None, 1, 1, 1, 1)
@@ -219,9 +220,9 @@ def test_the_admin_lists_outcomes_with_escalation_rates_per_tier():
 
 
 def test_a_route_downgraded_after_planning_skips_the_cascade():
-    from routing.cascade import _applies
-    from routing.chat_plan import ChatPlan
-    from routing.exchange import Exchange
+    from serving.cascade import _applies
+    from serving.chat_plan import ChatPlan
+    from serving.exchange import Exchange
 
     planned = ChatPlan(exchange=Exchange("r", "chat", {}), body={}, cascade=plan(BANDED, "standard"))
     assert _applies(planned, route_to(BANDED, "standard"))

@@ -20,7 +20,7 @@ from routing.config_file import (
     config_seed_defaults,
     parse_config,
 )
-from routing.config_file_yaml import format_path
+from routing.config_file.yaml_lines import format_path
 from routing.models import ConfigSection, RoutingPolicy, Tier, TierModel
 
 BASE_DIR = Path(__file__).resolve().parents[2]

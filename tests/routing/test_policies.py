@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from gateway_platform.config.snapshot import load_snapshot
 from routing.models import GuardrailPolicy, RoutingPolicy
 from routing.policies import guardrail_policy, routing_policy
-from routing.snapshot import load_snapshot
 from tests.factories import make_team
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,6 @@ from django.core.management import call_command
 
 from gateway_platform.errors import GatewayError
 from routing.models import Skill
-from routing.route_plan import plan_route
 from routing.skills import (
     EXTENSION,
     SkillCatalog,
@@ -23,6 +22,7 @@ from routing.skills import (
     skills_seed_defaults,
     with_skill,
 )
+from serving.route_plan import plan_route
 from tests.factories import make_key, make_model, make_provider, make_team, make_tier
 from tests.routing import memory_snapshot as mem
 

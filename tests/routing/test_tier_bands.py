@@ -9,14 +9,14 @@ from pathlib import Path
 import openai
 import pytest
 
+from gateway_platform.config.snapshot import load_snapshot
 from gateway_platform.errors import GatewayError
 from providers.models import Provider
 from routing.config_file import config_import
 from routing.models import Tier
 from routing.resolver import resolve, visible_models
-from routing.route_plan import plan_route
-from routing.snapshot import load_snapshot
 from routing.tier_views import TierView, derived_band_edges, tiers_for, with_derived_bands
+from serving.route_plan import plan_route
 from tests.conftest import MOCK_PROVIDER_KEY_ENV
 from tests.factories import make_key, make_team
 from tests.routing import memory_snapshot as mem

@@ -1,0 +1,183 @@
+"""The in-process configuration snapshot the request hot path reads (the config kernel).
+
+Tiers, models, providers and policies are loaded from PostgreSQL into frozen
+dataclasses once per configuration version by loaders that the apps register
+(``register_catalog_loader``, ``register_key_loader``, ``register_loader``), so
+this module imports no app and every app can import it; API keys are loaded on first use
+and cached for the same version. Each request costs one Redis GET to compare
+versions (``gateway_platform.config.version``) and no database query unless something
+changed. Loading runs in a worker thread, one load at a time per process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from asgiref.sync import sync_to_async
+
+from gateway_platform.config import version as config_version
+
+if TYPE_CHECKING:  # value types only: the kernel imports no app at run time
+    from providers.adapters.base import Deployment, ProviderConfig
+
+    Catalog: TypeAlias = tuple[
+        dict[str, Deployment], dict[str, "TierInfo"], dict[str, ProviderConfig], Deployment | None
+    ]
+
+logger = logging.getLogger(__name__)
+
+KEY_CACHE_MAX = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """What the hot path needs to know about an API key, its team and tenant."""
+
+    id: int
+    name: str
+    prefix: str
+    team_id: int
+    team_slug: str
+    tenant_id: int
+    tenant_slug: str
+    tenant_active: bool
+    allowed_models: frozenset[str]
+    expires_at: datetime | None
+    revoked: bool
+    rpm_limit: int | None
+    tpm_limit: int | None
+
+    def may_use(self, name: str) -> bool:
+        return not self.allowed_models or name in self.allowed_models
+
+    def is_expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+
+@dataclass(frozen=True, slots=True)
+class TierInfo:
+    id: int
+    name: str
+    description: str
+    capabilities: tuple[str, ...]
+    deployments: tuple[Deployment, ...]
+    complexity_max: float | None = None  # upper edge of the `auto` band; None keeps the tier out of `auto`
+    max_output_tokens: int | None = None
+    max_cost_per_million: Decimal | None = None  # orders tiers for cascades when bands are unset
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    version: int
+    models: dict[str, Deployment]
+    tiers: dict[str, TierInfo]
+    providers: dict[str, ProviderConfig]
+    local_fallback: Deployment | None
+    # What other apps load with the snapshot (``register_loader``), by name.
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+_loaders: dict[str, Callable[[], Any]] = {}
+
+
+def register_loader(name: str, loader: Callable[[], Any]) -> None:
+    """Load ``loader()`` into ``Snapshot.extensions[name]`` with every snapshot.
+
+    Apps register in ``AppConfig.ready`` so their configuration (policies,
+    skills, budgets, ...) is reloaded on the same version stamp and read on the
+    hot path without a query. The loader runs synchronously, off the event loop.
+    """
+    _loaders[name] = loader
+
+
+_catalog_loader: Callable[[], Catalog] | None = None
+_key_loader: Callable[[str], KeyInfo | None] | None = None
+
+
+def register_catalog_loader(loader: Callable[[], Catalog]) -> None:
+    """Set what loads models, tiers, providers and the local fallback (``routing`` registers it)."""
+    global _catalog_loader
+    _catalog_loader = loader
+
+
+def register_key_loader(loader: Callable[[str], KeyInfo | None]) -> None:
+    """Set what looks an API key up by the hash of its secret (``tenants`` registers it)."""
+    global _key_loader
+    _key_loader = loader
+
+
+def load_snapshot(version: int) -> Snapshot:
+    """Build a snapshot from the database (synchronous; run it off the event loop)."""
+    if _catalog_loader is None:
+        raise RuntimeError("no catalog loader registered: is the routing app installed?")
+    models, tiers, providers, fallback = _catalog_loader()
+    extensions = {name: loader() for name, loader in _loaders.items()}
+    return Snapshot(
+        version=version,
+        models=models,
+        tiers=tiers,
+        providers=providers,
+        local_fallback=fallback,
+        extensions=extensions,
+    )
+
+
+def load_key(key_hash: str) -> KeyInfo | None:
+    """Look one key up by the hash of its secret (synchronous)."""
+    if _key_loader is None:
+        raise RuntimeError("no key loader registered: is the tenants app installed?")
+    return _key_loader(key_hash)
+
+
+class ConfigCache:
+    """Per-process holder of the current snapshot and the keys seen under it."""
+
+    def __init__(self) -> None:
+        self._snapshot: Snapshot | None = None
+        self._keys: dict[str, KeyInfo | None] = {}
+        self._lock = asyncio.Lock()
+
+    async def snapshot(self) -> Snapshot:
+        """The snapshot for the current version, reloading first if it moved."""
+        version = await config_version.current()
+        current = self._snapshot
+        if current is not None and current.version == version:
+            return current
+        async with self._lock:
+            current = self._snapshot
+            if current is None or current.version != version:
+                current = await sync_to_async(load_snapshot, thread_sensitive=False)(version)
+                self._snapshot = current
+                self._keys = {}
+                logger.info("configuration snapshot loaded", extra={"config_version": version})
+        return current
+
+    async def key(self, snapshot: Snapshot, key_hash: str) -> KeyInfo | None:
+        """The key with this hash as of ``snapshot``'s version (None if unknown)."""
+        keys = self._keys
+        if key_hash in keys:
+            return keys[key_hash]
+        info = await sync_to_async(load_key, thread_sensitive=False)(key_hash)
+        if self._snapshot is snapshot:  # do not cache into a newer version's map
+            if len(keys) >= KEY_CACHE_MAX:
+                keys.clear()
+            keys[key_hash] = info
+        return info
+
+
+_caches: dict[asyncio.AbstractEventLoop, ConfigCache] = {}
+
+
+def config_cache() -> ConfigCache:
+    """The cache of the running event loop (one per process in servers)."""
+    loop = asyncio.get_running_loop()
+    cache = _caches.get(loop)
+    if cache is None:
+        cache = _caches[loop] = ConfigCache()
+    return cache

@@ -1,0 +1,253 @@
+"""Admission control before a request goes upstream: rate limits and budgets, atomically.
+
+``admitted`` wraps the upstream call. Before it, one Redis Lua call
+(``billing.enforcement``) charges the request against every RPM/TPM limit of
+its key, team, tenant and model and reserves its maximum cost in every budget
+above it — or refuses with 429 and charges nothing. The maximum cost is an
+upper bound on the prompt tokens plus the output cap (``max_tokens``, else the
+tier's, the models' or the gateway's default, which is then set on the
+forwarded body so the upstream enforces it) at the route's priciest prices.
+Afterwards, whatever happened (answer, upstream failure, client disconnect,
+cancellation), the reservation is settled to the actual cost or released.
+A budget with the ``downgrade`` action first retries the request on its
+downgrade tier (``X-Gateway-Budget: downgraded``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from billing import enforcement, ratelimit
+from billing.budgets import BudgetClaim, budget_exceeded, claims_for, fitting_max_tokens, settled_amounts
+from billing.limits import limits_of
+from gateway_platform.config.snapshot import KeyInfo, Snapshot
+from gateway_platform.errors import GatewayError, rate_limited
+from providers.adapters.base import Deployment
+from providers.adapters.tokens import prompt_token_bound
+from routing.resolver import Route, tier_route
+from routing.tier_views import tiers_for
+from serving.exchange import Exchange
+
+logger = logging.getLogger(__name__)
+
+DOWNGRADED = "downgraded"
+BLOCKED = "blocked"
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """What an admitted request holds until it settles."""
+
+    reservation: str
+    claims: tuple[BudgetClaim, ...]
+    token_limits: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    route: Route
+    legs: list[list[Deployment]]
+    rates: list[ratelimit.Limit]
+    claims: list[BudgetClaim]
+    output_cap: int
+    cap_from_request: bool
+    prompt_bound: int
+    verdict: enforcement.Verdict
+
+
+def output_cap(snapshot: Snapshot, key: KeyInfo, route: Route, body: dict[str, Any]) -> tuple[int, bool]:
+    """The most output tokens a request may produce, and whether the client set it."""
+    asked = body.get("max_completion_tokens") or body.get("max_tokens")
+    if isinstance(asked, int) and not isinstance(asked, bool) and asked > 0:
+        return asked, True
+    tier = tiers_for(snapshot, key.tenant_id).tiers.get(route.tier) if route.tier else None
+    if tier is not None and tier.max_output_tokens:
+        return tier.max_output_tokens, False
+    model_caps = [d.max_output_tokens for d in route.deployments if d.max_output_tokens]
+    return (min(model_caps) if model_caps else int(settings.GATEWAY["DEFAULT_MAX_OUTPUT_TOKENS"])), False
+
+
+def _choices(body: dict[str, Any]) -> int:
+    n = body.get("n")
+    return n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1
+
+
+async def _try(
+    exchange: Exchange,
+    key: KeyInfo,
+    snapshot: Snapshot,
+    route: Route,
+    *,
+    also: Sequence[Route],
+    prompt_tokens: int,
+    body: dict[str, Any],
+    produces_output: bool,
+) -> _Attempt:
+    limits = limits_of(snapshot)
+    legs = [list(r.deployments) for r in (*also, route)]
+    names = frozenset(d.name for leg in legs for d in leg)
+    gateway = settings.GATEWAY
+    rates = ratelimit.limits_for(
+        key,
+        limits,
+        names,
+        prompt_tokens=prompt_tokens,
+        default_rpm=gateway["DEFAULT_RPM"],
+        default_tpm=gateway["DEFAULT_TPM"],
+    )
+    budgets = [b for b in limits.budgets_for(key) if b.applies_to(names)]
+    cap, from_request = output_cap(snapshot, key, route, body) if produces_output else (0, True)
+    bound = prompt_token_bound(body) if budgets else 0
+    claims = claims_for(budgets, legs, prompt_tokens=bound, output_tokens=cap * _choices(body), now=timezone.now())
+    verdict = await enforcement.reserve(rates, claims, request_id=exchange.request_id)
+    exchange.rate_headers = ratelimit.headers(rates, verdict.remaining)
+    return _Attempt(route, legs, rates, claims, cap, from_request, bound, verdict)
+
+
+def _refusal(attempt: _Attempt, body: dict[str, Any], *, downgraded_from: str = "") -> GatewayError:
+    verdict = attempt.verdict
+    if verdict.outcome == enforcement.RATE_LIMITED:
+        limit = attempt.rates[verdict.refused]
+        return rate_limited(
+            f"Rate limit reached for {limit.describe()}. Try again in {verdict.retry_after} s.",
+            retry_after=verdict.retry_after,
+        )
+    claim = attempt.claims[verdict.refused]
+    remaining = claim.cap - verdict.settled - verdict.reserved
+    fits = fitting_max_tokens(claim, remaining, attempt.legs, attempt.prompt_bound, _choices(body))
+    return budget_exceeded(
+        claim,
+        settled=verdict.settled,
+        reserved=verdict.reserved,
+        fits_max_tokens=fits,
+        asked_max_tokens=attempt.output_cap,
+        now=timezone.now(),
+        downgraded_from=downgraded_from,
+    )
+
+
+def _downgrade_route(snapshot: Snapshot, key: KeyInfo, attempt: _Attempt) -> Route | None:
+    """The route on the refusing budget's downgrade tier, if it has one and it differs."""
+    budget = attempt.claims[attempt.verdict.refused].budget
+    if budget.action != "downgrade" or not budget.downgrade_tier or budget.downgrade_tier == attempt.route.tier:
+        return None
+    tier = tiers_for(snapshot, key.tenant_id).tiers.get(budget.downgrade_tier)
+    if tier is None or not tier.deployments:
+        logger.warning(
+            "budget downgrade tier is missing", extra={"budget_id": budget.id, "tier": budget.downgrade_tier}
+        )
+        return None
+    # The admin chose the downgrade tier for this budget: the key's model list does not restrict it.
+    return tier_route(snapshot, replace(key, allowed_models=frozenset()), tier)
+
+
+async def admit(
+    exchange: Exchange,
+    key: KeyInfo,
+    *,
+    snapshot: Snapshot,
+    route: Route,
+    prompt_tokens: int,
+    body: dict[str, Any],
+    also: Sequence[Route] = (),
+    downgrade: bool = False,
+    produces_output: bool = True,
+) -> tuple[Ticket, Route]:
+    """Charge the rate limits and reserve the budgets, or raise 429; returns the ticket and the route to use."""
+
+    async def attempt_on(candidate: Route) -> _Attempt:
+        return await _try(
+            exchange,
+            key,
+            snapshot,
+            candidate,
+            also=also,
+            prompt_tokens=prompt_tokens,
+            body=body,
+            produces_output=produces_output,
+        )
+
+    attempt = await attempt_on(route)
+    if attempt.verdict.outcome == enforcement.OVER_BUDGET and downgrade:
+        cheaper = _downgrade_route(snapshot, key, attempt)
+        if cheaper is not None:
+            first, attempt = attempt, await attempt_on(cheaper)
+            if attempt.verdict.outcome == enforcement.OVER_BUDGET:
+                exchange.budget_status = BLOCKED
+                raise _refusal(attempt, body, downgraded_from=first.route.tier or first.route.requested)
+            if attempt.verdict.outcome == enforcement.ADMITTED:
+                exchange.budget_status = DOWNGRADED
+                exchange.extra_headers["X-Gateway-Budget"] = DOWNGRADED
+                exchange.tier = cheaper.tier
+    if attempt.verdict.outcome != enforcement.ADMITTED:
+        if attempt.verdict.outcome == enforcement.OVER_BUDGET:
+            exchange.budget_status = BLOCKED
+        raise _refusal(attempt, body)
+    if attempt.claims and produces_output and not attempt.cap_from_request:
+        body["max_tokens"] = attempt.output_cap  # the upstream enforces what was reserved
+    ticket = Ticket(
+        attempt.verdict.reservation,
+        tuple(attempt.claims),
+        tuple(limit.name for limit in attempt.rates if limit.unit == ratelimit.TOKENS),
+    )
+    return ticket, attempt.route
+
+
+async def settle(exchange: Exchange, ticket: Ticket) -> None:
+    """Settle the reservations to the actual cost (0 releases them) and charge the completion tokens."""
+    tokens = exchange.usage.completion_tokens if exchange.usage is not None else 0
+    if not ticket.claims and not tokens:
+        return
+    served = exchange.deployment.name if exchange.deployment is not None else None
+    actual: Sequence[int] = settled_amounts(ticket.claims, exchange.cost_usd, served)
+    try:
+        await enforcement.settle(
+            ticket.reservation, ticket.claims, actual, token_limits=ticket.token_limits, tokens=tokens
+        )
+    except Exception:
+        # The reservation expires on its own; reconciliation restores the settled spend from PostgreSQL.
+        logger.exception("could not settle budget reservations", extra={"reservation": ticket.reservation})
+
+
+@asynccontextmanager
+async def admitted(
+    exchange: Exchange,
+    key: KeyInfo,
+    *,
+    snapshot: Snapshot,
+    route: Route,
+    prompt_tokens: int,
+    body: dict[str, Any],
+    also: Sequence[Route] = (),
+    downgrade: bool = False,
+    produces_output: bool = True,
+) -> AsyncIterator[Route]:
+    """Admit the request for the duration of the block (which gets the route to use), then settle.
+
+    ``also``: routes the request may call before ``route`` (a cascade's cheaper tier); their cost is
+    reserved too, also when the request is downgraded (the block gets the downgrade tier's route).
+    """
+    ticket, route = await admit(
+        exchange,
+        key,
+        snapshot=snapshot,
+        route=route,
+        prompt_tokens=prompt_tokens,
+        body=body,
+        also=also,
+        downgrade=downgrade,
+        produces_output=produces_output,
+    )
+    try:
+        yield route
+    finally:
+        # Shielded: a cancelled request (client gone) must still release what it reserved.
+        await asyncio.shield(settle(exchange, ticket))

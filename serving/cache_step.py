@@ -1,0 +1,257 @@
+"""The cache in the chat request flow: look up before the upstream call, store after the answer.
+
+``serving.chat`` makes three calls: ``lookup`` (after resolve and admission),
+``serve_hit`` (instead of the upstream call when it found an answer) and
+``remember`` (after a complete answer was sent). Everything else lives here.
+
+Nothing the cache does may break or delay an answer: a failing lookup is a
+``BYPASS``, and storing (embedding, INSERT, Redis SET) runs as a background
+task after the response has been sent, with errors logged and dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from asgiref.sync import sync_to_async
+
+from caching import store
+from caching.embedders import Embedder, embedder_for
+from caching.guard import same_parameters
+from caching.keys import CacheKeys, cache_keys, client_cache_key
+from caching.policy import CachePolicyInfo, Decision, Mode, cache_policy, client_directive, decide
+from caching.store import CachedAnswer, NewEntry, SemanticQuery
+from gateway_platform.config.snapshot import Snapshot
+from providers.adapters.base import Usage
+from routing.resolver import Route
+from serving.exchange import Exchange, Responder
+from serving.replay import StreamRecorder, WatchedResponder, replay_events
+from serving.streaming import JSON_HEADERS, SSE_HEADERS
+
+logger = logging.getLogger(__name__)
+
+HIT, SEMANTIC, MISS, BYPASS = "HIT", "SEMANTIC", "MISS", "BYPASS"
+_background: set[asyncio.Task[None]] = set()
+
+
+@dataclass(slots=True)
+class CacheLookup:
+    """What the cache decided for one request, and what ``remember`` needs later."""
+
+    decision: Decision
+    policy: CachePolicyInfo = field(default_factory=CachePolicyInfo)
+    snapshot: Snapshot | None = None
+    keys: CacheKeys | None = None
+    embedder: Embedder | None = None
+    vector: list[float] | None = None  # the prompt's vector, computed once for lookup and store
+    hit: CachedAnswer | None = None
+    recorder: StreamRecorder | None = None
+
+    @property
+    def stores(self) -> bool:
+        return self.keys is not None and self.decision.mode is not Mode.BYPASS
+
+    def watch(self, responder: Responder) -> Responder:
+        """The responder a stream attempt should send through, so its answer can be stored afterwards."""
+        if not self.stores:
+            return responder
+        self.recorder = StreamRecorder()  # one per attempt: only the attempt that finished counts
+        return WatchedResponder(responder, self.recorder)
+
+
+def route_name(route: Route) -> str:
+    """The resolved tier, else the model, that answers (entries never cross it)."""
+    return route.tier or (route.deployments[0].name if route.deployments else route.requested)
+
+
+def spawn(work: Coroutine[Any, Any, None], what: str) -> None:
+    """Run ``work`` in the background; its errors are logged, never raised."""
+
+    async def guarded() -> None:
+        try:
+            await work
+        except Exception:
+            logger.exception("response cache: %s failed", what)
+
+    task = asyncio.get_running_loop().create_task(guarded())
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+async def lookup(exchange: Exchange, snapshot: Snapshot, body: dict[str, Any], route: Route) -> CacheLookup:
+    """Decide, then look in the exact and the semantic layer; sets ``exchange.cache_status``."""
+    exchange.cache_status = BYPASS
+    key = exchange.key
+    if key is None:
+        return CacheLookup(Decision(Mode.BYPASS, "no key"))
+    try:
+        return await _lookup(exchange, snapshot, body, route, key.tenant_id)
+    except Exception:
+        logger.exception("response cache lookup failed; answering without the cache")
+        exchange.cache_status = BYPASS
+        exchange.cache_similarity = None
+        return CacheLookup(Decision(Mode.BYPASS, "error"))
+
+
+async def _lookup(
+    exchange: Exchange, snapshot: Snapshot, body: dict[str, Any], route: Route, tenant_id: int
+) -> CacheLookup:
+    policy = cache_policy(snapshot, tenant_id)
+    name = route_name(route)
+    decision = decide(
+        policy,
+        endpoint=exchange.endpoint,
+        route_name=name,
+        body=body,
+        directive=client_directive(exchange.request_headers),
+    )
+    if decision.mode is Mode.BYPASS:
+        return CacheLookup(decision, policy)
+    keys = cache_keys(
+        tenant_id=tenant_id,
+        route_name=name,
+        skill=exchange.skill,
+        body=body,
+        client_key=client_cache_key(exchange.request_headers, body),
+    )
+    found = CacheLookup(decision, policy, snapshot, keys)
+    found.embedder = embedder_for(policy, snapshot) if keys.prompt_text else None
+    exchange.cache_status = MISS
+    if decision.mode is not Mode.FULL:
+        return found
+    found.hit = await store.exact_get(keys.exact_key)
+    if found.hit is not None:
+        exchange.cache_status = HIT
+        return found
+    embedder = found.embedder
+    if embedder is not None:
+        found.vector = await _embed(embedder, keys.prompt_text)
+    if embedder is not None and found.vector is not None:
+        query = SemanticQuery(tenant_id, keys.namespace, keys.context_hash, embedder.signature, found.vector)
+        for candidate in await sync_to_async(store.nearest, thread_sensitive=False)(query):
+            if candidate.similarity is None or candidate.similarity < policy.semantic_threshold:
+                break
+            if same_parameters(candidate.prompt_text, keys.prompt_text):
+                found.hit = candidate
+                exchange.cache_status = SEMANTIC
+                exchange.cache_similarity = round(candidate.similarity, 4)
+                break
+    return found
+
+
+async def _embed(embedder: Embedder, text: str) -> list[float] | None:
+    """The text's vector, checked against the embedder's promised size (None when unusable)."""
+    vector = await embedder.embed(text)
+    if vector is not None and len(vector) != embedder.dimensions:
+        logger.error(
+            "embedder %s returned %d dimensions, configured %d; semantic layer skipped",
+            embedder.signature,
+            len(vector),
+            embedder.dimensions,
+        )
+        return None
+    return vector
+
+
+async def serve_hit(
+    exchange: Exchange, responder: Responder, found: CacheLookup, *, stream: bool, include_usage: bool
+) -> None:
+    """Answer from the cache: zero upstream cost, the original cost recorded as saved."""
+    hit = found.hit
+    assert hit is not None
+    snapshot = found.snapshot
+    exchange.deployment = snapshot.models.get(hit.model) if snapshot else None
+    exchange.usage = Usage()
+    exchange.cost_usd = Decimal(0)
+    exchange.cost_saved_usd = hit.cost_usd
+    exchange.tokens_saved = {
+        **exchange.tokens_saved,
+        "cache_prompt": hit.prompt_tokens,
+        "cache_completion": hit.completion_tokens,
+    }
+    chunk_id = f"chatcmpl-{exchange.request_id}"
+    exchange.status = 200
+    if stream:
+        await responder.send_headers(status=200, headers=SSE_HEADERS + exchange.gateway_headers())
+        exchange.headers_sent = True
+        exchange.first_token_monotonic = time.monotonic()
+        for payload in replay_events(hit.response, chunk_id=chunk_id, include_usage=include_usage):
+            await responder.send_body(b"data: " + payload + b"\n\n", more_body=True)
+        await responder.send_body(f": x-gateway-cost-usd={exchange.cost_usd:.8f}\n\ndata: [DONE]\n\n".encode())
+    else:
+        body = orjson.dumps({**hit.response, "id": chunk_id, "created": int(time.time())})
+        await responder.send_headers(status=200, headers=JSON_HEADERS + exchange.gateway_headers())
+        exchange.headers_sent = True
+        await responder.send_body(body)
+    spawn(store.note_hit(hit.entry_id), "counting a hit")
+
+
+def remember(exchange: Exchange, found: CacheLookup, body: bytes | None = None) -> None:
+    """Store the answer just sent (a whole JSON ``body``, or what the stream recorder saw), in the background."""
+    if not found.stores or exchange.status != 200 or exchange.key is None or exchange.deployment is None:
+        return
+    try:
+        if body is not None:
+            response = orjson.loads(body)
+            finish = (response.get("choices") or [{}])[0].get("finish_reason")
+            response = response if finish in ("stop", "length", "tool_calls", "function_call") else None
+        else:
+            response = found.recorder.completion() if found.recorder else None
+    except (ValueError, AttributeError, IndexError, TypeError):
+        response = None
+    if response is None:
+        return
+    usage = exchange.usage or Usage()
+    response.setdefault(
+        "usage",
+        {
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+        },
+    )
+    answer = CachedAnswer(
+        entry_id=None,
+        response=response,
+        model=exchange.deployment.name,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        cost_usd=exchange.cost_usd,
+    )
+    spawn(_store(exchange.key.tenant_id, found, answer), "storing an answer")
+
+
+async def _store(tenant_id: int, found: CacheLookup, answer: CachedAnswer) -> None:
+    keys = found.keys
+    assert keys is not None
+    vector, embedder = found.vector, found.embedder
+    if vector is None and embedder is not None:
+        vector = await _embed(embedder, keys.prompt_text)
+    new = NewEntry(
+        tenant_id=tenant_id,
+        namespace=keys.namespace,
+        context_hash=keys.context_hash,
+        exact_key=keys.exact_key,
+        prompt_text=keys.prompt_text,
+        answer=answer,
+        ttl_seconds=found.policy.ttl_seconds,
+        embedder=embedder.signature if embedder is not None and vector is not None else "",
+        vector=vector,
+    )
+    entry_id = await sync_to_async(store.insert_entry, thread_sensitive=False)(new)
+    stored = CachedAnswer(
+        entry_id=entry_id,
+        response=answer.response,
+        model=answer.model,
+        prompt_tokens=answer.prompt_tokens,
+        completion_tokens=answer.completion_tokens,
+        cost_usd=answer.cost_usd,
+    )
+    await store.exact_put(keys.exact_key, stored, found.policy.ttl_seconds)

@@ -1,0 +1,155 @@
+"""The ``/v1/chat/completions`` flow: authenticate, validate, route, call, answer.
+
+Deployments are tried in route order (``serving.failover``). Streams are forwarded chunk by chunk
+as they arrive, with an SSE comment as keep-alive while the upstream is silent (``serving.streaming``).
+Token reduction, the cascade and the answer checks (code mode, guardrail) are planned per request in
+``serving.chat_plan`` and run by ``serving.cascade`` / ``serving.answers``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+
+from gateway_platform.config.snapshot import config_cache
+from gateway_platform.errors import GatewayError
+from providers.adapters import adapter_for
+from providers.adapters.base import Completion, Deployment, StreamChunk
+from providers.adapters.tokens import estimate_prompt_tokens
+from routing.resolver import Route
+from serving import admission, answers, cascade
+from serving import cache_step as response_cache
+from serving.auth import authenticate
+from serving.chat_plan import ChatPlan, plan_chat
+from serving.exchange import Exchange, Responder
+from serving.requests import ChatRequest, parse_chat_request
+from serving.route_plan import plan_route
+from serving.streaming import (
+    CHAT_CHUNK,
+    finish_usage,
+    relay_stream,
+    route_served,
+    send_json,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def no_adapter(deployment: Deployment) -> GatewayError:
+    return GatewayError(
+        f"Provider kind '{deployment.provider.kind}' is not supported by this gateway build.",
+        status=502,
+        type="api_error",
+        code="provider_kind_unsupported",
+        retryable=True,
+    )
+
+
+async def serve_chat(
+    exchange: Exchange,
+    responder: Responder,
+    raw: bytes,
+    *,
+    parse: Callable[[bytes], ChatRequest] = parse_chat_request,
+    allow_x_api_key: bool = False,
+) -> None:
+    """Answer one chat request (errors propagate as ``GatewayError``).
+
+    ``parse`` turns the body into an OpenAI-shaped ``ChatRequest``; other
+    inbound formats (Anthropic Messages) pass their own parser and a
+    ``responder`` that translates the OpenAI-shaped answer back.
+    """
+    cache = config_cache()
+    snapshot = await cache.snapshot()
+    key = exchange.key = await authenticate(cache, snapshot, exchange.request_headers, allow_x_api_key=allow_x_api_key)
+    request = parse(raw)
+    exchange.requested_model = request.model
+    exchange.stream = request.stream
+    route = plan_route(exchange, snapshot, key, request)  # skill, then auto / forced tier / named model
+    exchange.tier = route.tier
+    plan = plan_chat(exchange, snapshot, key, request, route)  # token reduction, cascade, answer checks
+    async with admission.admitted(
+        exchange,
+        key,
+        snapshot=snapshot,
+        route=route,
+        prompt_tokens=estimate_prompt_tokens(request.body),
+        body=request.body,
+        also=(plan.cascade.cheap_route,) if plan.cascade else (),
+        downgrade=True,
+    ) as route:  # rate limits and budgets; a budget may downgrade the route
+        cached = await response_cache.lookup(exchange, snapshot, request.body, route)
+        if cached.hit is not None:
+            await response_cache.serve_hit(
+                exchange, responder, cached, stream=request.stream, include_usage=request.include_usage
+            )
+        elif request.stream:
+            await _serve_stream(exchange, responder, request, route, cached, plan)
+        else:
+            await _serve_complete(exchange, responder, route, cached, plan)
+
+
+async def _serve_complete(
+    exchange: Exchange, responder: Responder, route: Route, cached: response_cache.CacheLookup, plan: ChatPlan
+) -> None:
+    async def attempt(deployment: Deployment) -> Completion:
+        adapter = adapter_for(deployment.provider.kind)
+        if adapter is None:
+            raise no_adapter(deployment)
+        return await adapter.complete(deployment, plan.body_for(deployment))
+
+    completion, route = await cascade.complete(exchange, plan, route, attempt)
+    exchange.deployment = route_served(exchange, route)
+    finish_usage(exchange, completion.usage, plan.estimate_prompt, len(completion.text))
+    body = answers.finish_body(exchange, plan, completion.body)  # code mode, guardrail
+    await send_json(exchange, responder, body)
+    response_cache.remember(exchange, cached, body)
+
+
+def _open_stream(plan: ChatPlan, deployment: Deployment) -> AsyncIterator[StreamChunk]:
+    adapter = adapter_for(deployment.provider.kind)
+    if adapter is None:
+        raise no_adapter(deployment)
+    return aiter(adapter.stream(deployment, plan.body_for(deployment)))
+
+
+async def _stream_from(
+    exchange: Exchange,
+    responder: Responder,
+    request: ChatRequest,
+    plan: ChatPlan,
+    cached: response_cache.CacheLookup,
+    deployment: Deployment,
+    chunks: AsyncIterator[StreamChunk],
+    last: bool,
+    checked: bool,
+) -> None:
+    await relay_stream(
+        exchange,
+        cached.watch(responder),  # the response cache stores what the client was sent
+        deployment,
+        chunks,
+        include_usage=request.include_usage,
+        may_commit=last,
+        estimate_prompt=plan.estimate_prompt,
+        shape=CHAT_CHUNK,
+        answer=answers.stream_filter(exchange, plan, checked=checked),
+    )
+
+
+async def _serve_stream(
+    exchange: Exchange,
+    responder: Responder,
+    request: ChatRequest,
+    route: Route,
+    cached: response_cache.CacheLookup,
+    plan: ChatPlan,
+) -> None:
+    await cascade.stream(
+        exchange,
+        plan,
+        route,
+        open_stream=lambda deployment: _open_stream(plan, deployment),
+        relay=lambda *args: _stream_from(exchange, responder, request, plan, cached, *args),
+    )
+    response_cache.remember(exchange, cached)  # only reached when the stream completed normally

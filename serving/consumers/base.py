@@ -1,0 +1,193 @@
+"""The base consumer of every /v1/ endpoint.
+
+Takes care of what Channels' ``AsyncHttpConsumer`` leaves to us: a body size
+limit, one error shape for everything (an exception inside ``handle`` must
+never leave the client hanging), the request id, client-disconnect detection
+while the answer is being produced, and recording usage after the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import uuid
+from typing import Any, ClassVar
+
+from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
+from channels.generic.http import AsyncHttpConsumer
+from django.conf import settings
+from django.db import DatabaseError
+from redis.exceptions import RedisError
+
+from billing import usage
+from gateway_platform.errors import GatewayError
+from gateway_platform.logging import request_id_var
+from serving import metrics
+from serving.exchange import Exchange
+
+logger = logging.getLogger(__name__)
+
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
+
+
+def service_unavailable() -> GatewayError:
+    return GatewayError(
+        "The gateway's database or Redis is unavailable; try again shortly.",
+        status=503,
+        type="api_error",
+        code="service_unavailable",
+        headers={"Retry-After": "1"},
+    )
+
+
+def internal_error() -> GatewayError:
+    return GatewayError(
+        "The gateway failed to process the request; it has been logged.",
+        status=500,
+        type="api_error",
+        code="internal_error",
+    )
+
+
+class GatewayConsumer(AsyncHttpConsumer):
+    """Subclasses implement ``serve(exchange, body)``; errors and accounting are handled here."""
+
+    endpoint: ClassVar[str] = ""
+    methods: ClassVar[tuple[str, ...]] = ("POST",)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        self._receive = receive
+        self._body_size = 0
+        self._too_large = False
+        await super().__call__(scope, receive, send)
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels closes stale DB connections (a thread hop) before every message;
+        # the /v1/ hot path holds no DB connection, so skip that cost.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def http_request(self, message: dict[str, Any]) -> None:
+        chunk = message.get("body", b"")
+        self._body_size += len(chunk)
+        if self._body_size > settings.GATEWAY["MAX_BODY_BYTES"]:
+            self._too_large = True
+            self.body = []
+        elif not self._too_large:
+            self.body.append(chunk)
+        if not message.get("more_body"):
+            try:
+                await self.handle(b"".join(self.body))
+            finally:
+                await self.disconnect()
+            raise StopConsumer()
+
+    async def handle(self, body: bytes) -> None:
+        headers = dict(self.scope.get("headers", []))
+        sent_id = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = sent_id if _SAFE_REQUEST_ID.match(sent_id) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        exchange = self._exchange = Exchange(request_id=request_id, endpoint=self.endpoint, request_headers=headers)
+        self._usage_queued = False
+        try:
+            await self._serve_until_disconnect(exchange, body)
+        finally:
+            await self._queue_usage(exchange)  # no final body was sent (client gone): record it now
+            request_id_var.reset(token)
+
+    async def send_body(self, body: bytes, *, more_body: bool = False) -> None:
+        """Send a piece of the answer; the usage record is queued before the last piece.
+
+        A client holding a whole answer then implies a queued record, even if the
+        process is killed the moment the last bytes leave (``tests/billing/test_usage_kill.py``).
+        """
+        if not more_body:
+            await self._queue_usage(self._exchange)
+        await super().send_body(body, more_body=more_body)
+
+    async def _queue_usage(self, exchange: Exchange) -> None:
+        if self._usage_queued or not self._records_usage(exchange):
+            return
+        self._usage_queued = True
+        record = exchange.to_usage_record()
+        metrics.observe(exchange, record.latency_ms / 1000)
+        await usage.record(record)
+
+    def _records_usage(self, exchange: Exchange) -> bool:
+        return True
+
+    async def _serve_until_disconnect(self, exchange: Exchange, body: bytes) -> None:
+        work = asyncio.ensure_future(self._serve_safely(exchange, body))
+        watcher = asyncio.ensure_future(self._wait_for_disconnect())
+        try:
+            await asyncio.wait((work, watcher), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not work.done():
+                # The client is gone: cancelling the work closes the upstream request.
+                exchange.client_disconnected = True
+                exchange.error_code = exchange.error_code or "client_disconnected"
+                exchange.status = exchange.status or 499
+                work.cancel()
+            watcher.cancel()
+            for task in (work, watcher):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _wait_for_disconnect(self) -> None:
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                return
+
+    async def _serve_safely(self, exchange: Exchange, body: bytes) -> None:
+        try:
+            method = self.scope.get("method", "GET")
+            if method not in self.methods:
+                raise GatewayError(
+                    f"Method {method} is not allowed here; use {' or '.join(self.methods)}.",
+                    status=405,
+                    code="method_not_allowed",
+                )
+            if self._too_large:
+                raise GatewayError(
+                    f"The request body exceeds the limit of {settings.GATEWAY['MAX_BODY_BYTES']} bytes.",
+                    status=413,
+                    code="request_too_large",
+                )
+            await self.serve(exchange, body)
+        except GatewayError as err:
+            await self._send_error(exchange, err)
+        except (DatabaseError, RedisError):
+            logger.exception("a backing service failed while serving %s", self.endpoint)
+            await self._send_error(exchange, service_unavailable())
+        except Exception:
+            logger.exception("unhandled error serving %s", self.endpoint)
+            await self._send_error(exchange, internal_error())
+
+    async def serve(self, exchange: Exchange, body: bytes) -> None:
+        raise NotImplementedError
+
+    def render_error(self, err: GatewayError) -> bytes:
+        """The error body; OpenAI's shape unless an endpoint speaks another API."""
+        return err.to_json()
+
+    def render_stream_error(self, err: GatewayError) -> bytes:
+        """The SSE event that ends a stream which fails after it started."""
+        return b"data: " + err.to_json() + b"\n\n"
+
+    async def _send_error(self, exchange: Exchange, err: GatewayError) -> None:
+        exchange.error_code = err.code or err.type
+        if exchange.headers_sent:
+            # Mid-stream: the status line is gone, so end the stream with an error event.
+            await self.send_body(self.render_stream_error(err))
+            return
+        exchange.status = err.status
+        headers = [(b"Content-Type", b"application/json"), *exchange.gateway_headers(err.headers)]
+        await self.send_headers(status=err.status, headers=headers)
+        exchange.headers_sent = True
+        await self.send_body(self.render_error(err))

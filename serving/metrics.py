@@ -1,0 +1,68 @@
+"""Gateway metrics (Prometheus), recorded once per request from its ``Exchange``.
+
+With ``PROMETHEUS_MULTIPROC_DIR`` set (``make run`` sets it), every process on
+the host writes to that directory and ``/metrics`` aggregates them, so the
+numbers are right under several server and worker processes.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from providers import circuit
+from serving.exchange import Exchange
+
+REQUESTS = Counter(
+    "gateway_requests_total", "Requests answered, by served deployment.", ["provider", "model", "tier", "status"]
+)
+TOKENS = Counter("gateway_tokens_total", "Tokens processed.", ["provider", "model", "direction"])
+CACHE_HITS = Counter("gateway_cache_hits_total", "Answers served from the response cache.", ["kind"])
+COST = Counter("gateway_cost_usd_total", "Upstream cost in USD.", ["tenant", "provider", "model"])
+REQUEST_LATENCY = Histogram(
+    "gateway_request_latency_seconds",
+    "Time from request arrival to the end of the answer.",
+    ["endpoint"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+UPSTREAM_LATENCY = Histogram(
+    "gateway_upstream_latency_seconds",
+    "Duration of each upstream attempt.",
+    ["provider", "model"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+FALLBACKS = Counter("gateway_fallbacks_total", "Requests served by a deployment other than the first tried.", ["tier"])
+CIRCUIT_STATE = Gauge(
+    "gateway_circuit_state",
+    "Circuit breaker state per deployment (0 closed, 1 half-open, 2 open).",
+    ["deployment"],
+    multiprocess_mode="mostrecent",
+)
+
+
+def observe(exchange: Exchange, latency_seconds: float) -> None:
+    """Record one finished request."""
+    deployment = exchange.deployment
+    provider = deployment.provider.name if deployment else "none"
+    model = deployment.name if deployment else "none"
+    tier = exchange.tier or "none"
+    REQUESTS.labels(provider, model, tier, str(exchange.status)).inc()
+    REQUEST_LATENCY.labels(exchange.endpoint).observe(latency_seconds)
+    for attempt in exchange.attempts:
+        if "seconds" in attempt:
+            UPSTREAM_LATENCY.labels(attempt["provider"], attempt["model"]).observe(attempt["seconds"])
+        if "circuit" in attempt:
+            CIRCUIT_STATE.labels(attempt["model"]).set(circuit.STATE_VALUES.get(attempt["circuit"], 0))
+    if deployment is not None and exchange.attempts and exchange.attempts[0]["model"] != deployment.name:
+        FALLBACKS.labels(tier).inc()
+    if exchange.cache_status in ("HIT", "SEMANTIC"):
+        CACHE_HITS.labels(exchange.cache_status.lower()).inc()
+    usage = exchange.usage
+    if usage is not None and deployment is not None:
+        TOKENS.labels(provider, model, "input").inc(usage.prompt_tokens)
+        TOKENS.labels(provider, model, "output").inc(usage.completion_tokens)
+        tenant = exchange.key.tenant_slug if exchange.key else "none"
+        COST.labels(tenant, provider, model).inc(float(exchange.cost_usd))
+
+
+def set_circuit_state(deployment: str, state: str) -> None:
+    CIRCUIT_STATE.labels(deployment).set(circuit.STATE_VALUES.get(state, 0))

@@ -1,0 +1,214 @@
+"""How answers reach the client: a whole JSON body, or an SSE stream relayed chunk by chunk.
+
+Shared by the ``/v1/`` model endpoints (chat, text completions, embeddings).
+A stream is pass-through: each upstream chunk is forwarded as it arrives,
+with an SSE comment as keep-alive while the upstream is silent, and usage is
+accounted on success, error and client disconnect alike. The cost of a stream
+is only known at its end, so it follows as an SSE comment before ``[DONE]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import orjson
+from django.conf import settings
+
+from billing.costs import cost_usd
+from providers.adapters.base import Deployment, StreamChunk, Usage
+from providers.adapters.tokens import tokens_for_chars
+from routing.resolver import Route
+from serving.exchange import Exchange, Responder
+from serving.failover import call_with_failover
+
+SSE_HEADERS = [
+    (b"Content-Type", b"text/event-stream; charset=utf-8"),
+    (b"Cache-Control", b"no-cache"),
+    (b"X-Accel-Buffering", b"no"),
+]
+JSON_HEADERS = [(b"Content-Type", b"application/json")]
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkShape:
+    """The OpenAI ``object`` and id prefix of a stream's chunks (for the usage chunk the gateway adds)."""
+
+    object: str
+    id_prefix: str
+
+
+CHAT_CHUNK = ChunkShape("chat.completion.chunk", "chatcmpl-")
+TEXT_COMPLETION_CHUNK = ChunkShape("text_completion", "cmpl-")
+
+
+class ChunkFilter(Protocol):
+    """Rewrites or watches the chunks of a relayed stream (``serving.answers.AnswerStream``)."""
+
+    def feed(self, chunk: StreamChunk) -> list[bytes]:
+        """The data payloads to send for one chunk."""
+        ...
+
+    def tail(self) -> list[bytes]:
+        """Whole SSE lines to send after the last chunk, before the cost comment."""
+        ...
+
+
+def route_served(exchange: Exchange, route: Route) -> Deployment:
+    """The deployment of the last (successful) attempt."""
+    served = exchange.attempts[-1]["model"]
+    return next(d for d in route.deployments if d.name == served)
+
+
+def usage_or_estimate(usage: Usage | None, estimate_prompt: Callable[[], int], completion_chars: int) -> Usage:
+    """``usage``, or an estimate of it when the upstream reported none."""
+    if usage is not None:
+        return usage
+    return Usage(prompt_tokens=estimate_prompt(), completion_tokens=tokens_for_chars(completion_chars), estimated=True)
+
+
+def finish_usage(
+    exchange: Exchange, usage: Usage | None, estimate_prompt: Callable[[], int], completion_chars: int
+) -> None:
+    """Set the exchange's usage and cost; estimate the tokens when the upstream reported none.
+
+    The cost includes answers paid for but not served (``discarded_cost_usd``).
+    """
+    usage = usage_or_estimate(usage, estimate_prompt, completion_chars)
+    exchange.usage = usage
+    assert exchange.deployment is not None
+    exchange.cost_usd = cost_usd(exchange.deployment, usage) + exchange.discarded_cost_usd
+
+
+async def send_json(exchange: Exchange, responder: Responder, body: bytes) -> None:
+    """Answer 200 with a whole JSON body and the gateway's headers (usage must be final)."""
+    exchange.status = 200
+    await responder.send_headers(status=200, headers=JSON_HEADERS + exchange.gateway_headers())
+    exchange.headers_sent = True
+    await responder.send_body(body)
+
+
+async def next_or_keepalive(
+    chunks: AsyncIterator[StreamChunk],
+    exchange: Exchange,
+    responder: Responder,
+    deployment: Deployment,
+    *,
+    may_commit: bool,
+) -> StreamChunk | None:
+    """The next chunk; while waiting, an SSE comment every keep-alive interval.
+
+    A keep-alive before the first chunk commits the response (status 200) and
+    so rules out failover; it is only sent when ``may_commit`` (no other
+    deployment is left to try). Until then the provider's read timeout bounds
+    the silence.
+    """
+    pending = asyncio.ensure_future(anext(chunks))
+    try:
+        while True:
+            timeout = settings.GATEWAY["KEEPALIVE_SECONDS"] if exchange.headers_sent or may_commit else None
+            done, _ = await asyncio.wait((pending,), timeout=timeout)
+            if done:
+                break
+            await start_stream(exchange, responder, deployment)
+            await responder.send_body(b": keep-alive\n\n", more_body=True)
+    except BaseException:
+        pending.cancel()
+        with contextlib.suppress(BaseException):
+            await pending
+        raise
+    try:
+        return pending.result()
+    except StopAsyncIteration:
+        return None
+
+
+async def start_stream(exchange: Exchange, responder: Responder, deployment: Deployment) -> None:
+    """Send the SSE status line and headers once (the cost header says ``pending``)."""
+    if not exchange.headers_sent:
+        exchange.deployment = deployment
+        exchange.status = 200
+        # The cost of a stream is only known at its end: it follows as an SSE comment.
+        headers = SSE_HEADERS + exchange.gateway_headers({"X-Gateway-Cost-USD": "pending"})
+        await responder.send_headers(status=200, headers=headers)
+        exchange.headers_sent = True
+
+
+def usage_chunk(exchange: Exchange, usage: Usage, shape: ChunkShape) -> bytes:
+    """A usage-only chunk for a client that asked for usage the upstream did not report."""
+    return orjson.dumps(
+        {
+            "id": f"{shape.id_prefix}{exchange.request_id}",
+            "object": shape.object,
+            "created": int(time.time()),
+            "model": exchange.deployment.name if exchange.deployment else "",
+            "choices": [],
+            "usage": {
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+            },
+        }
+    )
+
+
+async def relay_stream(
+    exchange: Exchange,
+    responder: Responder,
+    deployment: Deployment,
+    chunks: AsyncIterator[StreamChunk],
+    *,
+    include_usage: bool,
+    may_commit: bool,
+    estimate_prompt: Callable[[], int],
+    shape: ChunkShape,
+    answer: ChunkFilter | None = None,
+) -> None:
+    """Forward ``chunks`` (an adapter's stream) as SSE events, then the cost comment and ``[DONE]``.
+
+    The usage-only chunk is forwarded only when the client asked for usage
+    (and made up from an estimate when the upstream sent none). ``answer``
+    may rewrite chunks and add lines at the end (code mode, guardrail).
+    """
+    usage: Usage | None = None
+    text_len = 0
+    try:
+        while (
+            chunk := await next_or_keepalive(chunks, exchange, responder, deployment, may_commit=may_commit)
+        ) is not None:
+            if chunk.usage is not None:
+                usage = chunk.usage
+            text_len += len(chunk.text)
+            if chunk.data is None or (chunk.usage_only and not include_usage):
+                continue
+            await start_stream(exchange, responder, deployment)
+            if exchange.first_token_monotonic is None:
+                exchange.first_token_monotonic = time.monotonic()
+            for data in answer.feed(chunk) if answer is not None else (chunk.data,):
+                await responder.send_body(b"data: " + data + b"\n\n", more_body=True)
+    finally:
+        # Runs on success, error and cancellation alike: bill what was generated.
+        if exchange.headers_sent or usage is not None:
+            exchange.deployment = exchange.deployment or deployment
+            finish_usage(exchange, usage, estimate_prompt, text_len)
+        await chunks.aclose()  # type: ignore[attr-defined]
+    await start_stream(exchange, responder, deployment)
+    assert exchange.usage is not None
+    for line in answer.tail() if answer is not None else ():
+        await responder.send_body(line, more_body=True)
+    if include_usage and usage is None:
+        await responder.send_body(b"data: " + usage_chunk(exchange, exchange.usage, shape) + b"\n\n", more_body=True)
+    tail = f": x-gateway-cost-usd={exchange.cost_usd:.8f}\n\ndata: [DONE]\n\n".encode()
+    await responder.send_body(tail)
+
+
+async def stream_with_failover(
+    exchange: Exchange, route: Route, relay: Callable[[Deployment, bool], Awaitable[None]]
+) -> None:
+    """Run ``relay(deployment, last)`` over the route; ``last`` is true for its final deployment."""
+    final = route.deployments[-1]
+    await call_with_failover(exchange, route, lambda deployment: relay(deployment, deployment is final))

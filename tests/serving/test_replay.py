@@ -1,0 +1,53 @@
+"""Replaying a cached answer as SSE, and assembling a sent stream into an answer (pure)."""
+
+from __future__ import annotations
+
+import orjson
+
+from serving.replay import StreamRecorder, replay_events, split_text
+
+ANSWER = {
+    "model": "mock-small-1",
+    "choices": [
+        {
+            "index": 0,
+            "message": {
+                "role": "assistant",
+                "content": "word " * 40,
+                "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "grep", "arguments": "{}"}}],
+            },
+            "finish_reason": "tool_calls",
+        }
+    ],
+    "usage": {"prompt_tokens": 3, "completion_tokens": 40, "total_tokens": 43},
+}
+
+
+def sse(payloads: list[bytes]) -> bytes:
+    return b"".join(b"data: " + p + b"\n\n" for p in payloads) + b": x-gateway-cost-usd=0\n\ndata: [DONE]\n\n"
+
+
+def test_split_text_keeps_every_character() -> None:
+    text = "a fairly long sentence " * 9
+    pieces = split_text(text, 20)
+    assert "".join(pieces) == text and all(len(p) <= 20 for p in pieces)
+
+
+def test_a_replayed_answer_records_back_to_itself() -> None:
+    events = list(replay_events(ANSWER, chunk_id="chatcmpl-x", include_usage=True))
+    assert orjson.loads(events[-1])["choices"] == []
+    recorder = StreamRecorder()
+    body = sse(events)
+    for start in range(0, len(body), 7):  # events split across body pieces
+        recorder.feed(body[start : start + 7])
+    assert recorder.completion() == {"object": "chat.completion", **ANSWER}
+
+
+def test_an_unfinished_or_failed_stream_is_not_an_answer() -> None:
+    events = list(replay_events(ANSWER, chunk_id="x", include_usage=False))
+    unfinished = StreamRecorder()
+    unfinished.feed(b"".join(b"data: " + e + b"\n\n" for e in events[:-1]))
+    assert unfinished.completion() is None
+    failed = StreamRecorder()
+    failed.feed(sse([*events[:2], b'{"error": {"message": "boom"}}']))
+    assert failed.completion() is None
