@@ -43,7 +43,9 @@ def _has_provider_credentials() -> bool:
 
 
 def _start_mock(port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([PYTHON, "manage.py", "mock_upstream", "--port", str(port)], cwd=BASE_DIR)
+    # Its "listening on" line is on stdout: the launcher's banner says it instead.
+    command = [PYTHON, "manage.py", "mock_upstream", "--port", str(port)]
+    proc = subprocess.Popen(command, cwd=BASE_DIR, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         with socket.socket() as sock:
@@ -58,8 +60,42 @@ def _role(role: str) -> list[str]:
     return [PYTHON, "-m", "gateway_platform", role]
 
 
+def next_steps(base: str) -> str:
+    """The closing banner: where the gateway is, then the next three commands a new user runs."""
+    body = '{"model": "auto", "messages": [{"role": "user", "content": "Hello"}]}'
+    return (
+        f"{BANNER}\n"
+        f"Gateway on {base}/ : open it for the portal, reports, admin and API docs. Ctrl-C stops everything.\n"
+        "Next, in another terminal:\n"
+        "  1. Create a key (prints only the secret):\n"
+        "       export KEY=$(.venv/bin/python manage.py create_api_key --tenant demo --team dev --name laptop)\n"
+        "  2. Send a request:\n"
+        f'       curl {base}/v1/chat/completions -H "Authorization: Bearer $KEY" \\\n'
+        f"            -H 'Content-Type: application/json' -d '{body}'\n"
+        f"  3. Point your IDE at base URL {base}/v1 with that key"
+        f" (Claude Code: ANTHROPIC_BASE_URL={base} ANTHROPIC_AUTH_TOKEN=$KEY).\n"
+        f"{BANNER}\n"
+    )
+
+
+def _wait_for_port(host: str, port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """Return once the web server accepts connections (or it died, or ``timeout`` passed)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        with socket.socket() as sock:
+            if sock.connect_ex((host if host != "0.0.0.0" else "127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+
+
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s launcher %(message)s")
+    # Every process started here logs for a human (one line per event); production stays JSON.
+    os.environ.setdefault("LOG_FORMAT", "console")
+    from gateway_platform.logging import ConsoleFormatter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(ConsoleFormatter())
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway_platform.settings")
     from gateway_platform import embedded
 
@@ -93,20 +129,22 @@ def main() -> int:
         mock_port = _free_port()
         children.append(_start_mock(mock_port))
         os.environ["GATEWAY_MOCK_UPSTREAM_URL"] = f"http://127.0.0.1:{mock_port}"
-        logger.warning(
-            "\n%s\nNO PROVIDER CREDENTIALS ARE SET (DEEPSEEK_API_KEY, ANTHROPIC_API_KEY, OPENAI_API_KEY, ...).\n"
+        # A banner, not a log event: written as is so that it stays readable.
+        sys.stderr.write(
+            f"{BANNER}\nNO PROVIDER CREDENTIALS ARE SET (DEEPSEEK_API_KEY, ANTHROPIC_API_KEY, OPENAI_API_KEY, ...).\n"
             "Every provider without a credential is served by the bundled MOCK UPSTREAM on\n"
-            "http://127.0.0.1:%d — answers are fake. Set a credential and restart for real models.\n%s",
-            BANNER,
-            mock_port,
-            BANNER,
+            f"http://127.0.0.1:{mock_port} — answers are fake. Set a credential and restart for real models.\n"
+            f"{BANNER}\n"
         )
 
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8000"))
     for role in ("serve", "worker", "beat"):
-        children.append(subprocess.Popen(_role(role), cwd=BASE_DIR))
-    sys.stderr.write(f"Gateway on http://{host}:{port}  (admin: /admin/, API: /v1/). Ctrl-C stops everything.\n")
+        # Celery prints its start-up banners on stdout; its log lines (stderr) are what a human needs.
+        stdout = None if role == "serve" else subprocess.DEVNULL
+        children.append(subprocess.Popen(_role(role), cwd=BASE_DIR, stdout=stdout))
+    _wait_for_port(host, port, children[-3])
+    sys.stderr.write(next_steps(f"http://{host}:{port}"))
 
     stopping = False
 

@@ -161,6 +161,7 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # the worker logs through LOGGING below (JSON or console)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 # Provider health probes, and the worker heartbeat /health reads (stale after 3 missed runs).
 GATEWAY_HEALTH_PROBE_SECONDS = env.float("GATEWAY_HEALTH_PROBE_SECONDS", default=30.0)
@@ -231,6 +232,7 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+AXES_VERBOSE = False  # no start-up banner on every management command
 AXES_FAILURE_LIMIT = env.int("GATEWAY_LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.float("GATEWAY_LOGIN_COOLOFF_MINUTES", default=15.0))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
@@ -358,7 +360,7 @@ LOGGING = {
             "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
             "rename_fields": {"asctime": "ts", "levelname": "level", "name": "logger"},
         },
-        "console": {"format": "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s"},
+        "console": {"()": "gateway_platform.logging.ConsoleFormatter"},
     },
     "handlers": {
         "stderr": {
@@ -371,5 +373,11 @@ LOGGING = {
     "loggers": {
         "pgserver": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
+        # Celery's per-task chatter (beat sends, received, succeeded) every second; failures stay.
+        "celery.beat": {"level": "WARNING"},
+        "celery.app.trace": {"level": "WARNING"},
+        "celery.worker.strategy": {"level": "WARNING"},
+        # django-axes logs every successful login at INFO; lockouts and repeated failures stay (WARNING).
+        "axes": {"level": "WARNING"},
     },
 }
