@@ -17,8 +17,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import urllib.error
-import urllib.request
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -32,6 +30,7 @@ from billing.budgets import BudgetClaim, nano_to_usd
 from billing.limits import BudgetInfo, load_limits
 from billing.models import AlertChannel, BudgetAlert
 from billing.periods import period_containing
+from gateway_platform import outbound
 from gateway_platform.redis_clients import sync_client
 
 logger = logging.getLogger(__name__)
@@ -156,27 +155,25 @@ def _send_email(alert: BudgetAlert, channel: AlertChannel, payload: dict[str, An
 
 def _post_webhook(channel: AlertChannel, payload: dict[str, Any]) -> None:
     body = orjson.dumps(payload)
-    request = urllib.request.Request(  # the channel validates the scheme
-        channel.target,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "gateway-budget-alerts/1",
-            "X-Gateway-Event": EVENT,
-            SIGNATURE_HEADER: signature(channel.secret, body),
-        },
-    )
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "gateway-budget-alerts/1",
+        "X-Gateway-Event": EVENT,
+        SIGNATURE_HEADER: signature(channel.secret, body),
+    }
+    timeout = settings.GATEWAY["ALERT_WEBHOOK_TIMEOUT_SECONDS"]
     try:
-        with urllib.request.urlopen(request, timeout=settings.GATEWAY["ALERT_WEBHOOK_TIMEOUT_SECONDS"]) as response:
-            status = response.status
-    except urllib.error.HTTPError as exc:
-        status = exc.code
-    except (urllib.error.URLError, OSError) as exc:
+        # Checked again now and connected to the checked address; redirects are not followed.
+        status = outbound.post(channel.target, body, headers, timeout=timeout)
+    except outbound.OutboundURLRefused as exc:
+        # Not retried: the same answer would come back. The channel stays for an admin to fix.
+        logger.error("webhook refused by the outbound URL policy: %s", exc, extra={"channel_id": channel.pk})
+        return
+    except OSError as exc:
         raise DeliveryError(f"webhook {channel.target} unreachable: {exc}") from exc
     if status >= 500 or status == 429:
         raise DeliveryError(f"webhook {channel.target} answered {status}")
-    if status >= 400:
+    if status >= 300:
         logger.warning("webhook refused a budget alert", extra={"channel_id": channel.pk, "status": status})
 
 

@@ -265,11 +265,18 @@ class AlertChannel(models.Model):
         return f"{self.kind} {self.target}"
 
     def clean(self) -> None:
+        from gateway_platform.outbound import OutboundURLRefused, check_url
+
         validator = EmailValidator() if self.kind == self.Kind.EMAIL else URLValidator(schemes=["http", "https"])
         try:
             validator(self.target)
         except ValidationError as exc:
             raise ValidationError({"target": exc.messages}) from None
+        if self.kind == self.Kind.WEBHOOK:
+            try:
+                check_url(self.target)  # no webhook onto the gateway's own network (checked again at send)
+            except OutboundURLRefused as exc:
+                raise ValidationError({"target": str(exc)}) from None
 
 
 class BudgetAlert(models.Model):

@@ -326,6 +326,11 @@ GATEWAY |= {
     # Raw usage events older than this many days are deleted nightly (rollups are kept); 0 keeps all.
     "USAGE_RETENTION_DAYS": _retention_days,
     "ALERT_WEBHOOK_TIMEOUT_SECONDS": env.float("GATEWAY_ALERT_WEBHOOK_TIMEOUT_SECONDS", default=10.0),
+    # Non-public networks that tenant- or admin-set URLs (webhooks, provider base URLs via the API) may
+    # reach anyway: on-premises targets. Empty: only public addresses (gateway_platform.outbound).
+    "OUTBOUND_ALLOWED_NETWORKS": [
+        ipaddress.ip_network(net) for net in env.list("GATEWAY_OUTBOUND_ALLOWED_NETWORKS", default=[])
+    ],
 }
 CELERY_BEAT_SCHEDULE |= {
     "rollup-current-hour": {"task": "billing.tasks.rollup_current_hour", "schedule": 60.0, "options": {"expires": 60}},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import ipaddress
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -40,7 +41,9 @@ class Receiver(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def webhook_url() -> Iterator[str]:
+def webhook_url(settings) -> Iterator[str]:
+    # The receiver is on loopback, which the outbound URL policy refuses unless allowed.
+    settings.GATEWAY = {**settings.GATEWAY, "OUTBOUND_ALLOWED_NETWORKS": [ipaddress.ip_network("127.0.0.0/8")]}
     Receiver.received, Receiver.status = [], 200
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
