@@ -30,7 +30,15 @@ from serving.exchange import Exchange
 
 logger = logging.getLogger(__name__)
 
-_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
+# What of a client's X-Request-Id is kept (and echoed as X-Client-Request-Id): printable ASCII, bounded.
+_UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
+CLIENT_REQUEST_ID_MAX = 128
+
+
+def client_request_id(headers: dict[bytes, bytes]) -> str:
+    """The client's own request id, made safe to store and to send back in a header."""
+    sent = headers.get(b"x-request-id", b"").decode("latin-1")
+    return _UNPRINTABLE.sub("", sent).strip()[:CLIENT_REQUEST_ID_MAX]
 
 
 def service_unavailable() -> GatewayError:
@@ -89,10 +97,16 @@ class GatewayConsumer(AsyncHttpConsumer):
 
     async def handle(self, body: bytes) -> None:
         headers = dict(self.scope.get("headers", []))
-        sent_id = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = sent_id if _SAFE_REQUEST_ID.match(sent_id) else uuid.uuid4().hex
+        # Always our own id: it keys the usage record, so a client must not be able to choose it
+        # (a constant id would be billed once; another tenant's id would suppress their record).
+        request_id = uuid.uuid4().hex
         token = request_id_var.set(request_id)
-        exchange = self._exchange = Exchange(request_id=request_id, endpoint=self.endpoint, request_headers=headers)
+        exchange = self._exchange = Exchange(
+            request_id=request_id,
+            endpoint=self.endpoint,
+            request_headers=headers,
+            client_request_id=client_request_id(headers),
+        )
         self._usage_queued = False
         try:
             await self._serve_until_disconnect(exchange, body)

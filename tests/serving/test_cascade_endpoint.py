@@ -199,7 +199,7 @@ def test_context_is_trimmed_to_the_models_window(gateway_url, mock_upstream_url,
     )
     assert completion.choices[0].message.content.startswith("Mock reply to: last question")
     assert completion.usage.prompt_tokens <= 1000 - 100
-    [event] = drained_events(1, request_id=rid)
+    [event] = drained_events(1, client_request_id=rid)
     assert event.tokens_saved["trim_context"] > 2000
 
 

@@ -54,8 +54,8 @@ def test_a_silent_upstream_gets_keep_alive_comments(gateway_url, secret):
 
 
 def test_a_client_disconnect_cancels_the_upstream_and_is_billed(gateway_url, mock_upstream_url, secret, drained_events):
-    request_id = f"disconnect-{time.monotonic_ns()}"
-    with stream(gateway_url, secret, "long answer [[mock: words=200 tps=20]]", request_id) as response:
+    with stream(gateway_url, secret, "long answer [[mock: words=200 tps=20]]") as response:
+        request_id = response.headers["x-request-id"]  # the gateway's id, which it also sends upstream
         received = 0
         for line in response.iter_lines():
             if line.startswith("data: {"):
