@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 TEST_VAR := $(CURDIR)/var/test
 PYTEST_ARGS ?=
+# `make run EMBEDDINGS=0` skips the local embedder (~200 MB): the semantic cache layer then stays off.
+EMBEDDINGS ?= 1
 
 .PHONY: run test lint bench clean chromium agents
 
@@ -17,7 +19,12 @@ $(VENV)/.dev-installed: $(VENV)/.base-installed requirements/dev.txt requirement
 	$(BIN)/python -m pip install -q -r requirements/dev.txt
 	touch $@
 
-run: $(VENV)/.base-installed
+$(VENV)/.embeddings-installed: $(VENV)/.base-installed requirements/embeddings.txt
+	$(BIN)/python -m pip install -q -r requirements/embeddings.txt
+	touch $@
+
+# The semantic cache is on by default (seed 000): `make run` installs the local embedder.
+run: $(VENV)/.base-installed $(if $(filter 0,$(EMBEDDINGS)),,$(VENV)/.embeddings-installed)
 	$(BIN)/python -m gateway_platform.launcher
 
 # The browser tests drive Debian's chromium: install it when missing (as root, no prompts).

@@ -15,7 +15,10 @@ both prompts' literals must agree:
   and formats) — each side's names must occur in the other prompt;
 - negation (``not``, ``never``, ``without``, ...) — present in both or neither;
 - contrast words (ascending/descending, add/remove, min/max, ...) — the same
-  side of each pair.
+  side of each pair;
+- every other content word — the same set, modulo synonyms and framing words
+  (``caching.wording``): a plain word that is a parameter (``main`` vs
+  ``develop``, ``price`` vs ``cost``) makes the pair a miss.
 
 Everything here is a pure function of the two texts.
 """
@@ -25,6 +28,9 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+
+from caching.vocabulary import CONTRASTS, KNOWN_NAMES, NEGATIONS, NUMBER_WORDS, SCALE_WORDS, STRICT_CONTRASTS, UNITS
+from caching.wording import content_difference
 
 _CODE_BLOCK = re.compile(r"```[\w+-]*\n?(.*?)```", re.S)
 _INLINE_CODE = re.compile(r"`([^`\n]+)`")
@@ -53,87 +59,6 @@ _SENTENCE_MARKS = frozenset(".!?:;\n*-•(\"'")
 _ABBREVIATIONS = frozenset({"e.g", "i.e", "etc", "vs", "a.m", "p.m", "approx"})
 
 
-def _listed(words: str) -> list[str]:
-    """Whitespace-separated words, in order."""
-    return words.split()
-
-
-def _split(words: str) -> frozenset[str]:
-    """Whitespace-separated words, as a set."""
-    return frozenset(words.split())
-
-
-UNITS = _split(
-    "b kb mb gb tb pb kib mib gib tib bytes byte bit bits ms us ns s sec secs second seconds min mins minute "
-    "minutes h hr hrs hour hours d day days week weeks month months year years px em rem pt k m x kg g mg km "
-    "cm mm mi ft in usd eur gbp tokens token rpm tpm rps qps"
-)
-NUMBER_WORDS = {
-    word: value
-    for value, word in enumerate(
-        _listed(
-            "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-            "sixteen seventeen eighteen nineteen"
-        )
-    )
-}
-TENS = _listed("twenty thirty forty fifty sixty seventy eighty ninety")
-NUMBER_WORDS |= {word: 10 * (i + 2) for i, word in enumerate(TENS)}
-SCALE_WORDS = {"hundred": 100, "thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000}
-KNOWN_NAMES = _split(
-    "python javascript typescript java kotlin swift rust golang ruby php perl scala haskell elixir erlang "
-    "clojure lua dart julia matlab c++ c# cpp csharp fortran cobol bash zsh powershell sql "
-    "postgres postgresql mysql sqlite redis mongodb json yaml yml toml xml csv tsv html css scss markdown "
-    "parquet avro protobuf graphql grpc docker kubernetes terraform ansible react vue angular svelte "
-    "django flask fastapi rails nodejs deno linux windows macos ios android utc gmt"
-)
-NEGATIONS = _split(
-    "not no never none nothing without except excluding exclude don't doesn't didn't isn't aren't wasn't "
-    "weren't won't can't cannot shouldn't mustn't avoid skip ignore dont doesnt isnt cant wont"
-)
-# Each group lists mutually exclusive classes of words. Two prompts conflict when they use different
-# classes of a group; for a strict group (marked "!") also when only one of them uses the group at all
-# ("sort" vs "sort descending"). Loose groups hold everyday verbs ("write a script", "read this") whose
-# absence means nothing.
-_GROUPS = (
-    ("!ascending asc increasing", "descending desc decreasing reverse reversed"),
-    (
-        "increase bigger larger largest biggest more most max maximum highest higher longest top greatest",
-        "decrease lower smaller smallest less least fewer fewest min minimum lowest shortest bottom",
-    ),
-    ("add insert append create", "remove delete drop strip"),
-    ("before earlier older oldest first prior", "after later newer newest latest last final"),
-    ("!encode encrypt compress serialize serialise", "decode decrypt decompress deserialize deserialise"),
-    ("!enable enabled activate", "disable disabled deactivate"),
-    ("!uppercase upper capitalize capitalise", "lowercase lower"),
-    ("!true yes", "false"),
-    ("import imports", "export exports"),
-    ("input inputs", "output outputs"),
-    ("read reads reading", "write writes writing"),
-    ("upload uploads", "download downloads"),
-    ("push", "pull"),
-    ("open", "close"),
-    ("start begin beginning", "stop end ending finish"),
-    ("left", "right"),
-    ("horizontal horizontally", "vertical vertically"),
-    ("row rows", "column columns"),
-    ("include including", "exclude excluding"),
-    ("public", "private"),
-    ("!sync synchronous synchronously", "async asynchronous asynchronously"),
-    ("server", "client"),
-    ("frontend", "backend"),
-    ("valid", "invalid"),
-    ("success successful", "failure failed failing error errors"),
-    ("merge", "split"),
-    ("!minify", "prettify beautify"),
-    ("!zip compress", "unzip extract"),
-)
-CONTRASTS: tuple[tuple[frozenset[str], ...], ...] = tuple(
-    tuple(_split(cls.lstrip("!")) for cls in group) for group in _GROUPS
-)
-STRICT_CONTRASTS: tuple[bool, ...] = tuple(group[0].startswith("!") for group in _GROUPS)
-
-
 @dataclass(frozen=True, slots=True)
 class Literals:
     """What must not change between two prompts for one to be answered with the other's answer."""
@@ -143,6 +68,7 @@ class Literals:
     names: frozenset[str]  # lower-cased names
     negated: bool
     contrasts: tuple[frozenset[int], ...]  # per contrast group, the classes present
+    prose: str = ""  # the text without the literals above, for the wording check
 
 
 def _take(pattern: re.Pattern[str], text: str, kind: str, found: list[str]) -> str:
@@ -232,6 +158,7 @@ def extract_literals(text: str) -> Literals:
         names=frozenset(_names(rest, words)),
         negated=bool(word_set & NEGATIONS) or "n't" in rest.lower(),
         contrasts=contrasts,
+        prose=rest,
     )
 
 
@@ -239,8 +166,11 @@ def _words_of(text: str) -> set[str]:
     return {w.lower() for w in _WORD.findall(text)}
 
 
-def mismatch(cached: str, new: str) -> str:
-    """Why ``new`` must not be answered with ``cached``'s answer ('' when the literals agree)."""
+def mismatch(cached: str, new: str, *, wording: bool = True) -> str:
+    """Why ``new`` must not be answered with ``cached``'s answer ('' when they ask the same).
+
+    ``wording=False`` skips the content-word check (benchmarks compare with and without it).
+    """
     a, b = extract_literals(cached), extract_literals(new)
     if Counter(a.exact) != Counter(b.exact):
         return "literals"
@@ -253,6 +183,8 @@ def mismatch(cached: str, new: str) -> str:
     for strict, mine, theirs in zip(STRICT_CONTRASTS, a.contrasts, b.contrasts, strict=True):
         if mine != theirs and (strict or (mine and theirs)):
             return "contrast"
+    if wording and any(content_difference(a.prose, b.prose)):
+        return "wording"
     return ""
 
 

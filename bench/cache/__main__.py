@@ -1,9 +1,10 @@
-"""Run the cache benchmarks: ``python -m bench.cache [accuracy] [replay] [latency] [--sizes N,N,...]``.
+"""Run the cache benchmarks: ``python -m bench.cache [precision] [accuracy] [replay] [latency] [--sizes N,...]``.
 
 Uses its own embedded PostgreSQL and Redis under ``var/bench-cache`` unless
 ``DATABASE_URL`` / ``REDIS_URL`` are set. Prints Markdown for
 ``docs/benchmarks-cache.md`` and appends raw results to
-``var/bench-cache/results.jsonl``.
+``var/bench-cache/results.jsonl``; the ``precision`` part also rewrites its own
+section of ``docs/benchmarks-cache.md`` (between its markers) from the run.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ BASE_DIR = Path(__file__).resolve().parents[2]
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.cache")
-    parser.add_argument("parts", nargs="*", default=["accuracy", "replay", "latency"])
+    parser.add_argument("parts", nargs="*", default=["precision", "accuracy", "replay", "latency"])
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--namespaces", type=int, default=10, help="namespaces per tenant")
     args = parser.parse_args(argv)
@@ -43,6 +44,15 @@ def main(argv: list[str]) -> int:
 
     model = shared()
     model.load()
+    if "precision" in args.parts:
+        from bench.cache import precision
+        from bench.docs import replace_section
+
+        result = precision.evaluate(model)
+        save("precision", result)
+        lines = precision.report(result)
+        replace_section(BASE_DIR / "docs" / "benchmarks-cache.md", "precision", lines)
+        print("\n".join(["## (d) Precision by construction", "", *lines, ""]), flush=True)
     if "accuracy" in args.parts:
         from bench.cache import accuracy
 

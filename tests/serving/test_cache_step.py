@@ -97,6 +97,10 @@ def test_it_answers_a_paraphrase_from_the_semantic_layer(client, team, wait_for_
             'Translate the sentence "the cat sleeps on the mat" into French',
             'Translate the sentence "the dog sleeps on the mat" into French',
         ),
+        # One plain word that is a parameter (caching.wording): the literal checks alone served these.
+        ("Push my commits to the trunk branch on upstream", "Push my commits to the main branch on upstream"),
+        ("Sum the price column of the orders table", "Sum the cost column of the orders table"),
+        ("Restart the search pods in staging", "Restart the search pods in production"),
     ],
 )
 def test_a_changed_parameter_is_never_served_from_the_cache(

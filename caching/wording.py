@@ -1,0 +1,375 @@
+"""Lexical alignment: two prompts may share an answer only if they use the same content words.
+
+The literal checks in ``caching.guard`` catch parameters that look like
+parameters (paths, numbers, identifiers, quoted strings). A plain word can be
+a parameter too — rebase onto ``develop`` rather than ``main``, sum the
+``cost`` column rather than ``price`` — and embeddings score such pairs as
+near-identical. So after the literals agree, the remaining words of both
+prompts are reduced to their *content*:
+
+1. multi-word phrases with one meaning are rewritten to one canonical form
+   ("give me a summary of" → "summarise", "what's the command to" → "how");
+2. function words (articles, pronouns, prepositions, auxiliaries, politeness)
+   and *framing* words (request verbs such as explain, show, list, write,
+   fetch, and generic nouns such as code, command, steps) are dropped: their
+   presence or absence does not change the task;
+3. each remaining word is stemmed (a small suffix stripper, irregular forms
+   mapped) and mapped to its synonym group (delete/remove/drop, directory/
+   folder, dev/development, …).
+
+The two sets of canonical content words must be equal. Any word one prompt has
+and the other lacks — a substitution, an added qualifier ("hidden files"), a
+dropped one — makes the pair a miss unless the word lists above explain it.
+Precision therefore holds by construction; recall (how many paraphrases still
+hit) depends on the phrase, framing and synonym lists, and is measured in
+``bench/cache`` (``docs/benchmarks-cache.md``).
+
+Pure functions; a few microseconds per short prompt.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from caching.vocabulary import CONTRASTS, NEGATIONS, NUMBER_WORDS, SCALE_WORDS, UNITS
+
+_TOKEN = re.compile(r"[a-z][a-z'’-]*|\d[\d,.]*")
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# Rewritten before tokenising (longest first), so one meaning has one spelling.
+PHRASES: dict[str, str] = {
+    "give me a summary of": "summarise",
+    "give a summary of": "summarise",
+    "provide a summary of": "summarise",
+    "write a summary of": "summarise",
+    "make a summary of": "summarise",
+    "a summary of": "summarise",
+    "point out": "list",
+    "figure out": "find",
+    "find out": "find",
+    "look for": "find",
+    "look up": "find",
+    "search for": "find",
+    "check for": "find",
+    "scan for": "find",
+    "laid out": "layout",
+    "set up": "setup",
+    "clean up": "cleanup",
+    "spin up": "start",
+    "boot up": "start",
+    "fire up": "start",
+    "shut down": "stop",
+    "tear down": "teardown",
+    "roll back": "rollback",
+    "sign in": "login",
+    "log out": "logout",
+    "sign out": "logout",
+    "test suite": "tests",
+    "unit tests": "tests",
+    "unit test": "tests",
+    "what's the command to": "how",
+    "what is the command to": "how",
+    "what command": "how",
+    "which command": "how",
+    "what are the steps to": "how",
+    "what steps": "how",
+    "what's the way to": "how",
+    "what is the way to": "how",
+    "what's the best way to": "how",
+    "is there a way to": "how",
+    "how can i": "how",
+    "how do i": "how",
+    "how do you": "how",
+    "how should i": "how",
+    "how would i": "how",
+    "how to": "how",
+    "which module": "where",
+    "which file": "where",
+    "what file": "where",
+    "which location": "where",
+    "what location": "where",
+    "where can i find": "where",
+    "where do i find": "where",
+    "in which file": "where",
+    "how many": "count",
+    "number of": "count",
+    "the count of": "count",
+    "get rid of": "remove",
+    "take out": "remove",
+    "up to date": "current",
+    "exchange rate": "rate",
+    "on top of": "onto",
+    "in the past": "in the last",
+    "over the past": "in the last",
+    "make sure": "ensure",
+    "based on": "by",
+    "according to": "following",
+    "in order to": "to",
+    "roll out": "deploy",
+    "per month": "monthly",
+    "each month": "monthly",
+    "a month": "monthly",
+    "every month": "monthly",
+    "take care of": "care",
+    "taking care of": "care",
+    "care for": "care",
+    "caring for": "care",
+}
+_PHRASE_PATTERN = re.compile(r"\b(?:" + "|".join(re.escape(p) for p in sorted(PHRASES, key=len, reverse=True)) + r")\b")
+
+STOPWORDS = _words(
+    "a an the this that these those it its it's itself there here them they their theirs we us our ours you "
+    "your yours i me my mine he him his she her hers one ones "
+    "is are was were be been being am do does did doing done have has had having will would shall should "
+    "can could may might must let let's lets "
+    "of in on at to from into onto for with within by about as via using through over under per than then "
+    "during across throughout until till since toward towards among between around behind beside much many "
+    "and or but so if when while also just only very really quite too either neither both nor "
+    "please kindly thanks thank hi hello hey "
+    "what what's whats which that's who whom whose whether "
+    "any some such same own other another new existing current "
+    "up out off down away again now currently still already "
+    "s t d ll ve re m"
+)
+# Words that frame a request without changing what is asked: dropping or swapping them keeps the task.
+FRAMING = _words(
+    "explain explanation describe tell show display print list give provide "
+    "write generate produce fetch get retrieve obtain find locate identify highlight mention see view "
+    "help need want like wish try attempt able quickly quick briefly brief short simple simply detailed "
+    "change set make go work works working handle handled use used "
+    "code command commands steps step way ways approach procedure something thing things stuff "
+    "suite module file files "
+    "look check tell know understand how what which "
+    "compose draft suggest propose recommend estimate grant access permission permissions role "
+    "branch region environment service services column dataframe resource resources instance "
+    "convert turn transform tips all every each entire whole good best nice purpose past remote "
+    "schedule book arrange setup query take plot draw chart graph create make provision worth app application "
+    "project"
+)
+# Stems that mean the same thing in a request; the first is the canonical form.
+SYNONYMS: tuple[str, ...] = (
+    "summar summarise summarize summary summarization summarisation recap",
+    "delet delete remove erase drop purge rm",
+    "fix repair correct patch",
+    "start begin launch boot run-up",
+    "stop halt terminate kill",
+    "directory folder dir",
+    "rename name naming renaming",
+    "development dev",
+    "production prod",
+    "repository repo",
+    "configuration config conf configure",
+    "database db",
+    "documentat documentation document doc docs documented",
+    "environment env",
+    "authentic authentication authenticate auth",
+    "authoriz authorization authorisation authorize authorise authz",
+    "application app",
+    "information info",
+    "argument arg args",
+    "parameter param params",
+    "function func fn",
+    "message msg",
+    "package pkg",
+    "library lib",
+    "number num",
+    "layout structure organisation organization organise organize arrange arrangement",
+    "anomal anomaly anomalies anomalous outlier irregularity",
+    "count tally",
+    "compute calculate calc",
+    "variabl variable var",
+    "annotat annotate annotation hint hints",
+    "copy clone duplicate",
+    "move migrate relocate transfer",
+    "missing null nan na",
+    "restart reboot",
+    "rewrite port translat translate translation",
+    "care caring",
+    "monthly",
+    "test tests testing",
+    "divid divide split",
+    "password passwd",
+    "modified modify changed touched edit edited",
+)
+IRREGULAR = {
+    "written": "write",
+    "wrote": "write",
+    "ran": "run",
+    "went": "go",
+    "gone": "go",
+    "goes": "go",
+    "done": "do",
+    "did": "do",
+    "does": "do",
+    "made": "make",
+    "built": "build",
+    "found": "find",
+    "got": "get",
+    "gotten": "get",
+    "gave": "give",
+    "given": "give",
+    "shown": "show",
+    "laid": "lay",
+    "sent": "send",
+    "took": "take",
+    "taken": "take",
+    "broke": "break",
+    "broken": "break",
+    "chose": "choose",
+    "chosen": "choose",
+    "held": "hold",
+    "kept": "keep",
+    "knew": "know",
+    "known": "know",
+    "met": "meet",
+    "paid": "pay",
+    "read": "read",
+    "said": "say",
+    "sold": "sell",
+    "spent": "spend",
+    "thought": "think",
+    "told": "tell",
+    "understood": "understand",
+    "children": "child",
+    "people": "person",
+    "men": "man",
+    "women": "woman",
+    "data": "data",
+    "indices": "index",
+    "indexes": "index",
+    "analyses": "analysis",
+}
+# Longest first: the first suffix that leaves a stem of at least MIN_STEM letters is stripped.
+SUFFIXES = (
+    "isations",
+    "izations",
+    "isation",
+    "ization",
+    "ations",
+    "ation",
+    "ising",
+    "izing",
+    "ised",
+    "ized",
+    "ises",
+    "izes",
+    "ise",
+    "ize",
+    "ating",
+    "ated",
+    "ates",
+    "ate",
+    "ments",
+    "ment",
+    "ings",
+    "ing",
+    "ies",
+    "ied",
+    "ions",
+    "ion",
+    "ly",
+    "es",
+    "ed",
+    "s",
+)
+MIN_STEM = 3
+_KEEP_S = ("ss", "us", "is", "os")
+
+
+def stem(word: str) -> str:
+    """A light, deterministic stem: irregular forms mapped, one inflectional suffix stripped."""
+    word = word.replace("’", "'").strip("'-")
+    if word.endswith("'s"):
+        word = word[:-2]
+    if word in IRREGULAR:
+        return IRREGULAR[word]
+    for suffix in SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= MIN_STEM:
+            if suffix == "s" and word.endswith(_KEEP_S):
+                continue
+            word = word[: -len(suffix)] + ("y" if suffix in ("ies", "ied") else "")
+            break
+    if len(word) > MIN_STEM + 1 and word.endswith("e"):
+        word = word[:-1]
+    if len(word) > MIN_STEM and word[-1] == word[-2] and word[-1] not in "aeiouls":
+        word = word[:-1]  # running -> runn -> run
+    return word
+
+
+def _build_synonyms() -> dict[str, str]:
+    table: dict[str, str] = {}
+    for group in SYNONYMS:
+        words = group.split()
+        canonical = words[0]
+        for word in words:
+            table[word] = canonical
+            table[stem(word)] = canonical
+    return table
+
+
+SYNONYM_OF = _build_synonyms()
+# Words other checks of the guard compare: negations (present in both or neither) and numbers.
+_ELSEWHERE = NEGATIONS | frozenset(NUMBER_WORDS) | frozenset(SCALE_WORDS)
+# Contrast words (ascending/descending, add/remove, …) stand for their class: the guard compares the
+# classes, so two words of one class are the same content here.
+CONTRAST_CLASS = {
+    word: f"~{group}.{index}"
+    for group, classes in enumerate(CONTRASTS)
+    for index, cls in enumerate(classes)
+    for word in cls
+}
+_FRAMING_STEMS = frozenset(stem(w) for w in FRAMING) | FRAMING
+_STOP_STEMS = frozenset(stem(w) for w in STOPWORDS) | STOPWORDS
+
+
+def _contrasted(word: str) -> str:
+    return CONTRAST_CLASS.get(word, word)
+
+
+@lru_cache(maxsize=65536)
+def canonical(word: str) -> str | None:
+    """The canonical content form of ``word`` (lower case), or None for a function or framing word."""
+    if word in STOPWORDS or word in FRAMING or word in _ELSEWHERE:
+        return None
+    if word in CONTRAST_CLASS:
+        return CONTRAST_CLASS[word]  # one token per class: "larger" and "bigger" are the same content
+    if word in SYNONYM_OF:
+        return _contrasted(SYNONYM_OF[word])
+    stemmed = stem(word)
+    if stemmed in SYNONYM_OF:
+        return _contrasted(SYNONYM_OF[stemmed])
+    if stemmed in _STOP_STEMS or stemmed in _FRAMING_STEMS:
+        return None
+    return stemmed
+
+
+@lru_cache(maxsize=4096)
+def content_words(text: str) -> frozenset[str]:
+    """The canonical content words of a prompt's remaining text (literals already removed by the guard)."""
+    lowered = _PHRASE_PATTERN.sub(lambda m: f" {PHRASES[m.group(0)]} ", text.lower().replace("’", "'"))
+    found = set()
+    after_number = False
+    for token in _TOKEN.findall(lowered):
+        if token[0].isdigit() or token in NUMBER_WORDS or token in SCALE_WORDS:
+            after_number = True
+            continue
+        if after_number and token in UNITS:  # "7 days": the guard compares number and unit together
+            after_number = False
+            continue
+        after_number = False
+        for part in token.split("-"):
+            form = canonical(part.strip("'")) if part else None
+            if form:
+                found.add(form)
+    return frozenset(found)
+
+
+def content_difference(cached: str, new: str) -> tuple[frozenset[str], frozenset[str]]:
+    """``(only in cached, only in new)`` canonical content words; both empty when the wording agrees."""
+    a, b = content_words(cached), content_words(new)
+    return a - b, b - a

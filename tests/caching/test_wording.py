@@ -1,0 +1,65 @@
+"""The wording check: a plain word that is a parameter makes a miss; paraphrases still hit (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.cache.labelled import generate, load
+from caching.guard import mismatch
+from caching.wording import content_words, stem
+
+PLAIN_WORD_CHANGES = [
+    ("Rebase my branch onto main", "Rebase my branch onto develop"),
+    ("Sum the price column of orders", "Sum the cost column of orders"),
+    ("Deploy the checkout service to staging", "Deploy the checkout service to production"),
+    ("Grant alice the editor role", "Grant bob the editor role"),
+    ("Create a bucket in the frankfurt region", "Create a queue in the frankfurt region"),
+    ("Convert 40 miles to kilometers", "Convert 40 miles to meters"),
+    ("Schedule a meeting with carol on monday", "Schedule a meeting with carol on friday"),
+    ("List the files", "List the hidden files"),  # an added qualifier is a change too
+    ("Show sales by day", "Show sales by month"),  # a unit without a number
+    ("Provision a bucket", "Delete a bucket"),
+]
+PARAPHRASES = [
+    ("How do I rebase my feature branch onto main?", "Rebase my feature branch onto main"),
+    ("Deploy the billing service to sandbox", "How do I deploy billing to the sandbox environment?"),
+    ("Give me a summary of the march sales report", "Summarise the sales report for march"),
+    ("Remove every unused bucket in tokyo", "Delete the unused bucket resources in tokyo"),
+    ("What's the command to run the test suite?", "How can I run the tests?"),
+    ("Show the first 10 lines of server.log", "Print the first ten lines of server.log"),
+    ("Compose a short poem about cats", "Write a short poem about cats"),
+]
+
+
+@pytest.mark.parametrize(("cached", "new"), PLAIN_WORD_CHANGES)
+def test_a_changed_plain_word_is_a_miss(cached: str, new: str) -> None:
+    assert mismatch(cached, new) != ""
+    assert mismatch(new, cached) != ""
+    assert mismatch(cached, new, wording=False) in ("", "numbers", "contrast")  # what the literal checks saw
+
+
+@pytest.mark.parametrize(("cached", "new"), PARAPHRASES)
+def test_paraphrases_still_agree(cached: str, new: str) -> None:
+    assert mismatch(cached, new) == ""
+    assert mismatch(new, cached) == ""
+
+
+def test_inflections_share_a_stem() -> None:
+    assert stem("running") == stem("run") and stem("logging") == stem("logs") == stem("log")
+    assert stem("created") == stem("creates") == stem("create")
+    assert content_words("the deployments were written") == content_words("deployment write")
+
+
+def test_no_parameter_change_of_the_labelled_set_passes_the_guard() -> None:
+    """Precision by construction: the guard alone (any similarity) refuses every labelled change."""
+    changes = [p for p in load() if not p.should_hit]
+    assert len(changes) >= 600 and sum(p.plain_word for p in changes) * 3 >= len(changes)
+    accepted = [(p.cached, p.new) for p in changes if mismatch(p.cached, p.new) == ""]
+    assert accepted == []
+
+
+def test_the_committed_labelled_set_is_what_the_generator_makes() -> None:
+    pairs = load()
+    assert pairs == generate()
+    assert sum(p.should_hit for p in pairs) >= 600
+    assert len({p.domain for p in pairs}) >= 8
