@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # `make run EMBEDDINGS=0` skips the local embedder (~200 MB): the semantic cache layer then stays off.
 EMBEDDINGS ?= 1
 
-.PHONY: run test lint bench clean chromium agents
+.PHONY: run test lint bench clean chromium agents promtool
 
 $(VENV)/.base-installed: requirements/base.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,10 +49,17 @@ agents:
 	  || echo "installing the agent CLIs from npm failed: the agent conformance tests will fail or skip"; \
 	fi
 
+# promtool (Debian's prometheus package) checks deploy/prometheus/alerts.yml and runs its unit tests.
+# Where it cannot be installed those two checks are skipped; the metric-name parser test always runs.
+promtool:
+	@command -v promtool >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1; } \
+	  || echo "promtool is not installed and could not be: the promtool rule checks will be skipped"
+
 # Throwaway embedded PostgreSQL + Redis under var/test unless TEST_DATABASE_URL /
 # TEST_REDIS_URL name servers to use. The browser tests run in a process of their
 # own: Playwright's sync API leaves an event loop behind that async tests trip on.
-test: $(VENV)/.dev-installed chromium agents
+test: $(VENV)/.dev-installed chromium agents promtool
 	@$(BIN)/python -m gateway_platform.embedded stop $(TEST_VAR) >/dev/null 2>&1; rm -rf $(TEST_VAR)
 	@export GATEWAY_VAR_DIR=$(TEST_VAR) LOG_FORMAT=console; \
 	if [ -n "$$TEST_DATABASE_URL" ]; then export DATABASE_URL="$$TEST_DATABASE_URL"; fi; \

@@ -8,6 +8,9 @@ import ipaddress
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django_prometheus.exports import ExportToDjangoView
+from prometheus_client import generate_latest
+
+from gateway_platform import scrape_metrics
 
 
 def _allowed(request: HttpRequest) -> bool:
@@ -27,4 +30,7 @@ def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus metrics of every process on this host (multiprocess mode when configured)."""
     if not _allowed(request):
         return HttpResponse("Forbidden: send the metrics token or scrape from an allowed network.\n", status=403)
-    return ExportToDjangoView(request)
+    response = ExportToDjangoView(request)
+    # Families read from Redis at scrape time (usage drain lag, dead letters, budget burn): see scrape_metrics.
+    response.content = response.content + generate_latest(scrape_metrics.REGISTRY)
+    return response
