@@ -70,6 +70,8 @@ def _error_message(body: bytes) -> str:
             return err["message"]
         if isinstance(err, str):
             return err
+        if isinstance(data.get("message"), str):  # AWS: {"message": "..."}
+            return str(data["message"])
     return body[:200].decode(errors="replace")
 
 
@@ -94,11 +96,23 @@ def _mapped_errors(provider: ProviderConfig) -> Iterator[None]:
         raise errors.upstream_unreachable(provider.name, exc.__class__.__name__) from None
 
 
+def _with_extra(provider: ProviderConfig, headers: Mapping[str, str]) -> Mapping[str, str]:
+    """The adapter's headers plus the provider's configured extra headers (which win)."""
+    if not provider.extra_headers:
+        return headers
+    return {**headers, **dict(provider.extra_headers)}
+
+
 async def post_json(provider: ProviderConfig, url: str, payload: JSON, headers: Mapping[str, str]) -> UpstreamResponse:
     """POST ``payload`` and return the whole answer; HTTP errors raise ``GatewayError``."""
+    return await post_bytes(provider, url, orjson.dumps(payload), headers)
+
+
+async def post_bytes(provider: ProviderConfig, url: str, data: bytes, headers: Mapping[str, str]) -> UpstreamResponse:
+    """POST an already encoded body (a signed request must send exactly the bytes it signed)."""
     with _mapped_errors(provider):
         async with _session(provider).post(
-            url, data=orjson.dumps(payload), headers=headers, timeout=_timeout(provider)
+            url, data=data, headers=_with_extra(provider, headers), timeout=_timeout(provider)
         ) as resp:
             body = await resp.read()
             raise_for_status(provider, resp.status, resp.headers, body)
@@ -108,7 +122,9 @@ async def post_json(provider: ProviderConfig, url: str, payload: JSON, headers: 
 async def get_json(provider: ProviderConfig, url: str, headers: Mapping[str, str]) -> UpstreamResponse:
     """GET ``url`` (health probes, model lists)."""
     with _mapped_errors(provider):
-        async with _session(provider).get(url, headers=headers, timeout=_timeout(provider)) as resp:
+        async with _session(provider).get(
+            url, headers=_with_extra(provider, headers), timeout=_timeout(provider)
+        ) as resp:
             body = await resp.read()
             raise_for_status(provider, resp.status, resp.headers, body)
             return UpstreamResponse(resp.status, resp.headers, body)
@@ -124,9 +140,26 @@ async def stream_lines(
     """
     with _mapped_errors(provider):
         async with _session(provider).post(
-            url, data=orjson.dumps(payload), headers=headers, timeout=_timeout(provider)
+            url, data=orjson.dumps(payload), headers=_with_extra(provider, headers), timeout=_timeout(provider)
         ) as resp:
             if resp.status >= 400:
                 raise_for_status(provider, resp.status, resp.headers, await resp.read())
             async for line in resp.content:
                 yield line
+
+
+async def stream_bytes(
+    provider: ProviderConfig, url: str, data: bytes, headers: Mapping[str, str]
+) -> AsyncGenerator[bytes, None]:
+    """POST an encoded body and yield the answer's bytes as they arrive (binary framings).
+
+    Closing the generator closes the upstream connection, as for ``stream_lines``.
+    """
+    with _mapped_errors(provider):
+        async with _session(provider).post(
+            url, data=data, headers=_with_extra(provider, headers), timeout=_timeout(provider)
+        ) as resp:
+            if resp.status >= 400:
+                raise_for_status(provider, resp.status, resp.headers, await resp.read())
+            async for chunk in resp.content.iter_any():
+                yield chunk

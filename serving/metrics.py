@@ -16,6 +16,8 @@ REQUESTS = Counter(
     "gateway_requests_total", "Requests answered, by served deployment.", ["provider", "model", "tier", "status"]
 )
 TOKENS = Counter("gateway_tokens_total", "Tokens processed.", ["provider", "model", "direction"])
+# Per tenant, for the token-spike alert (deploy/prometheus/alerts.yml); one series per tenant and direction.
+TENANT_TOKENS = Counter("gateway_tenant_tokens_total", "Tokens processed, by tenant.", ["tenant", "direction"])
 CACHE_HITS = Counter("gateway_cache_hits_total", "Answers served from the response cache.", ["kind"])
 COST = Counter("gateway_cost_usd_total", "Upstream cost in USD.", ["tenant", "provider", "model"])
 REQUEST_LATENCY = Histogram(
@@ -61,6 +63,8 @@ def observe(exchange: Exchange, latency_seconds: float) -> None:
         TOKENS.labels(provider, model, "input").inc(usage.prompt_tokens)
         TOKENS.labels(provider, model, "output").inc(usage.completion_tokens)
         tenant = exchange.key.tenant_slug if exchange.key else "none"
+        TENANT_TOKENS.labels(tenant, "input").inc(usage.prompt_tokens)
+        TENANT_TOKENS.labels(tenant, "output").inc(usage.completion_tokens)
         COST.labels(tenant, provider, model).inc(float(exchange.cost_usd))
 
 

@@ -25,6 +25,7 @@ def test_gateway_metrics_count_requests_tokens_and_cost(gateway_url, mock_upstre
     assert 'gateway_requests_total{model="metered",provider="metricsai",status="200",tier="metered_tier"} 1.0' in text
     assert 'gateway_tokens_total{direction="output",model="metered",provider="metricsai"} 5.0' in text
     assert 'gateway_cost_usd_total{model="metered",provider="metricsai",tenant="' in text
+    assert 'gateway_tenant_tokens_total{direction="output",tenant="' in text
     assert "gateway_request_latency_seconds_bucket" in text
     assert 'gateway_upstream_latency_seconds_count{model="metered",provider="metricsai"} 1.0' in text
     assert "django_http_requests_total_by_method_total" in text  # django-prometheus is there too

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 from providers.adapters.anthropic import AnthropicAdapter
+from providers.adapters.azure import AzureOpenAIAdapter, AzureOpenAIEmbeddingsAdapter
 from providers.adapters.base import ChatAdapter, EmbeddingsAdapter, TextCompletionAdapter
+from providers.adapters.bedrock import BedrockAdapter
+from providers.adapters.gemini import GeminiAdapter
 from providers.adapters.ollama import OllamaAdapter
 from providers.adapters.ollama_text import OllamaEmbeddingsAdapter, OllamaTextAdapter
 from providers.adapters.openai import OpenAIAdapter, OpenAIEmbeddingsAdapter, OpenAITextAdapter
 
 ADAPTERS: dict[str, ChatAdapter] = {
-    adapter.kind: adapter for adapter in (OpenAIAdapter(), AnthropicAdapter(), OllamaAdapter())
+    adapter.kind: adapter
+    for adapter in (
+        OpenAIAdapter(),
+        AnthropicAdapter(),
+        OllamaAdapter(),
+        AzureOpenAIAdapter(),
+        GeminiAdapter(),
+        BedrockAdapter(),
+    )
 }
 
 
@@ -18,9 +29,10 @@ def adapter_for(kind: str) -> ChatAdapter | None:
     return ADAPTERS.get(kind)
 
 
-# Anthropic has neither embeddings nor legacy text completions.
+# Anthropic, Gemini and Bedrock (through this gateway) have neither embeddings nor legacy text completions.
 EMBEDDING_ADAPTERS: dict[str, EmbeddingsAdapter] = {
-    adapter.kind: adapter for adapter in (OpenAIEmbeddingsAdapter(), OllamaEmbeddingsAdapter())
+    adapter.kind: adapter
+    for adapter in (OpenAIEmbeddingsAdapter(), OllamaEmbeddingsAdapter(), AzureOpenAIEmbeddingsAdapter())
 }
 TEXT_COMPLETION_ADAPTERS: dict[str, TextCompletionAdapter] = {
     adapter.kind: adapter for adapter in (OpenAITextAdapter(), OllamaTextAdapter())

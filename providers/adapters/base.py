@@ -29,6 +29,12 @@ class ProviderConfig:
     read_timeout: float
     total_timeout: float
     max_connections: int
+    # Extra headers sent on every call (values resolved from environment variables; never logged).
+    extra_headers: tuple[tuple[str, str], ...] = ()
+    # Azure OpenAI: the ``api-version`` query parameter.
+    api_version: str = ""
+    # AWS Bedrock: the region requests are signed for.
+    region: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -116,10 +116,13 @@ class OpenAIAdapter:
     def _url(self, deployment: Deployment) -> str:
         return deployment.provider.base_url.rstrip("/") + "/chat/completions"
 
+    def _headers(self, provider: ProviderConfig) -> dict[str, str]:
+        return build_headers(provider)
+
     async def complete(self, deployment: Deployment, body: JSON) -> Completion:
         provider = deployment.provider
         resp = await http.post_json(
-            provider, self._url(deployment), build_chat_request(deployment, body, stream=False), build_headers(provider)
+            provider, self._url(deployment), build_chat_request(deployment, body, stream=False), self._headers(provider)
         )
         try:
             return parse_chat_response(resp.body)
@@ -129,7 +132,7 @@ class OpenAIAdapter:
     async def stream(self, deployment: Deployment, body: JSON) -> AsyncIterator[StreamChunk]:
         provider = deployment.provider
         lines = http.stream_lines(
-            provider, self._url(deployment), build_chat_request(deployment, body, stream=True), build_headers(provider)
+            provider, self._url(deployment), build_chat_request(deployment, body, stream=True), self._headers(provider)
         )
         finished = False
         try:

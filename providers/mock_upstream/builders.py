@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from providers.mock_upstream import anthropic_format, ollama_format, openai_format
+from providers.mock_upstream import anthropic_format, bedrock_format, gemini_format, ollama_format, openai_format
 from providers.mock_upstream.anthropic_format import PromptCache
 from providers.mock_upstream.directives import Directives, parse_directives
 from providers.mock_upstream.replies import (
@@ -196,6 +196,35 @@ def ollama_embed(body: JSON, cache: PromptCache) -> Prepared:
         )
 
     return Prepared(model, False, directives, render)
+
+
+def gemini_generate(body: JSON, cache: PromptCache, *, model: str, stream: bool) -> Prepared:
+    """``generateContent`` / ``streamGenerateContent``: the model and the streaming choice are in the URL."""
+    conversation, max_tokens = gemini_format.parse_generate(body)
+    directives = parse_directives(conversation.texts, model)
+
+    def render() -> JSON | StreamPlan:
+        reply = build_reply(conversation, directives, max_tokens=max_tokens)
+        kwargs: JSON = {"model": model, "response_id": new_id(""), "with_usage": not directives.no_usage}
+        if stream:
+            return gemini_format.generate_stream_plan(reply, **kwargs)
+        return gemini_format.generate_body(reply, **kwargs)
+
+    return Prepared(model, stream, directives, render)
+
+
+def bedrock_converse(body: JSON, cache: PromptCache, *, model: str, stream: bool) -> Prepared:
+    """``converse`` / ``converse-stream``: the model and the streaming choice are in the URL."""
+    conversation, max_tokens = bedrock_format.parse_converse(body)
+    directives = parse_directives(conversation.texts, model)
+
+    def render() -> JSON | StreamPlan:
+        reply = build_reply(conversation, directives, max_tokens=max_tokens, tool_id_prefix="tooluse_")
+        if stream:
+            return bedrock_format.converse_stream_plan(reply, with_usage=not directives.no_usage)
+        return bedrock_format.converse_body(reply, with_usage=not directives.no_usage)
+
+    return Prepared(model, stream, directives, render)
 
 
 Builder = Callable[[JSON, PromptCache], Prepared]

@@ -8,7 +8,11 @@ markers (see :mod:`providers.mock_upstream.directives`).
 
 Routes: ``POST /v1/chat/completions``, ``/v1/completions``, ``/v1/embeddings``,
 ``GET /v1/models`` (OpenAI); ``POST /v1/messages`` (Anthropic); ``POST
-/api/chat``, ``/api/generate``, ``/api/embed``, ``GET /api/tags`` (Ollama); control: ``GET|DELETE
+/api/chat``, ``/api/generate``, ``/api/embed``, ``GET /api/tags`` (Ollama);
+``POST /openai/deployments/{name}/chat/completions|embeddings?api-version=V`` (Azure
+OpenAI, ``api-key`` header); ``POST /v1beta/models/{model}:generateContent|streamGenerateContent``
+(Gemini, ``x-goog-api-key``); ``POST /model/{id}/converse|converse-stream`` (Bedrock,
+SigV4 checked against ``bedrock_format.MOCK_AWS_SECRET``); control: ``GET|DELETE
 /_mock/events`` (request records, last 1000), ``POST /_mock/reset`` (records
 and prompt cache), ``GET /_mock/health``.
 """
@@ -28,7 +32,9 @@ from aiohttp import web
 
 from providers.mock_upstream import (
     anthropic_format,
+    bedrock_format,
     builders,
+    gemini_format,
     ollama_format,
     openai_format,
 )
@@ -38,12 +44,13 @@ from providers.mock_upstream.replies import BadRequest, StreamPlan, new_id
 logger = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
-Api = Literal["openai", "anthropic", "ollama"]
+Api = Literal["openai", "anthropic", "ollama", "azure", "gemini", "bedrock"]
 
 OPENAI_MODELS = ["mock-gpt", "mock-gpt-mini", "mock-embedding"]
 ANTHROPIC_MODELS = ["mock-claude"]
 OLLAMA_MODELS = ["mock-llama:latest", "mock-embed:latest"]
 MAX_EVENTS = 1000
+CREDENTIAL_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key", "x-amz-security-token"})
 HANG_SECONDS = 3600.0
 
 
@@ -62,12 +69,14 @@ class ApiError(Exception):
         *,
         param: str | None = None,
         retry_after: float | None = None,
+        kind: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.param = param
         self.retry_after = retry_after
+        self.kind = kind  # Bedrock's x-amzn-ErrorType
 
 
 class _Dropped(Exception):
@@ -99,6 +108,12 @@ def _error_response(api: Api, error: ApiError, headers: dict[str, str]) -> web.R
         payload = anthropic_format.error_body(error.status, error.message)
     elif api == "ollama":
         payload = ollama_format.error_body(error.message)
+    elif api == "gemini":
+        payload = gemini_format.error_body(error.status, error.message)
+    elif api == "bedrock":
+        payload = bedrock_format.error_body(error.message)
+        kind = error.kind or bedrock_format.ERROR_TYPES.get(error.status, "InternalServerException")
+        headers = {**headers, "x-amzn-ErrorType": kind}
     else:
         payload = openai_format.error_body(error.status, error.message, param=error.param)
     if error.retry_after is not None:
@@ -107,6 +122,18 @@ def _error_response(api: Api, error: ApiError, headers: dict[str, str]) -> web.R
 
 
 def _check_auth(request: web.Request, api: Api) -> None:
+    if api == "azure":
+        if not request.headers.get("api-key"):
+            raise ApiError(401, "Access denied due to missing subscription key (api-key header).")
+        if not request.query.get("api-version"):
+            raise ApiError(404, "Resource not found: the api-version query parameter is required.")
+        return
+    if api == "gemini":
+        if not (request.headers.get("x-goog-api-key") or request.query.get("key")):
+            raise ApiError(403, "Method doesn't allow unregistered callers. Please use API Key.")
+        return
+    if api == "bedrock":
+        return  # the signature covers the body: checked in _serve once it is read
     if api == "anthropic":
         # Recent official SDKs send the key as ``Authorization: Bearer``; older ones
         # (and most gateways) as ``x-api-key``. Either is accepted, neither is a 401.
@@ -121,6 +148,19 @@ def _check_auth(request: web.Request, api: Api) -> None:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise ApiError(401, "Invalid Authorization header: expected 'Bearer <api key>'")
+
+
+async def _check_signature(request: web.Request) -> None:
+    try:
+        bedrock_format.verify_signature(
+            # The path as sent (still percent-encoded): the signer encoded that one.
+            method=request.method,
+            url=f"{request.scheme}://{request.host}{request.raw_path}",
+            headers=request.headers,
+            body=await request.read(),
+        )
+    except bedrock_format.AuthError as exc:
+        raise ApiError(exc.status, exc.message, kind=exc.kind) from None
 
 
 async def _read_json(request: web.Request) -> JSON:
@@ -151,6 +191,8 @@ def _new_record(request: web.Request) -> JSON:
         "cancelled": False,
         "dropped": False,
         "directives": {},
+        # What arrived, credentials left out (tests check configured extra headers reach the provider).
+        "headers": {k.lower(): v for k, v in request.headers.items() if k.lower() not in CREDENTIAL_HEADERS},
         "started_at": time.time(),
         "ended_at": None,
     }
@@ -202,6 +244,8 @@ async def _serve(request: web.Request, api: Api, builder: Builder) -> web.Stream
     try:
         try:
             _check_auth(request, api)
+            if api == "bedrock":
+                await _check_signature(request)
             prepared = builder(await _read_json(request), request.app[CACHE_KEY])
         except BadRequest as exc:
             raise ApiError(400, exc.message, param=exc.param) from exc
@@ -270,6 +314,29 @@ def _endpoint(api: Api, builder: Builder) -> Handler:
     return handler
 
 
+def _path_endpoint(api: Api, build: Callable[..., builders.Prepared], stream: bool | None = None) -> Handler:
+    """A route whose model (and streaming choice) are in the URL, not the body."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if api == "gemini":
+            model, _, action = request.match_info["target"].partition(":")
+            if action not in ("generateContent", "streamGenerateContent"):
+                return _error_response(api, ApiError(404, f"unknown method {action!r}"), {})
+            wants_stream = action == "streamGenerateContent"
+        else:
+            model = request.match_info["model"]
+            wants_stream = bool(stream)
+
+        def builder(body: JSON, cache: anthropic_format.PromptCache) -> builders.Prepared:
+            if api == "azure":  # Azure ignores the body's model: the deployment in the URL decides
+                return build({**body, "model": model}, cache)
+            return build(body, cache, model=model, stream=wants_stream)
+
+        return await _serve(request, api, builder)
+
+    return handler
+
+
 async def _openai_models(request: web.Request) -> web.StreamResponse:
     try:
         _check_auth(request, "openai")
@@ -326,6 +393,11 @@ def create_app(*, ttft: float = 0.0, tokens_per_second: float = 0.0, latency: fl
     app.router.add_post("/api/generate", _endpoint("ollama", builders.ollama_generate))
     app.router.add_post("/api/embed", _endpoint("ollama", builders.ollama_embed))
     app.router.add_get("/api/tags", _ollama_tags)
+    app.router.add_post("/openai/deployments/{model}/chat/completions", _path_endpoint("azure", builders.openai_chat))
+    app.router.add_post("/openai/deployments/{model}/embeddings", _path_endpoint("azure", builders.openai_embeddings))
+    app.router.add_post("/v1beta/models/{target}", _path_endpoint("gemini", builders.gemini_generate))
+    app.router.add_post("/model/{model}/converse", _path_endpoint("bedrock", builders.bedrock_converse, False))
+    app.router.add_post("/model/{model}/converse-stream", _path_endpoint("bedrock", builders.bedrock_converse, True))
     app.router.add_get("/_mock/health", _health)
     app.router.add_get("/_mock/events", _events)
     app.router.add_delete("/_mock/events", _clear_events)
