@@ -287,10 +287,12 @@ def test_openai_embeddings_usage_is_read_from_the_tail() -> None:
 
 
 def test_registries_leave_anthropic_out() -> None:
-    assert set(EMBEDDING_ADAPTERS) == set(TEXT_COMPLETION_ADAPTERS) == {"openai", "ollama"}
-    assert embedding_adapter_for("anthropic") is None and text_completion_adapter_for("anthropic") is None
+    assert set(TEXT_COMPLETION_ADAPTERS) == {"openai", "ollama"}
+    assert set(EMBEDDING_ADAPTERS) == {"openai", "ollama", "azure"}  # Gemini and Bedrock: chat only here
+    for kind in ("anthropic", "gemini", "bedrock"):
+        assert embedding_adapter_for(kind) is None and text_completion_adapter_for(kind) is None
     accepts = {kind: adapter.accepts_token_input for kind, adapter in EMBEDDING_ADAPTERS.items()}
-    assert accepts == {"openai": True, "ollama": False}
+    assert accepts == {"openai": True, "ollama": False, "azure": True}
 
 
 # --------------------------------------------------------------------------- against the mock
