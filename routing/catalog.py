@@ -28,6 +28,8 @@ def load_catalog() -> Catalog:
             output_cost_per_million=m.output_cost_per_million,
             context_window=m.context_window,
             max_output_tokens=m.max_output_tokens,
+            cache_read_cost_per_million=m.cache_read_cost_per_million,
+            cache_write_cost_per_million=m.cache_write_cost_per_million,
         )
     tiers: dict[str, TierInfo] = {}
     for tier in Tier.objects.filter(enabled=True, tenant=None).prefetch_related("tier_models__model"):

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from django.utils import timezone
 
+from billing.costs import prompt_cache_saved_usd
 from billing.usage import UsageRecord
 from gateway_platform.config.snapshot import KeyInfo
 from gateway_platform.errors import GatewayError
@@ -80,6 +81,7 @@ class Exchange:
     # Cost of answers paid for but not served (a cascade's rejected cheap answer), included in cost_usd.
     discarded_cost_usd: Decimal = Decimal(0)
     extra_headers: dict[str, str] = field(default_factory=dict)  # set by features (e.g. X-Gateway-Guardrail)
+    session: str = ""  # the client's agent session (routing.sessions), for affinity and reports
 
     def gateway_headers(self, extra: dict[str, str] | None = None) -> list[tuple[bytes, bytes]]:
         """The contract's response headers, as far as they are known now."""
@@ -113,6 +115,12 @@ class Exchange:
         deployment, started = self.in_flight
         return [*self.attempts, attempt_record(deployment, None, started=started)]
 
+    def _prompt_cache_saved(self) -> Decimal:
+        """What the provider's prompt cache saved on the upstream call that answered (0 for cached answers)."""
+        if self.usage is None or self.deployment is None or self.cache_status in ("HIT", "SEMANTIC"):
+            return Decimal(0)
+        return prompt_cache_saved_usd(self.deployment, self.usage)
+
     def to_usage_record(self) -> UsageRecord:
         now = time.monotonic()
         key = self.key
@@ -135,6 +143,10 @@ class Exchange:
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
             tokens_estimated=usage.estimated,
+            cache_read_tokens=usage.cached_prompt_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            prompt_cache_saved_usd=self._prompt_cache_saved(),
+            session=self.session,
             cost_usd=self.cost_usd,
             latency_ms=round((now - self.started_monotonic) * 1000),
             ttft_ms=(

@@ -137,6 +137,9 @@ def _model_entry(model: Model) -> dict[str, Any]:
         "output_cost_per_million": float(model.output_cost_per_million),
         "context_window": model.context_window,
     }
+    for price in ("cache_read_cost_per_million", "cache_write_cost_per_million"):
+        if getattr(model, price) is not None:
+            entry[price] = float(getattr(model, price))
     if model.max_output_tokens is not None:
         entry["max_output_tokens"] = model.max_output_tokens
     if not model.enabled:

@@ -186,6 +186,8 @@ class _Importer:
             "upstream_model": spec.upstream_model,
             "input_cost_per_million": spec.input_cost_per_million,
             "output_cost_per_million": spec.output_cost_per_million,
+            "cache_read_cost_per_million": spec.cache_read_cost_per_million,
+            "cache_write_cost_per_million": spec.cache_write_cost_per_million,
             "context_window": spec.context_window,
             "max_output_tokens": spec.max_output_tokens,
             "enabled": spec.enabled,

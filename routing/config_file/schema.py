@@ -70,6 +70,9 @@ class ModelSpec:
     upstream_model: str
     input_cost_per_million: Decimal = Decimal(0)
     output_cost_per_million: Decimal = Decimal(0)
+    # Provider prompt caching; unset: those tokens cost the input price.
+    cache_read_cost_per_million: Decimal | None = None
+    cache_write_cost_per_million: Decimal | None = None
     context_window: int = field_default(Model, "context_window")
     max_output_tokens: int | None = None
     enabled: bool = True
@@ -257,6 +260,8 @@ class _Reader(ValueReader):
             ),
             input_cost_per_million=self.price(entry, path, "input_cost_per_million", Decimal(0)),
             output_cost_per_million=self.price(entry, path, "output_cost_per_million", Decimal(0)),
+            cache_read_cost_per_million=self.price(entry, path, "cache_read_cost_per_million", None),
+            cache_write_cost_per_million=self.price(entry, path, "cache_write_cost_per_million", None),
             context_window=self.integer(entry, path, "context_window", ModelSpec.context_window),
             max_output_tokens=self.integer(entry, path, "max_output_tokens", None),
             enabled=self.boolean(entry, path, "enabled"),
