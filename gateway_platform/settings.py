@@ -307,6 +307,15 @@ GATEWAY = {
         ipaddress.ip_network(net)
         for net in env.list("GATEWAY_METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
     ],
+    # Reverse proxies whose X-Forwarded-For is believed (gateway_platform.client_address); empty: none.
+    "TRUSTED_PROXIES": [ipaddress.ip_network(net) for net in env.list("GATEWAY_TRUSTED_PROXIES", default=[])],
+    # Failed /v1/ authentications per client address per minute before it gets 429 for a minute.
+    "AUTH_FAILURE_LIMIT": env.int("GATEWAY_AUTH_FAILURE_LIMIT", default=60),
+    # A cached API key (and an unknown-key entry) is re-read from PostgreSQL after this many seconds,
+    # so a revocation whose Redis version bump was lost still takes effect within this bound.
+    "KEY_CACHE_MAX_AGE_SECONDS": env.float("GATEWAY_KEY_CACHE_MAX_AGE_SECONDS", default=15.0),
+    # Unknown key hashes remembered per process (apart from valid keys, which they never evict).
+    "UNKNOWN_KEY_CACHE_MAX": env.int("GATEWAY_UNKNOWN_KEY_CACHE_MAX", default=10_000),
     # Where usage events wait when Redis is unreachable (replayed by the drain task).
     "USAGE_SPOOL_DIR": Path(env.str("GATEWAY_USAGE_SPOOL_DIR", default=str(VAR_DIR / "spool"))),
     # Threads embedding prompts for the semantic cache (off the event loop).

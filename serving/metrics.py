@@ -32,6 +32,11 @@ UPSTREAM_LATENCY = Histogram(
     ["provider", "model"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )
+UNAUTHENTICATED = Counter(
+    "gateway_unauthenticated_requests_total",
+    "Requests answered before a valid API key was known (no usage event is written for them).",
+    ["endpoint", "status"],
+)
 FALLBACKS = Counter("gateway_fallbacks_total", "Requests served by a deployment other than the first tried.", ["tier"])
 CIRCUIT_STATE = Gauge(
     "gateway_circuit_state",
@@ -70,3 +75,8 @@ def observe(exchange: Exchange, latency_seconds: float) -> None:
 
 def set_circuit_state(deployment: str, state: str) -> None:
     CIRCUIT_STATE.labels(deployment).set(circuit.STATE_VALUES.get(state, 0))
+
+
+def observe_unauthenticated(exchange: Exchange) -> None:
+    """Count a request that ended without a valid key (missing, wrong, revoked, or refused before auth)."""
+    UNAUTHENTICATED.labels(exchange.endpoint, str(exchange.status)).inc()

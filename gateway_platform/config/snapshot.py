@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +22,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 
 from gateway_platform.config import version as config_version
 
@@ -136,11 +139,19 @@ def load_key(key_hash: str) -> KeyInfo | None:
 
 
 class ConfigCache:
-    """Per-process holder of the current snapshot and the keys seen under it."""
+    """Per-process holder of the current snapshot and the keys seen under it.
+
+    Valid keys and unknown key hashes are cached apart, each bounded and evicted
+    least-recently-used first, so a flood of random keys can neither grow memory
+    nor push the valid keys out. Every entry is re-read from PostgreSQL once it is
+    older than ``GATEWAY_KEY_CACHE_MAX_AGE_SECONDS``: a revocation or suspension
+    whose Redis version bump was lost still takes effect within that bound.
+    """
 
     def __init__(self) -> None:
         self._snapshot: Snapshot | None = None
-        self._keys: dict[str, KeyInfo | None] = {}
+        self._keys: OrderedDict[str, tuple[KeyInfo, float]] = OrderedDict()
+        self._unknown: OrderedDict[str, float] = OrderedDict()
         self._lock = asyncio.Lock()
 
     async def snapshot(self) -> Snapshot:
@@ -154,21 +165,45 @@ class ConfigCache:
             if current is None or current.version != version:
                 current = await sync_to_async(load_snapshot, thread_sensitive=False)(version)
                 self._snapshot = current
-                self._keys = {}
+                self._keys = OrderedDict()
+                self._unknown = OrderedDict()
                 logger.info("configuration snapshot loaded", extra={"config_version": version})
         return current
 
+    def cached_key(self, key_hash: str) -> KeyInfo | None:
+        """The valid-key cache entry for ``key_hash``, if it is fresh (no I/O)."""
+        entry = self._keys.get(key_hash)
+        if entry is None or time.monotonic() - entry[1] > settings.GATEWAY["KEY_CACHE_MAX_AGE_SECONDS"]:
+            return None
+        self._keys.move_to_end(key_hash)
+        return entry[0]
+
+    def known_unknown(self, key_hash: str) -> bool:
+        """Whether ``key_hash`` was looked up recently and matched no key (no I/O)."""
+        loaded = self._unknown.get(key_hash)
+        return loaded is not None and time.monotonic() - loaded <= settings.GATEWAY["KEY_CACHE_MAX_AGE_SECONDS"]
+
     async def key(self, snapshot: Snapshot, key_hash: str) -> KeyInfo | None:
         """The key with this hash as of ``snapshot``'s version (None if unknown)."""
-        keys = self._keys
-        if key_hash in keys:
-            return keys[key_hash]
+        cached = self.cached_key(key_hash)
+        if cached is not None or self.known_unknown(key_hash):
+            return cached
         info = await sync_to_async(load_key, thread_sensitive=False)(key_hash)
         if self._snapshot is snapshot:  # do not cache into a newer version's map
-            if len(keys) >= KEY_CACHE_MAX:
-                keys.clear()
-            keys[key_hash] = info
+            now = time.monotonic()
+            if info is None:
+                _remember(self._unknown, key_hash, now, settings.GATEWAY["UNKNOWN_KEY_CACHE_MAX"])
+            else:
+                self._unknown.pop(key_hash, None)
+                _remember(self._keys, key_hash, (info, now), KEY_CACHE_MAX)
         return info
+
+
+def _remember(cache: OrderedDict[str, Any], key: str, value: Any, limit: int) -> None:
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > limit:
+        cache.popitem(last=False)
 
 
 _caches: dict[asyncio.AbstractEventLoop, ConfigCache] = {}

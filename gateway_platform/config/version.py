@@ -5,11 +5,17 @@ providers, policies) increments one Redis counter after the transaction
 commits. Each gateway process compares its snapshot's version with that
 counter on every request and reloads when it moved, so admin edits reach all
 processes at once and a revoked key is refused on the very next request.
+
+The bump runs in the saving transaction's ``on_commit`` with retries; should
+Redis miss it anyway, cached keys expire after ``GATEWAY_KEY_CACHE_MAX_AGE_SECONDS``
+(``gateway_platform.config.snapshot.ConfigCache``): a revocation or suspension
+is then late by at most that bound, never lost.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from django.apps import apps
@@ -23,12 +29,26 @@ logger = logging.getLogger(__name__)
 VERSION_KEY = "gateway:config:version"
 
 
-def bump() -> None:
-    """Mark the configuration as changed, for every process."""
-    try:
-        sync_client().incr(VERSION_KEY)
-    except Exception:  # the admin save must not fail because Redis blinked
-        logger.exception("could not bump the configuration version")
+# Waits between attempts to bump (the admin save waits at most their sum when Redis is down).
+RETRY_DELAYS = (0.05, 0.2, 0.5)
+
+
+def bump() -> bool:
+    """Mark the configuration as changed, for every process; retried, never raises.
+
+    If every attempt fails, processes still re-read keys after ``GATEWAY_KEY_CACHE_MAX_AGE_SECONDS``
+    (``ConfigCache``), so a revocation is late by at most that bound, never lost.
+    """
+    for attempt, delay in enumerate((*RETRY_DELAYS, None)):
+        try:
+            sync_client().incr(VERSION_KEY)
+            return True
+        except Exception:  # the admin save must not fail because Redis blinked
+            if delay is None:
+                logger.exception("could not bump the configuration version", extra={"attempts": attempt + 1})
+                return False
+            time.sleep(delay)
+    return False
 
 
 def _on_change(sender: type, **kwargs: Any) -> None:

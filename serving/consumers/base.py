@@ -23,6 +23,7 @@ from django.db import DatabaseError
 from redis.exceptions import RedisError
 
 from billing import usage
+from gateway_platform.client_address import client_address_var, scope_client_address
 from gateway_platform.errors import GatewayError
 from gateway_platform.logging import request_id_var
 from serving import metrics
@@ -101,6 +102,7 @@ class GatewayConsumer(AsyncHttpConsumer):
         # (a constant id would be billed once; another tenant's id would suppress their record).
         request_id = uuid.uuid4().hex
         token = request_id_var.set(request_id)
+        address_token = client_address_var.set(scope_client_address(self.scope))
         exchange = self._exchange = Exchange(
             request_id=request_id,
             endpoint=self.endpoint,
@@ -112,6 +114,7 @@ class GatewayConsumer(AsyncHttpConsumer):
             await self._serve_until_disconnect(exchange, body)
         finally:
             await self._queue_usage(exchange)  # no final body was sent (client gone): record it now
+            client_address_var.reset(address_token)
             request_id_var.reset(token)
 
     async def send_body(self, body: bytes, *, more_body: bool = False) -> None:
@@ -128,6 +131,10 @@ class GatewayConsumer(AsyncHttpConsumer):
         if self._usage_queued or not self._records_usage(exchange):
             return
         self._usage_queued = True
+        if exchange.key is None:
+            # No valid key, no usage row: junk must not become permanent rows (a metric counts it).
+            metrics.observe_unauthenticated(exchange)
+            return
         record = exchange.to_usage_record()
         metrics.observe(exchange, record.latency_ms / 1000)
         await usage.record(record)
