@@ -1,4 +1,10 @@
-"""``GET /metrics``: django-prometheus's exporter behind a token or an allow-list of networks."""
+"""``GET /metrics``: django-prometheus's exporter behind a token or an allow-list of networks.
+
+Every tenant's slug and spend is in there, so outside local mode the token is
+required unless ``GATEWAY_METRICS_ALLOWED_NETWORKS`` says otherwise, and the
+network check uses the client address (``X-Forwarded-For`` only from
+``GATEWAY_TRUSTED_PROXIES``), never the address of a proxy in front.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from django_prometheus.exports import ExportToDjangoView
 from prometheus_client import generate_latest
 
 from gateway_platform import scrape_metrics
+from gateway_platform.client_address import resolve_client_address
 
 
 def _allowed(request: HttpRequest) -> bool:
@@ -19,11 +26,13 @@ def _allowed(request: HttpRequest) -> bool:
         sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if sent and hmac.compare_digest(sent, token):
             return True
+    client = resolve_client_address(request.META.get("REMOTE_ADDR", ""), request.headers.get("X-Forwarded-For"))
     try:
-        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+        address = ipaddress.ip_address(client)
     except ValueError:
         return False
-    return any(address in network for network in settings.GATEWAY["METRICS_ALLOWED_NETWORKS"])
+    networks = settings.GATEWAY["METRICS_ALLOWED_NETWORKS"]
+    return any(address.version == network.version and address in network for network in networks)
 
 
 def metrics(request: HttpRequest) -> HttpResponse:

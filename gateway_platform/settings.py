@@ -35,6 +35,8 @@ def env_secret(name: str, default: str = "") -> str:
 VAR_DIR = Path(env.str("GATEWAY_VAR_DIR", default=str(BASE_DIR / "var"))).resolve()
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
+# `make run` (the launcher) sets GATEWAY_LOCAL=1: a laptop, embedded servers, loopback trusted.
+LOCAL_MODE = env.bool("GATEWAY_LOCAL", default=False)
 
 
 def _laptop_secret_key() -> str:
@@ -303,9 +305,12 @@ GATEWAY = {
     "RETRY_MAX_WAIT_SECONDS": env.float("GATEWAY_RETRY_MAX_WAIT_SECONDS", default=5.0),
     # /metrics: open to these networks, or to anyone sending this bearer token.
     "METRICS_TOKEN": env_secret("GATEWAY_METRICS_TOKEN"),
+    # Loopback only on a laptop: behind a same-host reverse proxy every request is "from" loopback.
     "METRICS_ALLOWED_NETWORKS": [
         ipaddress.ip_network(net)
-        for net in env.list("GATEWAY_METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
+        for net in env.list(
+            "GATEWAY_METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"] if DEBUG or LOCAL_MODE else []
+        )
     ],
     # Reverse proxies whose X-Forwarded-For is believed (gateway_platform.client_address); empty: none.
     "TRUSTED_PROXIES": [ipaddress.ip_network(net) for net in env.list("GATEWAY_TRUSTED_PROXIES", default=[])],

@@ -71,6 +71,7 @@ def server_env(**extra: str) -> dict[str, str]:
         GATEWAY_MOCK_UPSTREAM_URL="",
         GATEWAY_KEEPALIVE_SECONDS="0.5",
         GATEWAY_MAX_BODY_BYTES="1048576",
+        GATEWAY_METRICS_ALLOWED_NETWORKS="127.0.0.0/8,::1/128",  # tests scrape their gateways from loopback
         **{MOCK_PROVIDER_KEY_ENV: "test-key"},
         LOG_FORMAT="console",
         LOG_LEVEL="WARNING",

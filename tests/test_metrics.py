@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
+import subprocess
+import sys
+
 import httpx2
 import pytest
 from django.test import Client
 
+from tests.conftest import server_env
 from tests.factories import make_key, make_model, make_provider, make_tier
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,9 +37,42 @@ def test_gateway_metrics_count_requests_tokens_and_cost(gateway_url, mock_upstre
 
 
 def test_metrics_are_refused_outside_the_allowed_networks(settings):
-    settings.GATEWAY = {**settings.GATEWAY, "METRICS_TOKEN": "scrape-token"}
+    loopback = [ipaddress.ip_network("127.0.0.0/8")]
+    settings.GATEWAY = {**settings.GATEWAY, "METRICS_TOKEN": "scrape-token", "METRICS_ALLOWED_NETWORKS": loopback}
     outsider = Client(REMOTE_ADDR="203.0.113.9")
     assert outsider.get("/metrics").status_code == 403
     assert outsider.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 403
     assert outsider.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-token").status_code == 200
     assert Client(REMOTE_ADDR="127.0.0.1").get("/metrics").status_code == 200
+
+
+def test_a_proxy_on_loopback_does_not_open_the_metrics(settings):
+    loopback = [ipaddress.ip_network("127.0.0.0/8")]
+    settings.GATEWAY = {**settings.GATEWAY, "METRICS_TOKEN": "", "METRICS_ALLOWED_NETWORKS": loopback}
+    proxied = Client(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.9")
+    # Not a trusted proxy: its forwarded address is ignored, the peer (loopback) is allowed.
+    assert proxied.get("/metrics").status_code == 200
+    settings.GATEWAY = {**settings.GATEWAY, "TRUSTED_PROXIES": loopback}
+    # A trusted same-host proxy: the outsider it forwards is refused.
+    assert proxied.get("/metrics").status_code == 403
+    # And a client cannot pretend to be local through a trusted proxy by adding its own entry.
+    spoofed = Client(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="127.0.0.1, 203.0.113.9")
+    assert spoofed.get("/metrics").status_code == 403
+
+
+@pytest.mark.parametrize(("local", "opened"), [("1", True), ("0", False)])
+def test_outside_local_mode_the_token_is_required_by_default(local, opened):
+    env = {k: v for k, v in server_env(GATEWAY_LOCAL=local, DJANGO_DEBUG="0").items()}
+    env.pop("GATEWAY_METRICS_ALLOWED_NETWORKS")
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(bool(settings.GATEWAY['METRICS_ALLOWED_NETWORKS']))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, "DJANGO_SETTINGS_MODULE": "gateway_platform.settings"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip().splitlines()[-1] == str(opened)
