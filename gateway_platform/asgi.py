@@ -19,6 +19,7 @@ from serving.consumers.embeddings import EmbeddingsConsumer  # noqa: E402
 from serving.consumers.messages import CountTokensConsumer, MessagesConsumer  # noqa: E402
 from serving.consumers.models import ModelsConsumer  # noqa: E402
 from serving.consumers.not_found import NotFoundConsumer  # noqa: E402
+from serving.consumers.responses import ResponsesConsumer, StoredResponseConsumer  # noqa: E402
 from serving.consumers.skills import SkillsConsumer  # noqa: E402
 
 v1_routes = URLRouter(
@@ -28,6 +29,8 @@ v1_routes = URLRouter(
         re_path(r"^v1/skills/?$", SkillsConsumer.as_asgi()),
         re_path(r"^v1/messages/?$", MessagesConsumer.as_asgi()),
         re_path(r"^v1/messages/count_tokens/?$", CountTokensConsumer.as_asgi()),
+        re_path(r"^v1/responses/?$", ResponsesConsumer.as_asgi()),
+        re_path(r"^v1/responses/(?P<response_id>[A-Za-z0-9_-]{1,64})/?$", StoredResponseConsumer.as_asgi()),
         re_path(r"^v1/embeddings/?$", EmbeddingsConsumer.as_asgi()),
         re_path(r"^v1/completions/?$", CompletionsConsumer.as_asgi()),
         re_path(r"^v1/", NotFoundConsumer.as_asgi()),

@@ -400,3 +400,8 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+
+# --- Responses API (serving/responses) -------------------------------------------
+# `store: true` responses are kept this long for previous_response_id and GET /v1/responses/{id}.
+GATEWAY["RESPONSES_TTL_SECONDS"] = env.int("GATEWAY_RESPONSES_TTL_SECONDS", default=30 * 24 * 3600)
+CELERY_BEAT_SCHEDULE["prune-stored-responses"] = {"task": "serving.tasks.prune_stored_responses", "schedule": 3600.0}

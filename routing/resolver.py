@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from gateway_platform.config.snapshot import KeyInfo, Snapshot, TierInfo
 from gateway_platform.errors import invalid_request
 from providers.adapters.base import Deployment
+from routing.aliases import visible_aliases
 from routing.scoring import NoTierAllowed
 from routing.tier_views import TierView, tiers_for
 
@@ -144,10 +145,19 @@ def _not_allowed(requested: str) -> Exception:
 
 
 def visible_models(snapshot: Snapshot, key: KeyInfo) -> list[tuple[str, str]]:
-    """(id, owned_by) of each model and tier this key may name, and `auto` if it can route (``GET /v1/models``)."""
+    """(id, owned_by) of each model, tier and exact alias this key may name, and `auto` if it can route.
+
+    Glob aliases (``claude-*``) cannot be listed; an exact alias is listed when its target is (``GET /v1/models``).
+    """
     view = tiers_for(snapshot, key.tenant_id)
     entries = [(name, d.provider.name) for name, d in snapshot.models.items() if key.may_use(name)]
     entries += [(name, "gateway-tier") for name in view.tiers if key.may_use(name)]
     if auto_allowed(view, key):
         entries.append((AUTO, "gateway-router"))
+    names = {name for name, _ in entries}
+    entries += [
+        (alias.pattern, "gateway-alias")
+        for alias in visible_aliases(snapshot, key.tenant_id)
+        if alias.pattern not in names and (alias.target in names or ":" in alias.target)
+    ]
     return sorted(entries)

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 
 from gateway_platform.config.snapshot import KeyInfo, Snapshot
 from gateway_platform.errors import invalid_request
+from routing.aliases import ALIAS_HEADER, find_alias
 from routing.policies import routing_policy
 from routing.resolver import AUTO, Route, default_auto_tier, local_first, no_auto_tier, resolve, tier_route
 from routing.scoring import NoTierAllowed, RouteDecision
@@ -50,10 +51,16 @@ def smart_routing(headers: Mapping[bytes, bytes], body_value: bool | None) -> bo
 def plan_route(exchange: Exchange, snapshot: Snapshot, key: KeyInfo, request: ChatRequest) -> Route:
     """Apply the request's skill and choose its route (errors are 400 ``GatewayError``s).
 
-    Sets ``request.body`` (skill prompt), ``exchange.skill``, ``exchange.route_reason``
-    and ``exchange.route_header``.
+    A model name that is an alias (``routing.aliases``) is replaced by its target
+    first; ``X-Gateway-Alias`` says what it resolved to. Sets ``request.model``
+    (alias), ``request.body`` (skill prompt), ``exchange.skill``,
+    ``exchange.route_reason`` and ``exchange.route_header``.
     """
     view = tiers_for(snapshot, key.tenant_id)
+    alias = find_alias(snapshot, key.tenant_id, request.model, view.tiers.keys()) if request.provider is None else None
+    if alias is not None:  # a client's own name (claude-*, gpt-*-codex, sonnet) → a model, tier or auto
+        exchange.extra_headers[ALIAS_HEADER] = alias.target
+        request.model = alias.target
     slug = requested_skill(exchange.request_headers, request.skill)
     skill = find_skill(snapshot, key.tenant_id, slug, key.may_use) if slug else None
     routed = request.provider is None and (request.model == AUTO or request.model in view.tiers)
@@ -75,6 +82,8 @@ def plan_route(exchange: Exchange, snapshot: Snapshot, key: KeyInfo, request: Ch
     if decision is not None:
         exchange.route_reason = {**decision.as_dict(), "skill": exchange.skill}
         exchange.route_header = decision.header()
+    if alias is not None:
+        exchange.route_reason = {**exchange.route_reason, "alias": alias.pattern, "alias_target": alias.target}
     return route
 
 

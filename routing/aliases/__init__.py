@@ -112,6 +112,12 @@ def alias_for(snapshot: Snapshot, tenant_id: int | None, name: str) -> AliasInfo
     return find_alias(snapshot, tenant_id, name, tiers_for(snapshot, tenant_id).tiers.keys())
 
 
+def resolved_name(snapshot: Snapshot, tenant_id: int | None, name: str) -> str:
+    """``name``, or the target of the alias it matches."""
+    alias = alias_for(snapshot, tenant_id, name)
+    return alias.target if alias is not None else name
+
+
 def visible_aliases(snapshot: Snapshot, tenant_id: int | None) -> list[AliasInfo]:
     """The exact-name aliases a tenant's keys see (tenant ones override global ones); globs are not listed."""
     aliases = catalog(snapshot)

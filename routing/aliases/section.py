@@ -21,6 +21,7 @@ from routing.config_file.yaml_lines import KeyPath
 SECTION = "aliases"
 KEYS = ("pattern", "target", "position", "description", "tenant", "enabled")
 Problems = list[tuple[KeyPath, str]]
+DEFAULT_POSITION = 100
 
 
 def _entry_problems(index: int, entry: Any) -> Problems:
@@ -68,7 +69,7 @@ def apply_aliases_section(data: Any, mode: ImportMode) -> Problems:
         tenant = tenants.get(entry["tenant"]) if "tenant" in entry else None
         values = {
             "target": entry["target"].strip(),
-            "position": entry.get("position", 100),
+            "position": entry.get("position", DEFAULT_POSITION),
             "description": entry.get("description", ""),
             "enabled": entry.get("enabled", True),
         }
@@ -82,5 +83,24 @@ def apply_aliases_section(data: Any, mode: ImportMode) -> Problems:
     return []
 
 
+def export_aliases() -> list[dict[str, Any]]:
+    """Every alias row in the section's schema (what ``export_config`` writes)."""
+    from routing.models import ModelAlias
+
+    entries: list[dict[str, Any]] = []
+    for row in ModelAlias.objects.select_related("tenant").order_by("tenant__slug", "position", "pattern"):
+        entry: dict[str, Any] = {"pattern": row.pattern, "target": row.target}
+        if row.position != DEFAULT_POSITION:
+            entry["position"] = row.position
+        if row.description:
+            entry["description"] = row.description
+        if row.tenant is not None:
+            entry["tenant"] = row.tenant.slug
+        if not row.enabled:
+            entry["enabled"] = False
+        entries.append(entry)
+    return entries
+
+
 def register() -> None:
-    register_section(SECTION, apply_aliases_section)
+    register_section(SECTION, apply_aliases_section, export_aliases)

@@ -34,6 +34,7 @@ from providers.models import Model, Provider
 from routing.config_file.apply import (
     DEFAULTS_PATH,
     DEFAULTS_SOURCE,
+    SECTION_EXPORTERS,
     Change,
     ImportMode,
     ImportReport,
@@ -104,6 +105,12 @@ def config_export() -> str:
             logger.warning("config section %r shadows a schema key; not exported", section.name)
             continue
         document[section.name] = section.data
+    for name, export in SECTION_EXPORTERS.items():
+        value = export()
+        if value:
+            document[name] = value
+        else:
+            document.pop(name, None)
     return EXPORT_HEADER + yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
 
 

@@ -54,9 +54,15 @@ SectionApplier = Callable[[Any, ImportMode], list[tuple[KeyPath, str]]]
 SECTION_APPLIERS: dict[str, SectionApplier] = {}
 
 
-def register_section(name: str, apply: SectionApplier) -> None:
-    """Apply the config file's ``name`` section with ``apply`` from now on."""
+# Sections whose export is read from their feature's rows (admin edits included), not the stored import.
+SECTION_EXPORTERS: dict[str, Callable[[], Any]] = {}
+
+
+def register_section(name: str, apply: SectionApplier, export: Callable[[], Any] | None = None) -> None:
+    """Apply the config file's ``name`` section with ``apply`` from now on (and export it with ``export``)."""
     SECTION_APPLIERS[name] = apply
+    if export is not None:
+        SECTION_EXPORTERS[name] = export
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from routing.config_file.values import ValueReader
 from routing.config_file.yaml_lines import ConfigError, Issue, KeyPath, LoadedYaml, format_path, load_yaml
 from routing.models import RoutingPolicy, Tier
 
-SECTIONS = ("server", "caching", "mcp", "security")  # stored verbatim until their features exist
+SECTIONS = ("server", "caching", "mcp", "security", "aliases")  # stored verbatim; applied by registered features
 TOP_LEVEL_KEYS = ("providers", "models", "routing", *SECTIONS)
 CAPABILITY_MAX_LENGTH = 100  # Tier.capabilities is an array of CharField(max_length=100)
 

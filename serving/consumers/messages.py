@@ -13,6 +13,7 @@ import orjson
 from gateway_platform.config.snapshot import config_cache
 from gateway_platform.errors import GatewayError
 from providers.adapters.tokens import estimate_prompt_tokens, estimate_tokens
+from routing.aliases import resolved_name
 from routing.resolver import resolve
 from serving.anthropic.stream import AnthropicResponder
 from serving.anthropic.translate import error_body, error_event, parse_messages_request
@@ -58,7 +59,8 @@ class CountTokensConsumer(MessagesConsumer):
         data = parse_json_object(body)
         data.setdefault("max_tokens", 1)  # not part of a count_tokens request
         request = parse_messages_request(orjson.dumps(data))
-        resolve(snapshot, exchange.key, request.model, request.provider)  # unknown models are still a 400
+        model = request.model if request.provider else resolved_name(snapshot, exchange.key.tenant_id, request.model)
+        resolve(snapshot, exchange.key, model, request.provider)  # unknown models are still a 400
         exchange.status = 200
         await self.send_headers(
             status=200, headers=[(b"Content-Type", b"application/json"), *exchange.gateway_headers()]

@@ -88,3 +88,23 @@ def test_the_config_section_reports_every_problem_by_path() -> None:
     assert paths == {(0, "pattern"), (1,), (2, "colour"), (2, "tenant")}
     assert not ModelAlias.objects.exists()
     assert apply_aliases_section({"sonnet": "code_gen"}, "upsert") == [((), "expected a list of aliases")]
+
+
+@pytest.mark.django_db
+def test_seeded_defaults_include_the_agent_aliases_and_export_round_trips() -> None:
+    from routing.config_file import config_export, config_import, config_seed_defaults
+
+    config_seed_defaults()
+    seeded = {row.pattern: row.target for row in ModelAlias.objects.filter(tenant=None)}
+    assert seeded["claude-*opus*"] == "complex_reasoning"
+    assert seeded["gpt-*codex*"] == "code_gen"
+    assert seeded["smartroute"] == "auto"
+    row = ModelAlias.objects.get(pattern="sonnet")
+    row.target = "simple_ops"  # an admin edit shows up in the export
+    row.save()
+    exported = config_export()
+    assert "- pattern: sonnet\n    target: simple_ops" in exported
+    ModelAlias.objects.all().delete()
+    config_import(text=exported, source="export.yaml", mode="upsert")
+    assert ModelAlias.objects.get(pattern="sonnet").target == "simple_ops"
+    assert ModelAlias.objects.count() == len(seeded)

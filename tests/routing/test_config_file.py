@@ -379,7 +379,7 @@ def test_export_uses_the_import_schema() -> None:
     assert config.routing is not None and config.routing.fallback is not None
     # routing.fallback names the provider's upstream model id, as seed 000 does.
     assert (config.routing.fallback.provider, config.routing.fallback.model) == ("ollama", "qwen3-coder:32b")
-    assert [s.name for s in config.sections] == ["server", "caching", "mcp", "security"]
+    assert [s.name for s in config.sections] == ["server", "caching", "mcp", "security", "aliases"]
     assert config.model("deepseek-v3") == parse_config(DEFAULTS).model("deepseek-v3")
 
 
