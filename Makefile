@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # `make run EMBEDDINGS=0` skips the local embedder (~200 MB): the semantic cache layer then stays off.
 EMBEDDINGS ?= 1
 
-.PHONY: run test lint bench clean chromium agents promtool
+.PHONY: run test lint bench bench-peers clean chromium agents promtool
 
 $(VENV)/.base-installed: requirements/base.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -75,6 +75,15 @@ lint: $(VENV)/.dev-installed
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.gateway
+
+# This gateway against Portkey OSS and LiteLLM (pinned, installed under var/peers/ on first use),
+# same mock upstream, pinned CPUs; ~10 min. ARGS="--only gateway-uvicorn" for a quick before/after.
+ARGS ?=
+bench-peers: $(VENV)/.dev-installed
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } \
+	  || echo "wrk is not installed and could not be: using the Python load client"
+	$(BIN)/python -m bench.peers $(ARGS)
 
 clean:
 	-$(BIN)/python -m gateway_platform.embedded stop var >/dev/null 2>&1

@@ -1,0 +1,65 @@
+"""The Markdown a run produces: printed, saved beside the JSON, and put into docs/benchmarks.md and README.md."""
+
+from __future__ import annotations
+
+from bench.peers import report
+
+ROW_MEANING = {
+    "mock": "the mock upstream called directly (the baseline of Δp50; runs on the load CPU)",
+    "portkey": "Portkey's OSS gateway under node, provider `openai` with the mock as custom host",
+    "litellm": "LiteLLM's proxy, one model on the mock, a master key, no database",
+    "gateway-daphne": "this gateway under Daphne, full pipeline",
+    "gateway-uvicorn": "this gateway under uvicorn (uvloop + httptools), full pipeline",
+    "gateway-uvicorn-auto": "the same with `model: auto` over three banded tiers",
+    "gateway-uvicorn-semantic": "the same with the semantic cache layer on (local embedder), every lookup a miss",
+    "gateway-uvicorn-no-store": "the same with `X-Gateway-Cache: no-store` (no cache lookup, no store)",
+}
+
+
+def _versions(meta: dict[str, object]) -> str:
+    found = meta.get("versions") or {}
+    assert isinstance(found, dict)
+    parts = [f"{name} {version}" for name, version in sorted(found.items())]
+    return ", ".join(parts) or "unknown"
+
+
+def render(
+    meta: dict[str, object],
+    summary: list[dict[str, float | str]],
+    versus: list[dict[str, object]],
+    skipped: dict[str, str],
+    shortfalls: list[str],
+) -> str:
+    """The whole generated section (tables and the facts of the run)."""
+    high = int(meta["concurrency"])  # type: ignore[call-overload]
+    pinned = meta["pinning"]
+    lines = [
+        f"Run of {meta['date']} at commit `{meta['commit']}`{' (with local changes)' if meta['dirty'] else ''}, "
+        f"{meta['machine']}; {pinned}. Load generator: {meta['loadgen']}. {meta['duration']:g} s per cell after "
+        f"{meta['warmup']:g} s of warm-up; whole run {meta['elapsed_s']:.0f} s. Versions: {_versions(meta)}. "
+        f"Raw results: `{meta['results']}`.",
+        "",
+        report.summary_table(summary, high),
+        "",
+        "Rows: " + "; ".join(f"`{r['target']}` = {ROW_MEANING.get(str(r['target']), '')}" for r in summary) + ".",
+    ]
+    if shortfalls:
+        lines += ["", "Too few answers in the window to trust that cell (a server slower than the load):", ""]
+        lines += [f"- {note}." for note in shortfalls]
+    if skipped:
+        lines += ["", "Not measured in this run:", ""]
+        lines += [f"- `{name}`: {reason}" for name, reason in skipped.items()]
+    if versus:
+        lines += [
+            "",
+            "Against Portkey, same run (ratios of CPU ms; targets from issue 10):",
+            "",
+            report.versus_table(versus, high),
+        ]
+    busiest = max((float(r["other_cores"]) for r in summary), default=0.0)
+    lines += [
+        "",
+        f"Other processes on the machine used up to {busiest:.2f} cores during a cell of this run "
+        "(column *Other load*): latencies and RPS suffer from that far more than CPU per request.",
+    ]
+    return "\n".join(lines)
