@@ -17,7 +17,7 @@ import datetime as dt
 import time
 from collections.abc import Iterator
 
-from bench import procs, stack
+from bench import docs, procs, stack
 from bench import report as results
 from bench.peers import cpu, fixtures, install, loadgen, page, report, run, servers
 
@@ -223,8 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     path = results.write(name, results.clean(data), markdown)  # type: ignore[arg-type]
     print(f"\nJSON: {path.relative_to(procs.BASE_DIR)}")
     if (full or args.docs) and not args.no_docs:
-        report.replace_section(DOCS, markdown)
-        report.replace_section(README, "\n".join(report.readme_lines(versus, meta)))
+        docs.replace_section(DOCS, report.SECTION, markdown.splitlines())
+        docs.replace_section(README, report.SECTION, report.readme_lines(versus, meta))
         print(f"Updated {DOCS.relative_to(procs.BASE_DIR)} and {README.relative_to(procs.BASE_DIR)}")
     return 0
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import os
 import time
-from pathlib import Path
 
 import orjson
 import pytest
@@ -139,17 +138,3 @@ def test_it_names_cells_with_too_few_answers() -> None:
         "`litellm` completed 0 20-chunk streams at concurrency 64 in round 1 (65 sent in 20 s): "
         "no CPU per request for that cell"
     ]
-
-
-def test_it_replaces_the_generated_section_and_nothing_else(tmp_path: Path) -> None:
-    page = tmp_path / "page.md"
-    page.write_text(f"# Title\n\n{report.DOCS_BEGIN}\nold\n{report.DOCS_END}\n\nafter\n")
-    report.replace_section(page, "new table")
-    assert page.read_text() == f"# Title\n\n{report.DOCS_BEGIN}\nnew table\n{report.DOCS_END}\n\nafter\n"
-
-
-def test_it_appends_the_section_when_the_markers_are_missing(tmp_path: Path) -> None:
-    page = tmp_path / "page.md"
-    page.write_text("# Title\n")
-    report.replace_section(page, "table")
-    assert page.read_text() == f"# Title\n\n{report.DOCS_BEGIN}\ntable\n{report.DOCS_END}\n"
