@@ -3,9 +3,34 @@
 from __future__ import annotations
 
 import os
+import re
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
+
+HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+# Set by the adapters themselves (credentials, framing): an extra header may not replace them.
+RESERVED_HEADERS = frozenset(
+    {"authorization", "api-key", "x-api-key", "x-goog-api-key", "host", "content-length", "content-type"}
+)
+
+
+def validate_extra_headers(value: object) -> None:
+    """``{"Header-Name": "ENV_VAR_NAME"}``: header names and variable names, never values."""
+    if not isinstance(value, dict):
+        raise ValidationError("Extra headers must be an object of header name → environment variable name.")
+    for header, env_name in value.items():
+        if not isinstance(header, str) or not HEADER_NAME_RE.match(header):
+            raise ValidationError(f"{header!r} is not a valid HTTP header name.")
+        if header.lower() in RESERVED_HEADERS or header.lower().startswith("x-amz-"):
+            raise ValidationError(f"{header!r} is set by the adapter and cannot be an extra header.")
+        if not isinstance(env_name, str) or not ENV_NAME_RE.match(env_name):
+            raise ValidationError(
+                f"The value for {header!r} must be the NAME of an environment variable (letters, digits, _), "
+                "not the secret itself."
+            )
 
 
 class Provider(models.Model):
@@ -15,17 +40,39 @@ class Provider(models.Model):
         OPENAI = "openai", "OpenAI-compatible"
         ANTHROPIC = "anthropic", "Anthropic Messages"
         OLLAMA = "ollama", "Ollama"
+        AZURE = "azure", "Azure OpenAI"
+        GEMINI = "gemini", "Google Gemini"
+        BEDROCK = "bedrock", "AWS Bedrock (Converse)"
 
     name = models.SlugField(max_length=100, unique=True)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     base_url = models.URLField(
         max_length=500,
-        help_text="OpenAI-compatible: include /v1. Anthropic and Ollama: the host root.",
+        help_text=(
+            "OpenAI-compatible: include /v1. Anthropic, Ollama, Gemini: the host root. Azure: "
+            "https://RESOURCE.openai.azure.com. Bedrock: https://bedrock-runtime.REGION.amazonaws.com."
+        ),
     )
     api_key_env = models.CharField(
         max_length=100,
         blank=True,
-        help_text="Name of the environment variable holding the credential (never the credential).",
+        help_text=(
+            "Name of the environment variable holding the credential (never the credential). Bedrock: "
+            "ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN]; empty = the standard AWS_* variables."
+        ),
+    )
+    api_version = models.CharField(
+        max_length=32, blank=True, help_text="Azure OpenAI: the api-version query parameter (default 2024-10-21)."
+    )
+    region = models.CharField(max_length=32, blank=True, help_text="AWS Bedrock: the region requests are signed for.")
+    extra_headers = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validate_extra_headers],
+        help_text=(
+            'Headers sent on every call, each value read from an environment variable: {"CF-Access-Client-Id": '
+            '"LOCAL_CF_ACCESS_CLIENT_ID"}. Only variable names are stored; values are never shown.'
+        ),
     )
     connect_timeout = models.FloatField(default=5.0, validators=[MinValueValidator(0.1)])
     read_timeout = models.FloatField(
@@ -45,7 +92,10 @@ class Provider(models.Model):
 
     @property
     def has_credential(self) -> bool:
-        return bool(self.api_key_env and os.environ.get(self.api_key_env))
+        if self.api_key_env:
+            return bool(os.environ.get(self.api_key_env))
+        # Bedrock falls back to the standard AWS variables.
+        return self.kind == self.Kind.BEDROCK and bool(os.environ.get("AWS_ACCESS_KEY_ID"))
 
 
 class Model(models.Model):

@@ -319,7 +319,7 @@ def _path_endpoint(api: Api, build: Callable[..., builders.Prepared], stream: bo
 
     async def handler(request: web.Request) -> web.StreamResponse:
         if api == "gemini":
-            model, _, action = request.match_info["target"].partition(":")
+            model, _, action = request.match_info["target"].rpartition(":")
             if action not in ("generateContent", "streamGenerateContent"):
                 return _error_response(api, ApiError(404, f"unknown method {action!r}"), {})
             wants_stream = action == "streamGenerateContent"

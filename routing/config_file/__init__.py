@@ -129,6 +129,11 @@ def _provider_entry(provider: Provider) -> dict[str, Any]:
     entry: dict[str, Any] = {"name": provider.name, "kind": provider.kind, "base_url": provider.base_url}
     if provider.api_key_env:
         entry["api_key_env"] = provider.api_key_env
+    for key in ("api_version", "region"):
+        if getattr(provider, key):
+            entry[key] = getattr(provider, key)
+    if provider.extra_headers:
+        entry["extra_headers"] = dict(sorted(provider.extra_headers.items()))  # variable names, never values
     entry |= _non_default(provider, ("connect_timeout", "read_timeout", "total_timeout", "max_connections"))
     if not provider.enabled:
         entry["enabled"] = False

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from django.core.exceptions import ValidationError
 from django.db import models as db
 
-from providers.models import Model, Provider
+from providers.models import Model, Provider, validate_extra_headers
 from routing.config_file.values import ValueReader
 from routing.config_file.yaml_lines import ConfigError, Issue, KeyPath, LoadedYaml, format_path, load_yaml
 from routing.models import RoutingPolicy, Tier
@@ -53,6 +54,9 @@ class ProviderSpec:
     kind: str
     base_url: str
     api_key_env: str = ""
+    api_version: str = ""
+    region: str = ""
+    extra_headers: tuple[tuple[str, str], ...] = ()  # (header, ENV_VAR_NAME)
     connect_timeout: float = field_default(Provider, "connect_timeout")
     read_timeout: float = field_default(Provider, "read_timeout")
     total_timeout: float = field_default(Provider, "total_timeout")
@@ -237,6 +241,9 @@ class _Reader(ValueReader):
             kind=self.choice(entry, path, "kind", Provider.Kind.values, default=""),
             base_url=self.url(entry, path, "base_url", max_length(Provider, "base_url")),
             api_key_env=self.env_var(entry, path, "api_key_env", max_length(Provider, "api_key_env")),
+            api_version=self.text(entry, path, "api_version", max_length=max_length(Provider, "api_version")),
+            region=self.text(entry, path, "region", max_length=max_length(Provider, "region")),
+            extra_headers=self.extra_headers(entry, path),
             connect_timeout=self.seconds(entry, path, "connect_timeout", ProviderSpec.connect_timeout),
             read_timeout=self.seconds(entry, path, "read_timeout", ProviderSpec.read_timeout),
             total_timeout=self.seconds(entry, path, "total_timeout", ProviderSpec.total_timeout),
@@ -245,6 +252,18 @@ class _Reader(ValueReader):
             path=path,
         )
         return spec if len(self.errors) == errors else None
+
+    def extra_headers(self, entry: dict[str, Any], path: KeyPath) -> tuple[tuple[str, str], ...]:
+        """``extra_headers: {Header-Name: ENV_VAR_NAME}`` (names only: values come from the environment)."""
+        raw = entry.get("extra_headers")
+        if raw is None:
+            return ()
+        try:
+            validate_extra_headers(raw)
+        except ValidationError as exc:
+            self.error((*path, "extra_headers"), exc.messages[0])
+            return ()
+        return tuple(sorted(raw.items()))
 
     def model(self, raw: object, path: KeyPath) -> ModelSpec | None:
         entry = self.mapping(raw, path, known=MODEL_KEYS, required=("name", "provider"))

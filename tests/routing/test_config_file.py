@@ -267,7 +267,7 @@ def test_unknown_keys_are_reported_not_dropped() -> None:
               - name: acme
                 kind: openai
                 base_url: https://acme.example/v1
-                region: eu
+                zone: eu
             routing:
               tiers:
                 - name: t
@@ -281,7 +281,7 @@ def test_unknown_keys_are_reported_not_dropped() -> None:
     )
 
     assert [str(warning) for warning in config.warnings] == [  # in file order
-        "providers[0].region at line 5: unknown key — ignored",
+        "providers[0].zone at line 5: unknown key — ignored",
         "routing.tiers[0].temperature at line 10: unknown key — ignored",
         "routing.fallback.retries at line 11: unknown key — ignored",
         "telemetry at line 12: unknown key — ignored",
@@ -587,3 +587,50 @@ def test_seed_defaults_command_is_idempotent() -> None:
     assert "providers: 4 created" in first.getvalue()
     assert "providers: 4 kept" in second.getvalue()
     assert "created" not in second.getvalue()
+
+
+def test_cloud_provider_fields_and_extra_headers_round_trip() -> None:
+    config = parse_config(
+        yaml_text(
+            """
+            providers:
+              - name: bedrock-eu
+                kind: bedrock
+                base_url: https://bedrock-runtime.eu-west-1.amazonaws.com
+                region: eu-west-1
+              - name: tunnel
+                kind: ollama
+                base_url: https://ollama.example.com
+                extra_headers: {CF-Access-Client-Id: LOCAL_CF_ACCESS_CLIENT_ID}
+            """
+        )
+    )
+    bedrock, tunnel = config.providers
+    assert bedrock.region == "eu-west-1" and bedrock.kind == "bedrock"
+    assert tunnel.extra_headers == (("CF-Access-Client-Id", "LOCAL_CF_ACCESS_CLIENT_ID"),)
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ("{CF-Access-Client-Secret: 'sk-live-123 456'}", "NAME of an environment variable"),
+        ("{Authorization: MY_TOKEN}", "set by the adapter"),
+        ("{'bad header': MY_TOKEN}", "not a valid HTTP header name"),
+        ("[MY_TOKEN]", "must be an object"),
+    ],
+)
+def test_extra_headers_take_variable_names_only(headers: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(
+            yaml_text(
+                f"""
+                providers:
+                  - name: tunnel
+                    kind: ollama
+                    base_url: https://ollama.example.com
+                    extra_headers: {headers}
+                """
+            )
+        )
+    assert message in str(caught.value)
+    assert "sk-live-123" not in str(caught.value)
