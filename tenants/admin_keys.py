@@ -6,16 +6,57 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import Model, Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.views.decorators.debug import sensitive_variables
 
 from tenants import services, tokens
 from tenants.admin_inlines import KeyBudgetInline
 from tenants.admin_scoping import TenantScopedAdminMixin, is_platform_admin
 from tenants.audit import audit_log
 from tenants.models import ApiKey, PersonalToken, Tenant
+
+# A new secret lives only on the request that created it, from save_model to the page that shows it.
+_SECRET_ATTRIBUTE = "_issued_secret"
+
+
+@sensitive_variables("secret")  # error reports must not carry it
+def _secret_page(model_admin: admin.ModelAdmin, request: HttpRequest, obj: Model, secret: str) -> HttpResponse:
+    """The one page that shows a new secret: the answer to the POST, never a message, never cached."""
+    opts = obj._meta
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": opts,
+        "title": f"Copy the secret of “{obj}” now",
+        "object": obj,
+        "secret": secret,
+        "change_url": reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk]),
+        "changelist_url": reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"),
+    }
+    response = TemplateResponse(request, "admin/tenants/secret_once.html", context)
+    add_never_cache_headers(response)
+    return response
+
+
+class ShowSecretOnceMixin:
+    """After adding a key or token, answer with the secret page instead of a message and a redirect.
+
+    Django's messages travel in a signed (not encrypted) cookie or in the session
+    table: neither may hold a secret.
+    """
+
+    def response_add(self, request: HttpRequest, obj: Model, post_url_continue: str | None = None) -> HttpResponse:
+        secret = getattr(request, _SECRET_ATTRIBUTE, None)
+        if secret is None:
+            return super().response_add(request, obj, post_url_continue)  # type: ignore[misc]
+        delattr(request, _SECRET_ATTRIBUTE)
+        return _secret_page(self, request, obj, secret)  # type: ignore[arg-type]
+
 
 STATUS_COLOURS = {"active": "#2e7d32", "expired": "#ef6c00", "revoked": "#c62828"}
 
@@ -52,7 +93,7 @@ def _coloured_status(status: str) -> SafeString:
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+class ApiKeyAdmin(ShowSecretOnceMixin, TenantScopedAdminMixin, admin.ModelAdmin):
     list_display = (
         "name",
         "prefix",
@@ -102,9 +143,7 @@ class ApiKeyAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         obj.created_at = issued.api_key.created_at
         obj.created_by = issued.api_key.created_by
         obj._state.adding = False  # the row exists: inlines (budgets) attach to it
-        messages.warning(
-            request, f"The secret of '{obj.name}' is {issued.secret} — copy it now, it will not be shown again."
-        )
+        setattr(request, _SECRET_ATTRIBUTE, issued.secret)
 
     @admin.action(description="Revoke selected keys", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
@@ -117,7 +156,7 @@ class ApiKeyAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(PersonalToken)
-class PersonalTokenAdmin(admin.ModelAdmin):
+class PersonalTokenAdmin(ShowSecretOnceMixin, admin.ModelAdmin):
     """Staff manage their own management-API tokens here; superusers also see (and revoke) everyone's."""
 
     list_display = ("name", "prefix", "user", "status", "created_at", "last_used_at", "expires_at")
@@ -164,9 +203,7 @@ class PersonalTokenAdmin(admin.ModelAdmin):
         obj.pk, obj.user, obj.prefix = issued.token.pk, issued.token.user, issued.token.prefix
         obj.token_hash, obj.created_at = issued.token.token_hash, issued.token.created_at
         obj._state.adding = False
-        messages.warning(
-            request, f"Your token '{obj.name}' is {issued.secret} — copy it now, it will not be shown again."
-        )
+        setattr(request, _SECRET_ATTRIBUTE, issued.secret)
 
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request: HttpRequest, queryset: QuerySet[PersonalToken]) -> None:
