@@ -325,6 +325,10 @@ GATEWAY = {
     "USAGE_SPOOL_DIR": Path(env.str("GATEWAY_USAGE_SPOOL_DIR", default=str(VAR_DIR / "spool"))),
     # Threads embedding prompts for the semantic cache (off the event loop).
     "CACHE_EMBED_THREADS": env.int("GATEWAY_CACHE_EMBED_THREADS", default=2),
+    # Per-message caps in characters, seed 002's names and defaults (0 turns one off): routing.reduction.caps.
+    "SYSTEM_MAX_CHARS": env.int("SYSTEM_MAX_CHARS", default=40_000),
+    "USER_MSG_MAX_CHARS": env.int("USER_MSG_MAX_CHARS", default=120_000),
+    "TOOL_RESULT_MAX_CHARS": env.int("TOOL_RESULT_MAX_CHARS", default=20_000),
 }
 
 # --- Budgets, rate limits, usage rollups and alerts (billing) --------------------------

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
+
 from gateway_platform.config.snapshot import KeyInfo, Snapshot
 from providers.adapters.anthropic import PROMPT_CACHING_KEY
 from providers.adapters.base import Deployment
@@ -21,6 +23,7 @@ from routing import guardrail
 from routing.cascade import CascadePlan, plan_cascade
 from routing.policies import guardrail_policy, routing_policy
 from routing.reduction import Reduced, Switches, context_budget, reduce_messages
+from routing.reduction.caps import Caps
 from routing.reduction.instructions import EditRequest
 from routing.resolver import Route
 from routing.tier_views import tiers_for
@@ -28,7 +31,9 @@ from serving.exchange import Exchange
 from serving.requests import ChatRequest
 
 ANTHROPIC_KIND = "anthropic"
-REDUCTION_FEATURES = frozenset({"strip_ide_boilerplate", "dedupe_files", "trim_context", "diff_first", "code_mode"})
+REDUCTION_FEATURES = frozenset(
+    {"strip_ide_boilerplate", "dedupe_files", "trim_context", "diff_first", "code_mode", "message_caps"}
+)
 
 
 @dataclass(slots=True)
@@ -42,6 +47,7 @@ class ChatPlan:
     guard_mode: str = guardrail.ALLOW
     guard_commands: tuple[str, ...] = ()
     cascade: CascadePlan | None = None
+    message_caps: Caps = field(default_factory=Caps.off)
     edit: EditRequest | None = None
     last_body: dict[str, Any] | None = None
     _reduced: dict[int | None, Reduced] = field(default_factory=dict)
@@ -64,11 +70,14 @@ class ChatPlan:
         """The body to send to ``deployment``; records the tokens its reductions saved on the exchange."""
         body = self.body
         messages = body.get("messages")
-        if isinstance(messages, list) and (self.switches.rewrites or self.switches.trim_context):
+        rewrites = self.switches.rewrites or self.switches.trim_context or self.message_caps.active
+        if isinstance(messages, list) and rewrites:
             budget = context_budget(deployment, body) if self.switches.trim_context else None
             reduced = self._reduced.get(budget)
             if reduced is None:
-                reduced = self._reduced[budget] = reduce_messages(messages, self.switches, budget_tokens=budget)
+                reduced = self._reduced[budget] = reduce_messages(
+                    messages, self.switches, budget_tokens=budget, message_caps=self.message_caps
+                )
             if reduced.messages != messages:
                 body = {**body, "messages": reduced.messages}
             self.edit = reduced.edit
@@ -82,6 +91,12 @@ class ChatPlan:
     def estimate_prompt(self) -> int:
         """Estimated prompt tokens of the body last sent (for upstreams that report no usage)."""
         return estimate_prompt_tokens(self.last_body if self.last_body is not None else self.body)
+
+
+def configured_caps() -> Caps:
+    """The per-message caps of the settings (``SYSTEM_MAX_CHARS``, ``USER_MSG_MAX_CHARS``, …)."""
+    config = settings.GATEWAY
+    return Caps(config["SYSTEM_MAX_CHARS"], config["USER_MSG_MAX_CHARS"], config["TOOL_RESULT_MAX_CHARS"])
 
 
 def plan_chat(exchange: Exchange, snapshot: Snapshot, key: KeyInfo, request: ChatRequest, route: Route) -> ChatPlan:
@@ -103,6 +118,7 @@ def plan_chat(exchange: Exchange, snapshot: Snapshot, key: KeyInfo, request: Cha
         exchange=exchange,
         body=request.body,
         switches=Switches.from_policy(policy),
+        message_caps=configured_caps(),
         prompt_caching=policy.anthropic_prompt_caching,
         guard_mode=guard.mode,
         guard_commands=guard.commands,

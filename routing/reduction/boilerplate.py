@@ -7,8 +7,10 @@ Coding assistants wrap each user turn in the same instructions: Cursor's
 ``<user_rules>`` / ``<memories>``, Continue's rules. Two patterns are
 recognised: a block in one of those tags, and (untagged) a paragraph of at
 least ``PARAGRAPH_MIN_CHARS`` that appears in ``PARAGRAPH_MIN_MESSAGES`` or
-more messages. Only exact repeats (whitespace aside) are stripped; the first
-occurrence is always kept, so the model still reads every instruction once.
+more messages (counting only up to the message at hand, so the paragraph's
+copy in its ``PARAGRAPH_MIN_MESSAGES``-th message is the first one cut). Only
+exact repeats (whitespace aside) are stripped; the first occurrence is always
+kept, so the model still reads every instruction once.
 Code blocks and file blocks are left to de-duplication; assistant messages
 are never touched.
 """
@@ -114,12 +116,12 @@ def _eligible(message: Message) -> bool:
 
 
 def strip_ide_boilerplate(messages: Sequence[Message]) -> tuple[list[Message], int]:
-    """Remove repeated instruction blocks after their first occurrence; returns (messages, tokens saved)."""
+    """Remove repeated instruction blocks after their first occurrence; returns (messages, tokens saved).
+
+    Untagged paragraphs are counted up to and including the message being rewritten, never ahead, so a
+    message is rewritten the same way on every later turn (prefix stability).
+    """
     paragraph_counts: Counter[str] = Counter()
-    for message in messages:
-        if _eligible(message):
-            texts = {block for text in text_pieces(message) for *_, block, tagged in _blocks(text) if not tagged}
-            paragraph_counts.update(texts)
     seen: set[str] = set()
     result: list[Message] = []
     saved = 0
@@ -144,6 +146,9 @@ def strip_ide_boilerplate(messages: Sequence[Message]) -> tuple[list[Message], i
         if not _eligible(message):
             result.append(message)
             continue
+        paragraph_counts.update(
+            {block for text in text_pieces(message) for *_, block, tagged in _blocks(text) if not tagged}
+        )
         new = map_text(message, strip)
         if new is not message:
             saved += message_tokens(message) - message_tokens(new)

@@ -2,8 +2,9 @@
 
 Code mode is a fixed addition to the system prompt (so prompt caching keeps
 working across turns). Diff-first is only added to edit requests, at the end
-of the last user message, where it is most salient and leaves the cached
-system prefix alone. Both cost a few prompt tokens; they are recorded as
+of each user message that asked for an edit, where it is most salient and
+leaves the cached system prefix alone; it stays on that message on later
+turns. Both cost a few prompt tokens; they are recorded as
 negative savings, and diff-first earns its saving back on the answer
 (``diff_first_saving``).
 """
@@ -87,18 +88,26 @@ def edit_request(messages: Sequence[Message]) -> EditRequest | None:
     return None
 
 
-def add_diff_first(messages: Sequence[Message]) -> tuple[list[Message], int]:
-    """The diff-first instruction appended to the last user message of an edit request."""
-    last = next((n for n in range(len(messages) - 1, -1, -1) if role(messages[n]) == "user"), None)
-    if last is None:
-        return list(messages), 0
-    result = list(messages)
-    content = result[last].get("content")
+def _with_diff_first(message: Message) -> Message:
+    content = message.get("content")
     if isinstance(content, list):
-        result[last] = {**result[last], "content": [*content, {"type": "text", "text": DIFF_FIRST_INSTRUCTION}]}
-    else:
-        result[last] = map_text(result[last], lambda text: f"{text.rstrip()}\n\n{DIFF_FIRST_INSTRUCTION}")
-    return result, -estimate_tokens(DIFF_FIRST_INSTRUCTION)
+        return {**message, "content": [*content, {"type": "text", "text": DIFF_FIRST_INSTRUCTION}]}
+    return map_text(message, lambda text: f"{text.rstrip()}\n\n{DIFF_FIRST_INSTRUCTION}")
+
+
+def add_diff_first(messages: Sequence[Message]) -> tuple[list[Message], int]:
+    """The diff-first instruction appended to every user message that asked for an edit of provided code.
+
+    Judged for each user message on the conversation up to it, so a message that got the note keeps it
+    on every later turn (the rewrite is prefix-stable) and one that did not never gets it.
+    """
+    result = list(messages)
+    added = 0
+    for index, message in enumerate(messages):
+        if role(message) == "user" and edit_request(messages[: index + 1]) is not None:
+            result[index] = _with_diff_first(message)
+            added += 1
+    return result, -estimate_tokens(DIFF_FIRST_INSTRUCTION) * added
 
 
 def is_diff(answer: str) -> bool:

@@ -109,3 +109,61 @@ def trim_context(
             low = middle + 1
     result = kept(low)
     return result, full - measure(result)
+
+
+# -- prefix-stable trimming -----------------------------------------------------------------------------
+#
+# Provider prompt caches only pay off when turn N+1 resends turn N's bytes as a prefix. Dropping "just
+# enough" oldest messages moves the cut on every turn once a conversation is full, so every turn would
+# pay for its whole prompt again. ``stable_trim`` instead drops whole units from the front in coarse
+# steps of ``STEP_SHARE`` of the budget: the cut is a function of the conversation that stays put while
+# the conversation grows by less than a step, and never moves back. Between steps the trimmed form of
+# turn N is a byte prefix of the trimmed form of turn N+1.
+
+STEP_SHARE = 0.5  # one step drops about half a window: a cache break per half window of growth
+
+
+def _unit_sizes(messages: Sequence[Message], grouped: Sequence[tuple[int, ...]]) -> list[int]:
+    return [messages_tokens([messages[i] for i in unit]) for unit in grouped]
+
+
+def stable_candidates(messages: Sequence[Message]) -> list[tuple[int, ...]]:
+    """Units that may be dropped, oldest first: after the first user message (the task), before the last
+    user message and never the final unit. Earlier units never change as a conversation grows."""
+    grouped = units(messages)
+    users = [n for n, unit in enumerate(grouped) if any(role(messages[i]) == "user" for i in unit)]
+    if not users:
+        return []
+    first, last = users[0], users[-1]
+    end = min(last if last > first else len(grouped) - 1, len(grouped) - 1)
+    return list(grouped[first + 1 : end])
+
+
+def stable_trim(
+    messages: Sequence[Message], budget_tokens: int, *, measure: Measure = messages_tokens
+) -> tuple[list[Message], int, int]:
+    """``messages`` with a prefix-stable number of oldest units dropped so ``measure`` fits the budget.
+
+    Returns (kept messages, tokens saved as ``measure`` counts them, units dropped). System messages
+    and the first user message stay; tool calls stay with their results (units are atomic).
+    """
+    full = measure(messages)
+    if full <= budget_tokens:
+        return list(messages), 0, 0
+    candidates = stable_candidates(messages)
+    if not candidates:
+        return list(messages), 0, 0
+    step = max(int(budget_tokens * STEP_SHARE), 1)
+    sizes = _unit_sizes(messages, candidates)
+    # Tokens to drop, rounded up to whole steps: constant while the conversation grows within a step.
+    target = -(-(full - budget_tokens) // step) * step
+    cut = 0
+    while True:
+        dropped, cut = 0, 0
+        while cut < len(candidates) and dropped < target:
+            dropped += sizes[cut]
+            cut += 1
+        kept = [m for i, m in enumerate(messages) if i not in {j for unit in candidates[:cut] for j in unit}]
+        if cut == len(candidates) or measure(kept) <= budget_tokens:
+            return kept, full - measure(kept), cut
+        target += step
