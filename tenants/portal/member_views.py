@@ -8,16 +8,19 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from tenants import permissions, services
+from tenants.audit import audit_log
 from tenants.models import Membership
 from tenants.portal import forms
 from tenants.portal.views import team_context, team_or_404
 
 logger = logging.getLogger(__name__)
+VIA = "portal"
 
 
 def managed_membership_or_404(user: AbstractBaseUser, membership_id: int) -> Membership:
@@ -45,6 +48,7 @@ def member_list(request: HttpRequest, team_id: int) -> HttpResponse:
         if form.is_valid():
             added = services.membership_add(team=team, user=form.cleaned_data["user"], role=form.cleaned_data["role"])
             logger.info("Team member added in the portal", extra={"membership_id": added.pk, "user_id": user.pk})
+            audit_log(user, added, "add", f"Added {added.user.get_username()} as {added.role}.", via=VIA)
             role = added.get_role_display().lower()
             messages.success(request, f"{added.user.get_username()} is now {role} of {team.name}.")
             return redirect("portal:member_list", team_id=team.pk)
@@ -68,11 +72,14 @@ def member_role(request: HttpRequest, membership_id: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Choose a valid role.")
     else:
+        before = membership.role
         try:
             services.membership_change_role(membership=membership, role=form.cleaned_data["role"])
         except services.LastOwnerError as exc:
             messages.error(request, str(exc))
         else:
+            message = f"Changed role: {before!r} → {membership.role!r}."
+            audit_log(user, membership, "change", message, via=VIA)
             messages.success(
                 request, f"{membership.user.get_username()} is now {membership.get_role_display().lower()}."
             )
@@ -88,7 +95,9 @@ def member_remove(request: HttpRequest, membership_id: int) -> HttpResponse:
     team = membership.team
     if request.method == "POST":
         try:
-            services.membership_remove(membership=membership)
+            with transaction.atomic():  # the entry needs the row's id: write it first, undone with a refusal
+                audit_log(user, membership, "delete", f"Removed {membership.user.get_username()}.", via=VIA)
+                services.membership_remove(membership=membership)
         except services.LastOwnerError as exc:
             messages.error(request, str(exc))
             return redirect("portal:member_list", team_id=team.pk)

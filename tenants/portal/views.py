@@ -22,11 +22,13 @@ from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_http_methods
 
 from tenants import permissions, services
+from tenants.audit import audit_log
 from tenants.models import ApiKey, Team
 from tenants.portal import forms, queries
 from tenants.portal.snippets import client_snippets, default_model
 
 logger = logging.getLogger(__name__)
+VIA = "portal"
 
 KEYS_PER_PAGE = 50
 
@@ -134,6 +136,7 @@ def key_create(request: HttpRequest, team_id: int) -> HttpResponse:
             "API key created in the portal",
             extra={"key_id": issued.api_key.pk, "key_prefix": issued.api_key.prefix, "user_id": user.pk},
         )
+        audit_log(user, issued.api_key, "add", f"Created the key ({issued.api_key.prefix}…).", via=VIA)
         return _secret_response(request, issued, tier_names=form.tier_names, action="created")
     return render(request, "portal/key_form.html", team_context(user, team, "keys") | {"form": form})
 
@@ -157,6 +160,8 @@ def key_rotate(request: HttpRequest, key_id: int) -> HttpResponse:
             "API key rotated in the portal",
             extra={"key_id": issued.api_key.pk, "old_key_id": key.pk, "team_id": key.team_id, "user_id": user.pk},
         )
+        audit_log(user, issued.api_key, "add", f"Created by rotating key {key.pk} ({key.prefix}…).", via=VIA)
+        audit_log(user, key, "change", f"Rotated: replaced by key {issued.api_key.pk}.", via=VIA)
         tiers = queries.tier_names(queries.model_choices(key.team))
         return _secret_response(request, issued, tier_names=tiers, action="rotated", old_key=key)
     return render(request, "portal/key_rotate.html", team_context(user, key.team, "keys") | {"key": key, "form": form})
@@ -171,6 +176,7 @@ def key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
     if request.method == "POST":
         services.api_key_revoke(api_key=key)
         logger.info("API key revoked in the portal", extra={"key_id": key.pk, "user_id": user.pk})
+        audit_log(user, key, "change", "Revoked the key.", via=VIA)
         messages.success(request, f"The key “{key.name}” ({key.prefix}…) is revoked.")
         return redirect("portal:key_list", team_id=key.team_id)
     return render(request, "portal/key_revoke.html", team_context(user, key.team, "keys") | {"key": key})
@@ -199,6 +205,7 @@ def team_create(request: HttpRequest) -> HttpResponse:
             owner=user, team_name=data["team_name"], tenant=data["tenant"], tenant_name=data["tenant_name"]
         )
         logger.info("team created in the portal", extra={"team_id": team.pk, "user_id": user.pk})
+        audit_log(user, team, "add", "Created the team.", via=VIA)
         messages.success(request, f"Team “{team.name}” created in {team.tenant.name}. Now create its first key.")
         return redirect("portal:key_create", team.pk)
     return render(request, "portal/team_form.html", {"form": form})
