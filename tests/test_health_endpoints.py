@@ -73,10 +73,4 @@ def test_health_is_503_when_redis_fails(monkeypatch):
     }
 
 
-def test_health_is_503_when_the_database_fails(monkeypatch):
-    monkeypatch.setattr(health, "_check_database", lambda: "error: OperationalError")
-    response = Client().get("/health")
-    assert response.status_code == 503
-    body = response.json()
-    assert body["status"] == "unavailable" and body["checks"]["database"] == "error: OperationalError"
-    assert body["providers"] == {}
+# PostgreSQL down (a real connection that fails): tests/serving/test_outages.py.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import subprocess
 import sys
+import time
 
 import httpx2
 import pytest
@@ -76,3 +77,52 @@ def test_outside_local_mode_the_token_is_required_by_default(local, opened):
         check=True,
     )
     assert out.stdout.strip().splitlines()[-1] == str(opened)
+
+
+def metric(gateway_url: str, series: str) -> float:
+    """The value of one series on /metrics (0 when it is not exported yet)."""
+    for line in httpx2.get(f"{gateway_url}/metrics").text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def ask(gateway_url: str, secret: str, model: str, text: str) -> httpx2.Response:
+    return httpx2.post(
+        f"{gateway_url}/v1/chat/completions",
+        headers={"Authorization": f"Bearer {secret}"},
+        json={"model": model, "messages": [{"role": "user", "content": text}]},
+        timeout=30,
+    )
+
+
+def test_cache_hits_fallbacks_and_circuit_states_are_exported(gateway_url, mock_upstream_url):
+    from caching.models import CachePolicy
+    from providers import circuit
+
+    provider = make_provider(f"{mock_upstream_url}/v1", name="metricsfb")
+    primary = make_model(provider, name="fb-primary", upstream_model="fb-primary-1")
+    make_tier("fb_tier", [primary, make_model(provider, name="fb-backup", upstream_model="fb-backup-1")])
+    CachePolicy.objects.create(tenant=None)
+    _, secret = make_key()
+    # The session's gateway process counts other tests' traffic too: compare before and after.
+    hits = 'gateway_cache_hits_total{kind="hit"}'
+    hits_before = metric(gateway_url, hits)
+
+    answer = ask(gateway_url, secret, "fb_tier", "fail over [[mock: status=500 model=fb-primary-1]]")
+    assert answer.headers["x-gateway-model"] == "fb-backup"
+    assert metric(gateway_url, 'gateway_fallbacks_total{tier="fb_tier"}') == 1.0
+
+    for _ in range(10):
+        circuit.record_failure_sync("fb-primary")
+    assert ask(gateway_url, secret, "fb_tier", "skip the open one").headers["x-gateway-model"] == "fb-backup"
+    assert metric(gateway_url, 'gateway_circuit_state{deployment="fb-primary"}') == 2.0  # open
+
+    first = ask(gateway_url, secret, "fb-backup", "cache me please")
+    assert first.headers["x-gateway-cache"] == "MISS"
+    deadline = time.monotonic() + 10
+    while (again := ask(gateway_url, secret, "fb-backup", "cache me please")).headers["x-gateway-cache"] != "HIT":
+        assert time.monotonic() < deadline, "the answer was never stored in the cache"
+        time.sleep(0.2)
+    assert metric(gateway_url, hits) == hits_before + 1
+    assert again.headers["x-gateway-cache"] == "HIT"

@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
 
 from tenants.models import Membership
 from tenants.tokens import personal_token_create
-from tests.factories import make_key, make_team
+from tests.factories import make_budget, make_key, make_team
 
 MAX_EXAMPLES = 10
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -63,7 +63,17 @@ def seed(db: None) -> Seed:
     key, _ = make_key(team, created_by=root)
     membership = Membership.objects.create(team=team, user=root, role=Membership.Role.OWNER)
     issued = personal_token_create(user=root, name="schemathesis")
-    ids = {"keys": key.pk, "members": membership.pk, "teams": team.pk, "tenants": team.tenant_id}
+    # A second token for the {id} operations: revoking it must not log the run itself out.
+    other_token = personal_token_create(user=root, name="target").token
+    budget = make_budget("10", team=team)
+    ids = {
+        "keys": key.pk,
+        "members": membership.pk,
+        "teams": team.pk,
+        "tenants": team.tenant_id,
+        "budgets": budget.pk,
+        "tokens": other_token.pk,
+    }
     return Seed(token=issued.secret, ids=ids)
 
 
@@ -77,6 +87,9 @@ def test_api_conforms_to_its_schema(wsgi_app: WSGIHandler, seed: Seed) -> None:
     failures: list[str] = []
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 15
+
+    with_ids = {op.path.split("/")[2] for op in operations if "{id}" in op.path}
+    assert with_ids <= set(seed.ids), f"seed a real row for {sorted(with_ids - set(seed.ids))}"
 
     for operation in operations:
         resource = operation.path.split("/")[2]

@@ -333,3 +333,41 @@ def test_the_model_changelist_shows_and_resets_circuits(admin_client, fast_circu
     )
     assert response.status_code == 200 and "Reset 1 circuit(s)." in response.content.decode()
     assert circuit.state_of(model.name) == circuit.CLOSED
+
+
+@pytest.fixture
+def slow_models_server() -> Iterator[str]:
+    """A real HTTP server whose model list is correct but arrives after the slow-probe threshold."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            time.sleep(probes.SLOW_PROBE_MS / 1000 + 0.3)
+            body = json.dumps({"object": "list", "data": [{"id": "slow-1", "object": "model"}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_slow_but_correct_answer_marks_the_provider_degraded(slow_models_server):
+    provider = make_provider(slow_models_server, name="slowpoke")
+    [result] = probes.probe_all()
+    assert result.status == Status.DEGRADED
+    health = ProviderHealth.objects.get(provider=provider)
+    assert health.status == Status.DEGRADED
+    assert health.latency_ms is not None and health.latency_ms >= probes.SLOW_PROBE_MS
+    assert health.last_error.startswith("slow answer: ")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from routing.quality import (
@@ -115,9 +113,4 @@ def test_question_features():
     assert question_from_messages([{"role": "user", "content": "x"}], complexity=0.7).complexity == 0.7
 
 
-def test_it_is_fast():
-    answer = Answer(GOOD_CODE * 20, "stop")
-    started = time.perf_counter()
-    for _ in range(200):
-        assess(CODE, answer)
-    assert (time.perf_counter() - started) / 200 < 0.005
+# How long assess() takes per answer is measured by bench/quality_speed.py, not asserted here.

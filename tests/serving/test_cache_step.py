@@ -9,6 +9,7 @@ from decimal import Decimal
 import numpy as np
 import openai
 import pytest
+from django.utils import timezone
 
 from caching.embedders.local import MiniLM
 from caching.models import CacheEntry, CachePolicy
@@ -196,13 +197,17 @@ def test_failed_answers_are_not_stored(client, team, wait_for_entries) -> None:
 
 
 def test_entries_expire_with_the_ttl(client, team, wait_for_entries) -> None:
-    CachePolicy.objects.create(tenant=team.tenant, ttl_seconds=1)
+    # 10 s: the semantic hit below must land inside the TTL even on a busy machine.
+    CachePolicy.objects.create(tenant=team.tenant, ttl_seconds=10)
     ask(client, "How do I reverse a list in Python?")
     [entry] = stored(wait_for_entries, team, 1)
     assert ask(client, "How can I reverse a list in Python?")[1]["x-gateway-cache"] == "SEMANTIC"
 
-    time.sleep(1.2)
-
+    # Wait for the expiry itself (the entry's own deadline, then Redis's), not for a guessed time.
+    deadline = time.monotonic() + 30
+    while timezone.now() <= entry.expires_at or sync_client().exists(entry.exact_key):
+        assert time.monotonic() < deadline, "the entry never expired"
+        time.sleep(0.2)
     assert sync_client().exists(entry.exact_key) == 0  # the exact layer forgot it
     assert ask(client, "How can I reverse a list in Python?")[1]["x-gateway-cache"] == "MISS"  # and the semantic one
 

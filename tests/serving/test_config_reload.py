@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import openai
+import orjson
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from billing import usage
+from gateway_platform.redis_clients import sync_client
 from routing.models import TierModel
 from tests.factories import make_key, make_model, make_provider, make_tier
 
@@ -95,10 +99,30 @@ async def test_every_request_leaves_exactly_one_usage_event_under_concurrency(ga
 
     request_ids = await asyncio.gather(*(one(i) for i in range(100)))
     assert len(set(request_ids)) == 100
+    queued = await asyncio.to_thread(queued_records, set(request_ids))
     events = await asyncio.to_thread(drained_events, 100, request_id__in=request_ids)
     assert len(events) == 100
     assert {e.request_id for e in events} == set(request_ids)
     assert sum(e.stream for e in events) == 50
-    # Draining again (a redelivery) never duplicates.
+    # A redelivery: the very same 100 records arrive again (a drainer crashed after writing,
+    # before acknowledging). Draining them must not add or change a row.
+    before = {e.request_id: (e.pk, e.cost_usd, e.completion_tokens) for e in events}
+    stream = sync_client()
+    for fields in queued:
+        stream.xadd(usage.STREAM, fields)
+    await asyncio.to_thread(usage.drain)
     again = await asyncio.to_thread(drained_events, 100, request_id__in=request_ids)
-    assert len(again) == 100
+    assert {e.request_id: (e.pk, e.cost_usd, e.completion_tokens) for e in again} == before
+
+
+def queued_records(request_ids: set[str], timeout: float = 30.0) -> list[dict[bytes, bytes]]:
+    """The usage stream's entries for ``request_ids`` (they are queued after each answer is sent)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        entries = [
+            f for _, f in sync_client().xrange(usage.STREAM) if orjson.loads(f[b"e"])["request_id"] in request_ids
+        ]
+        if len(entries) >= len(request_ids) or time.monotonic() > deadline:
+            assert len(entries) == len(request_ids), "not every request queued its usage record"
+            return entries
+        time.sleep(0.05)

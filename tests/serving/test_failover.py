@@ -64,6 +64,23 @@ def test_a_refused_connection_falls_back(gateway_url, secret):
     assert response.headers["x-gateway-model"] == "backup"
 
 
+def test_an_upstream_retry_after_within_the_cap_is_waited_for(gateway_url, secret, drained_events):
+    started = time.monotonic()
+    response = ask(gateway_url, secret, "wait [[mock: status=429 retry_after=2 model=primary-1]]")
+    assert response.status_code == 200 and response.headers["x-gateway-model"] == "backup"
+    assert time.monotonic() - started >= 2.0  # the retry waited Retry-After (a sleep is never shorter)
+    [event] = drained_events(1, request_id=response.headers["x-request-id"])
+    assert [a["model"] for a in event.attempts] == ["primary", "primary", "backup"]
+
+
+def test_an_upstream_retry_after_over_the_cap_moves_on_at_once(gateway_url, secret, drained_events):
+    # GATEWAY_RETRY_MAX_WAIT_SECONDS is 5 s: a provider asking for 600 s is not retried.
+    response = ask(gateway_url, secret, "busy [[mock: status=429 retry_after=600 model=primary-1]]")
+    assert response.status_code == 200 and response.headers["x-gateway-model"] == "backup"
+    [event] = drained_events(1, request_id=response.headers["x-request-id"])
+    assert [a["model"] for a in event.attempts] == ["primary", "backup"]
+
+
 def test_client_errors_are_not_retried(gateway_url, secret, drained_events):
     response = ask(gateway_url, secret, "bad [[mock: status=400]]")
     assert response.status_code == 400
@@ -108,18 +125,31 @@ def test_all_circuits_open_gives_503_with_retry_after(gateway_url, secret):
     assert 1 <= int(response.headers["retry-after"]) <= 30
 
 
+def end_open_window(deployment: str) -> None:
+    """Move the breaker's opening back by the reset timeout (Redis clock): its open window is over.
+
+    The window itself is 60 s so that nothing on a busy machine can outlast it by accident.
+    """
+    seconds, _micro = sync_client().time()
+    sync_client().hset(f"cb:{deployment}", "opened_at", seconds - RESET_SECONDS - 1)
+
+
+RESET_SECONDS = 60
+
+
 def test_half_open_lets_one_probe_through_and_success_closes(mock_upstream_url, secret):
-    # A second gateway process with a 1 s reset timeout shares Redis with the first.
-    proc, url = start_gateway(GATEWAY_CIRCUIT_RESET_SECONDS="1", GATEWAY_CIRCUIT_FAILURES="2")
+    # A second gateway process with its own reset timeout shares Redis with the first.
+    proc, url = start_gateway(GATEWAY_CIRCUIT_RESET_SECONDS=str(RESET_SECONDS), GATEWAY_CIRCUIT_FAILURES="2")
     try:
         assert ask(url, secret, "trip [[mock: status=500 model=primary-1]]").status_code == 200
         assert circuit.state_of("primary") == circuit.OPEN
         assert ask(url, secret, "skipped").headers["x-gateway-model"] == "backup"
-        time.sleep(1.2)
+        end_open_window("primary")
         # After the reset timeout one probe goes to the primary; it fails and re-opens the circuit.
         assert ask(url, secret, "probe fails [[mock: status=500 model=primary-1]]").status_code == 200
         assert circuit.state_of("primary") == circuit.OPEN
-        time.sleep(1.2)
+        assert ask(url, secret, "skipped again").headers["x-gateway-model"] == "backup"
+        end_open_window("primary")
         response = ask(url, secret, "probe succeeds")
         assert response.headers["x-gateway-model"] == "primary"
         assert circuit.state_of("primary") == circuit.CLOSED

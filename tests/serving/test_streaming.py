@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from decimal import Decimal
 
 import httpx2
 import pytest
@@ -79,3 +80,15 @@ def test_a_client_disconnect_cancels_the_upstream_and_is_billed(gateway_url, moc
     assert event.status_code == 200  # the answer had started
     assert 3 <= event.completion_tokens < 200  # billed for what was generated, not the whole answer
     assert event.tokens_estimated  # the upstream never got to send its usage
+
+
+def test_a_stream_ends_with_its_cost_just_before_done(gateway_url, secret, drained_events):
+    """The README's streamed cost: `X-Gateway-Cost-USD: pending`, then `: x-gateway-cost-usd=<usd>`."""
+    with stream(gateway_url, secret, "what does this cost [[mock: words=6]]") as response:
+        assert response.headers["x-gateway-cost-usd"] == "pending"
+        lines = [line for line in response.iter_lines() if line]
+    assert lines[-1] == "data: [DONE]"
+    assert lines[-2].startswith(": x-gateway-cost-usd=")
+    cost = Decimal(lines[-2].split("=", 1)[1])
+    [event] = drained_events(1, request_id=response.headers["x-request-id"])
+    assert cost > 0 and cost == event.cost_usd
