@@ -78,6 +78,13 @@ def _validate_messages(messages: Any) -> None:
                 f"Invalid type for '{param}.content': expected a string or an array of content parts.",
                 param=f"{param}.content",
             )
+        calls = message.get("tool_calls")
+        # Every upstream translation iterates these: a number or a string here was a 500 (Anthropic, Ollama).
+        if calls is not None and not (isinstance(calls, list) and all(isinstance(c, dict) for c in calls)):
+            raise invalid_request(
+                f"Invalid type for '{param}.tool_calls': expected an array of tool call objects.",
+                param=f"{param}.tool_calls",
+            )
 
 
 def parse_chat_request(raw: bytes) -> ChatRequest:

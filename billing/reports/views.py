@@ -172,13 +172,15 @@ def statement_index(request: HttpRequest) -> HttpResponse:
     """The statement picker's target: redirect to the canonical statement URL."""
     tenants = _tenants(request)
     slug = request.GET.get("tenant") or tenants[0].slug
+    if slug not in {tenant.slug for tenant in tenants}:
+        raise Http404("No such tenant.")  # also any value the statement URL could not even hold
     month = request.GET.get("month") or timezone.now().strftime("%Y-%m")
     try:
-        _month(month)
+        year, month_number = _month(month)
     except (ValueError, Http404):
         messages.error(request, "Choose a month as YYYY-MM between 2000 and 2100.")
         return redirect("reports:overview")
-    return redirect("reports:statement", tenant=slug, month=month)
+    return redirect("reports:statement", tenant=slug, month=f"{year:04d}-{month_number:02d}")
 
 
 @require_safe

@@ -368,6 +368,10 @@ def test_statement_urls_validate_the_month(march):
     assert client.get("/reports/statement/acme/1999-12/").status_code == 404
     assert client.get("/reports/statement/?tenant=acme&month=2026-03")["Location"] == "/reports/statement/acme/2026-03/"
     assert client.get("/reports/statement/?tenant=acme&month=garbage")["Location"] == "/reports/"
+    # Values the statement URL cannot hold were a NoReverseMatch (500): now a redirect and a 404.
+    assert client.get("/reports/statement/?tenant=acme&month=2026-3")["Location"] == "/reports/statement/acme/2026-03/"
+    assert client.get("/reports/statement/?tenant=a.b&month=2026-03").status_code == 404
+    assert client.get("/reports/statement/?tenant=globex&month=2026-03").status_code == 404
 
 
 def test_the_current_months_statement_is_provisional(world):
