@@ -25,7 +25,7 @@ from pathlib import Path
 from bench import gateway, load, procs, report, stack
 
 FRAME_RE = re.compile(r"^(?P<func>.*) \((?P<path>[^()]*?)(?::(?P<line>\d+))?\)$")
-PROJECT_DIRS = ("routing/", "providers/", "billing/", "tenants/", "gateway_platform/", "bench/")
+PROJECT_DIRS = ("serving/", "routing/", "caching/", "providers/", "billing/", "tenants/", "gateway_platform/", "bench/")
 
 
 # Leaf frames of threads parked on a lock or queue (thread pool, psycopg pool workers): idle, not work.

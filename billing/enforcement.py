@@ -20,6 +20,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -28,7 +29,7 @@ from django.utils import timezone
 
 from billing.budgets import BudgetClaim, usd_to_nano
 from billing.ratelimit import WINDOW_SECONDS, Limit
-from gateway_platform.redis_clients import async_client, async_script, sync_script
+from gateway_platform.redis_clients import Batch, async_client, async_script, sync_script
 
 logger = logging.getLogger(__name__)
 
@@ -164,8 +165,18 @@ def _ttl() -> int:
     return int(settings.GATEWAY["BUDGET_RESERVATION_TTL_SECONDS"])
 
 
-async def reserve(rates: Sequence[Limit], claims: Sequence[BudgetClaim], *, request_id: str) -> Verdict:
-    """Charge every rate limit and reserve every claim, or nothing; seeds unseeded budget periods first."""
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """One admission call's Redis keys and arguments, to run alone (``reserve``) or in a ``Batch``."""
+
+    reservation: str
+    keys: tuple[str, ...]
+    args: tuple[int | str, ...]
+    claims: tuple[BudgetClaim, ...]
+
+
+def admission(rates: Sequence[Limit], claims: Sequence[BudgetClaim], *, request_id: str) -> Admission:
+    """The admission call for these limits and claims."""
     # A reservation id of our own: a client-chosen X-Request-Id must not collide with another request's.
     reservation = f"{request_id}.{uuid.uuid4().hex[:8]}"
     keys = [f"rl:{limit.name}" for limit in rates] + [claim.key for claim in claims]
@@ -174,33 +185,80 @@ async def reserve(rates: Sequence[Limit], claims: Sequence[BudgetClaim], *, requ
         args.extend((limit.limit, limit.cost))
     for claim in claims:
         args.extend((claim.cap, claim.amount, claim.expire_at))
+    return Admission(reservation, tuple(keys), tuple(args), tuple(claims))
+
+
+def queue_admission(batch: Batch, call: Admission) -> int:
+    """Queue the admission script in ``batch``; returns the index of its result (see ``verdict``)."""
+    return batch.script(_ADMIT, call.keys, call.args)
+
+
+def verdict(call: Admission, raw: Sequence[Any]) -> Verdict | None:
+    """The verdict of the admission script's result; None when a budget period must be seeded first."""
+    result = [int(x) for x in raw]
+    if result[0] == UNSEEDED:
+        return None
+    if result[0] == RATE_LIMITED:
+        return Verdict(RATE_LIMITED, call.reservation, tuple(result[3:]), retry_after=result[2], refused=result[1] - 1)
+    if result[0] == OVER_BUDGET:
+        return Verdict(
+            OVER_BUDGET,
+            call.reservation,
+            tuple(result[4:]),
+            refused=result[1] - 1,
+            settled=result[2],
+            reserved=result[3],
+        )
+    return Verdict(ADMITTED, call.reservation, tuple(result[1:]))
+
+
+async def reserve(rates: Sequence[Limit], claims: Sequence[BudgetClaim], *, request_id: str) -> Verdict:
+    """Charge every rate limit and reserve every claim, or nothing; seeds unseeded budget periods first."""
+    return await run_admission(admission(rates, claims, request_id=request_id))
+
+
+async def run_admission(call: Admission, first: Sequence[Any] | None = None) -> Verdict:
+    """Run the admission call (``first``: a result already obtained in a batch), seeding periods as needed."""
+    raw = first
     for _ in range(3):
-        result = [int(x) for x in await async_script(_ADMIT)(keys=keys, args=args)]
-        if result[0] == UNSEEDED:
-            await seed([claims[j - 1] for j in result[1:]])
-            continue
-        if result[0] == RATE_LIMITED:
-            return Verdict(RATE_LIMITED, reservation, tuple(result[3:]), retry_after=result[2], refused=result[1] - 1)
-        if result[0] == OVER_BUDGET:
-            return Verdict(
-                OVER_BUDGET,
-                reservation,
-                tuple(result[4:]),
-                refused=result[1] - 1,
-                settled=result[2],
-                reserved=result[3],
-            )
-        return Verdict(ADMITTED, reservation, tuple(result[1:]))
+        if raw is None:
+            raw = await async_script(_ADMIT)(keys=list(call.keys), args=list(call.args))
+        found = verdict(call, raw)
+        if found is not None:
+            return found
+        await seed([call.claims[int(j) - 1] for j in list(raw)[1:]])
+        raw = None
     raise RuntimeError("budget periods could not be seeded")  # they vanished again between seed and admit
+
+
+def _settle_call(
+    reservation: str, claims: Sequence[BudgetClaim], actual: Sequence[int], *, token_limits: Sequence[str], tokens: int
+) -> tuple[list[str], list[int | str]]:
+    keys = [f"rl:{name}" for name in token_limits] + [claim.key for claim in claims]
+    args: list[int | str] = [WINDOW_SECONDS, len(token_limits), len(claims), reservation, max(0, tokens), *actual]
+    return keys, args
 
 
 async def settle(
     reservation: str, claims: Sequence[BudgetClaim], actual: Sequence[int], *, token_limits: Sequence[str], tokens: int
 ) -> list[int]:
     """Replace each claim's reservation by ``actual`` nano-USD and charge ``tokens`` to the token limits."""
-    keys = [f"rl:{name}" for name in token_limits] + [claim.key for claim in claims]
-    args: list[int | str] = [WINDOW_SECONDS, len(token_limits), len(claims), reservation, max(0, tokens), *actual]
+    keys, args = _settle_call(reservation, claims, actual, token_limits=token_limits, tokens=tokens)
     return [int(x) for x in await async_script(_SETTLE)(keys=keys, args=args)]
+
+
+def queue_settle(
+    batch: Batch,
+    reservation: str,
+    claims: Sequence[BudgetClaim],
+    actual: Sequence[int],
+    *,
+    token_limits: Sequence[str],
+    tokens: int,
+) -> int:
+    """``settle`` queued in ``batch`` (sent with the usage record); returns the index of its result."""
+    keys, args = _settle_call(reservation, claims, actual, token_limits=token_limits, tokens=tokens)
+    return batch.script(_SETTLE, keys, args)
 
 
 def _seed_values(claims: Sequence[BudgetClaim]) -> list[int]:

@@ -38,7 +38,7 @@ from django.db import InterfaceError, OperationalError, transaction
 
 from billing import deadletter
 from billing.records import InvalidRecord, UsageRecord, event_fields, record_from_fields, record_from_payload
-from gateway_platform.redis_clients import async_client, sync_client
+from gateway_platform.redis_clients import Batch, async_client, sync_client
 
 logger = logging.getLogger(__name__)
 
@@ -75,11 +75,26 @@ def _spool(payload: bytes) -> None:
             return
 
 
-async def record(usage: UsageRecord) -> None:
-    """Queue one usage record (never raises: accounting must not break answers)."""
+async def record(usage: UsageRecord, *, batch: Batch | None = None) -> None:
+    """Queue one usage record (never raises: accounting must not break answers).
+
+    ``batch``: other commands to send in the same round trip (the request's budget
+    settlement); their errors are logged, the record is spooled if Redis is unreachable.
+    """
     payload = usage.to_json()
     try:
-        await async_client().xadd(STREAM, {"e": payload})
+        if not batch:
+            await async_client().xadd(STREAM, {"e": payload})
+            return
+        at = batch.command("XADD", STREAM, "*", "e", payload)
+        results = await batch.execute()
+        for index, result in enumerate(results):
+            if isinstance(result, Exception) and index != at:
+                logger.error(
+                    "a command sent with a usage record failed: %s", result, extra={"request_id": usage.request_id}
+                )
+        if isinstance(results[at], Exception):
+            raise results[at]
     except (redis.RedisError, OSError):
         logger.warning("Redis unavailable; spooling usage record locally", extra={"request_id": usage.request_id})
         await asyncio.to_thread(_spool, payload)

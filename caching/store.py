@@ -21,6 +21,7 @@ written to PostgreSQL by the eviction task (``flush_hits``).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -103,8 +104,34 @@ async def exact_get(key: str) -> CachedAnswer | None:
     return CachedAnswer.from_json(raw) if raw else None
 
 
+def scope_key(tenant_id: int, namespace: str, context_hash: str, embedder_signature: str) -> str:
+    """The Redis marker saying a semantic scope holds entries (``gwcache:s:<tenant>:<hash>``)."""
+    digest = hashlib.sha256(f"{namespace}\0{context_hash}\0{embedder_signature}".encode()).hexdigest()[:32]
+    return f"gwcache:s:{tenant_id}:{digest}"
+
+
+async def exact_get_and_scope(key: str, scope: str | None) -> tuple[CachedAnswer | None, bool]:
+    """The exact-layer answer and whether the semantic scope has entries, in one round trip.
+
+    A scope without the marker is not searched (and the prompt not embedded): after a
+    Redis loss the first store in a scope sets it again, so at most one miss is lost.
+    """
+    if scope is None:
+        return await exact_get(key), False
+    pipe = async_client().pipeline(transaction=False)
+    pipe.get(key)
+    pipe.exists(scope)
+    raw, scoped = await pipe.execute()
+    return (CachedAnswer.from_json(raw) if raw else None), bool(scoped)
+
+
 async def exact_put(key: str, answer: CachedAnswer, ttl_seconds: int) -> None:
     await async_client().set(key, answer.to_json(), ex=max(1, ttl_seconds))
+
+
+async def mark_scope(scope: str, ttl_seconds: int) -> None:
+    """Mark a semantic scope as holding entries (before the entry is inserted: a lookup must not miss it)."""
+    await async_client().set(scope, b"1", ex=max(1, ttl_seconds))
 
 
 async def note_hit(entry_id: int | None) -> None:

@@ -289,6 +289,9 @@ SPECTACULAR_SETTINGS = {
 GATEWAY = {
     # Largest accepted /v1/ request body, in bytes (413 above it).
     "MAX_BODY_BYTES": env.int("GATEWAY_MAX_BODY_BYTES", default=8 * 1024 * 1024),
+    # How often each process compares its configuration snapshot with the version stamp in Redis:
+    # admin edits (and key revocations) reach every process within this bound; 0 checks per request.
+    "CONFIG_POLL_SECONDS": env.float("GATEWAY_CONFIG_POLL_SECONDS", default=0.5),
     # SSE comment sent while the upstream is silent, every N seconds.
     "KEEPALIVE_SECONDS": env.float("GATEWAY_KEEPALIVE_SECONDS", default=15.0),
     # Mock upstream used when no provider credential is configured (set by `make run`).

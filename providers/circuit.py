@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from gateway_platform.redis_clients import async_script, sync_client, sync_script
+from gateway_platform.redis_clients import Batch, async_script, sync_client, sync_script
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +115,24 @@ async def acquire(deployment: str) -> Permit:
         logger.warning("circuit state unavailable; failing open", extra={"deployment": deployment})
         return Permit(True, CLOSED)
     return Permit(bool(int(allowed)), _text(state), int(retry_after), int(failures))
+
+
+def queue_peek(batch: Batch, deployment: str) -> int:
+    """Queue a read of the breaker's state in ``batch`` (read-only); see ``peeked_permit``."""
+    return batch.command("HMGET", _key(deployment), "state", "failures")
+
+
+def peeked_permit(raw: object) -> Permit | None:
+    """The permit a peeked closed breaker gives (``acquire`` of a closed breaker writes nothing).
+
+    None when the breaker is not closed (or the read failed): ``acquire`` decides then.
+    """
+    if not isinstance(raw, list | tuple) or len(raw) != 2:
+        return None
+    state, failures = raw
+    if state is not None and _text(state) != CLOSED:
+        return None
+    return Permit(True, CLOSED, 0, int(failures or 0))
 
 
 async def record_failure(deployment: str) -> str:

@@ -27,9 +27,12 @@ from django.utils import timezone
 
 from billing import enforcement, ratelimit
 from billing.budgets import BudgetClaim, budget_exceeded, claims_for, fitting_max_tokens, settled_amounts
+from billing.enforcement import Verdict
 from billing.limits import limits_of
 from gateway_platform.config.snapshot import KeyInfo, Snapshot
 from gateway_platform.errors import GatewayError, rate_limited
+from gateway_platform.redis_clients import Batch
+from providers import circuit
 from providers.adapters.base import Deployment
 from providers.adapters.tokens import prompt_token_bound
 from routing.resolver import Route, tier_route
@@ -107,9 +110,32 @@ async def _try(
     cap, from_request = output_cap(snapshot, key, route, body) if produces_output else (0, True)
     bound = prompt_token_bound(body) if budgets else 0
     claims = claims_for(budgets, legs, prompt_tokens=bound, output_tokens=cap * _choices(body), now=timezone.now())
-    verdict = await enforcement.reserve(rates, claims, request_id=exchange.request_id)
+    verdict = await _reserve_and_peek(
+        exchange, enforcement.admission(rates, claims, request_id=exchange.request_id), legs
+    )
     exchange.rate_headers = ratelimit.headers(rates, verdict.remaining)
     return _Attempt(route, legs, rates, claims, cap, from_request, bound, verdict)
+
+
+async def _reserve_and_peek(exchange: Exchange, call: enforcement.Admission, legs: list[list[Deployment]]) -> Verdict:
+    """Admit, and read the first deployment's circuit breaker, in one Redis round trip.
+
+    A closed breaker read here spares failover its own call (``exchange.circuit_permits``).
+    """
+    batch = Batch()
+    admitted_at = enforcement.queue_admission(batch, call)
+    first = legs[0][0] if legs and legs[0] else None
+    peeked_at = circuit.queue_peek(batch, first.name) if first is not None else None
+    results = await batch.execute()
+    raw = results[admitted_at]
+    if isinstance(raw, Exception):
+        raise raw
+    verdict = await enforcement.run_admission(call, raw)
+    if first is not None and peeked_at is not None:
+        permit = circuit.peeked_permit(results[peeked_at])
+        if permit is not None:
+            exchange.circuit_permits[first.name] = permit
+    return verdict
 
 
 def _refusal(attempt: _Attempt, body: dict[str, Any], *, downgraded_from: str = "") -> GatewayError:
@@ -201,13 +227,38 @@ async def admit(
     return ticket, attempt.route
 
 
-async def settle(exchange: Exchange, ticket: Ticket) -> None:
-    """Settle the reservations to the actual cost (0 releases them) and charge the completion tokens."""
+def _settlement(exchange: Exchange, ticket: Ticket) -> tuple[Sequence[int], int] | None:
+    """The nano-USD per claim and the completion tokens to settle (None when there is nothing to do)."""
     tokens = exchange.usage.completion_tokens if exchange.usage is not None else 0
     if not ticket.claims and not tokens:
-        return
+        return None
     served = exchange.deployment.name if exchange.deployment is not None else None
-    actual: Sequence[int] = settled_amounts(ticket.claims, exchange.cost_usd, served)
+    return settled_amounts(ticket.claims, exchange.cost_usd, served), tokens
+
+
+def queue_settlement(exchange: Exchange, batch: Batch) -> int | None:
+    """Queue the request's settlement in ``batch`` (sent with its usage record, before the last byte).
+
+    The ``admitted`` block then has nothing left to settle. Returns the index of the result, if any.
+    """
+    ticket, exchange.ticket = exchange.ticket, None
+    if ticket is None:
+        return None
+    settlement = _settlement(exchange, ticket)
+    if settlement is None:
+        return None
+    actual, tokens = settlement
+    return enforcement.queue_settle(
+        batch, ticket.reservation, ticket.claims, actual, token_limits=ticket.token_limits, tokens=tokens
+    )
+
+
+async def settle(exchange: Exchange, ticket: Ticket) -> None:
+    """Settle the reservations to the actual cost (0 releases them) and charge the completion tokens."""
+    settlement = _settlement(exchange, ticket)
+    if settlement is None:
+        return
+    actual, tokens = settlement
     try:
         await enforcement.settle(
             ticket.reservation, ticket.claims, actual, token_limits=ticket.token_limits, tokens=tokens
@@ -246,8 +297,16 @@ async def admitted(
         downgrade=downgrade,
         produces_output=produces_output,
     )
+    # Settled with the usage record when it is queued (one round trip for both), unless a ticket
+    # is already pending for this exchange; whatever is still pending when the block ends settles here.
+    owns = exchange.ticket is None
+    if owns:
+        exchange.ticket = ticket
     try:
         yield route
     finally:
-        # Shielded: a cancelled request (client gone) must still release what it reserved.
-        await asyncio.shield(settle(exchange, ticket))
+        if not owns or exchange.ticket is ticket:
+            if owns:
+                exchange.ticket = None
+            # Shielded: a cancelled request (client gone) must still release what it reserved.
+            await asyncio.shield(settle(exchange, ticket))

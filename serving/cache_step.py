@@ -32,12 +32,16 @@ from gateway_platform.config.snapshot import Snapshot
 from providers.adapters.base import Usage
 from routing.resolver import Route
 from serving.exchange import Exchange, Responder
+from serving.metrics import CACHE_EMBEDDINGS
 from serving.replay import StreamRecorder, WatchedResponder, replay_events
 from serving.streaming import JSON_HEADERS, SSE_HEADERS
 
 logger = logging.getLogger(__name__)
 
 HIT, SEMANTIC, MISS, BYPASS = "HIT", "SEMANTIC", "MISS", "BYPASS"
+# Prompts longer than this are not embedded: the local model's window is 256 tokens (~1,000
+# characters), and a provider embedding of a whole long conversation matches nothing useful.
+MAX_EMBED_CHARS = 8_000
 _background: set[asyncio.Task[None]] = set()
 
 
@@ -122,17 +126,18 @@ async def _lookup(
         client_key=client_cache_key(exchange.request_headers, body),
     )
     found = CacheLookup(decision, policy, snapshot, keys)
-    found.embedder = embedder_for(policy, snapshot) if keys.prompt_text else None
+    found.embedder = embedder_for(policy, snapshot) if _embeddable(keys.prompt_text) else None
     exchange.cache_status = MISS
     if decision.mode is not Mode.FULL:
         return found
-    found.hit = await store.exact_get(keys.exact_key)
+    embedder = found.embedder
+    scope = _scope(tenant_id, keys, embedder)
+    found.hit, scoped = await store.exact_get_and_scope(keys.exact_key, scope)
     if found.hit is not None:
         exchange.cache_status = HIT
         return found
-    embedder = found.embedder
-    if embedder is not None:
-        found.vector = await _embed(embedder, keys.prompt_text)
+    if embedder is not None and scoped:  # an empty scope cannot answer: embed when storing, after the answer
+        found.vector = await _embed(embedder, keys.prompt_text, phase="lookup")
     if embedder is not None and found.vector is not None:
         query = SemanticQuery(tenant_id, keys.namespace, keys.context_hash, embedder.signature, found.vector)
         for candidate in await sync_to_async(store.nearest, thread_sensitive=False)(query):
@@ -146,8 +151,20 @@ async def _lookup(
     return found
 
 
-async def _embed(embedder: Embedder, text: str) -> list[float] | None:
+def _embeddable(text: str) -> bool:
+    """Whether the prompt is worth embedding: not empty, and not far beyond any embedder's window."""
+    return 0 < len(text) <= MAX_EMBED_CHARS
+
+
+def _scope(tenant_id: int, keys: CacheKeys, embedder: Embedder | None) -> str | None:
+    if embedder is None:
+        return None
+    return store.scope_key(tenant_id, keys.namespace, keys.context_hash, embedder.signature)
+
+
+async def _embed(embedder: Embedder, text: str, *, phase: str) -> list[float] | None:
     """The text's vector, checked against the embedder's promised size (None when unusable)."""
+    CACHE_EMBEDDINGS.labels(phase).inc()
     vector = await embedder.embed(text)
     if vector is not None and len(vector) != embedder.dimensions:
         logger.error(
@@ -233,7 +250,7 @@ async def _store(tenant_id: int, found: CacheLookup, answer: CachedAnswer) -> No
     assert keys is not None
     vector, embedder = found.vector, found.embedder
     if vector is None and embedder is not None:
-        vector = await _embed(embedder, keys.prompt_text)
+        vector = await _embed(embedder, keys.prompt_text, phase="store")
     new = NewEntry(
         tenant_id=tenant_id,
         namespace=keys.namespace,
@@ -245,6 +262,9 @@ async def _store(tenant_id: int, found: CacheLookup, answer: CachedAnswer) -> No
         embedder=embedder.signature if embedder is not None and vector is not None else "",
         vector=vector,
     )
+    scope = _scope(tenant_id, keys, embedder)
+    if scope is not None and vector is not None:
+        await store.mark_scope(scope, found.policy.ttl_seconds)
     entry_id = await sync_to_async(store.insert_entry, thread_sensitive=False)(new)
     stored = CachedAnswer(
         entry_id=entry_id,

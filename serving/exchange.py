@@ -15,6 +15,7 @@ from billing.usage import UsageRecord
 from gateway_platform.config.snapshot import KeyInfo
 from gateway_platform.errors import GatewayError
 from providers.adapters.base import Deployment, Usage
+from providers.circuit import Permit
 
 NONE = "none"
 
@@ -82,6 +83,10 @@ class Exchange:
     discarded_cost_usd: Decimal = Decimal(0)
     extra_headers: dict[str, str] = field(default_factory=dict)  # set by features (e.g. X-Gateway-Guardrail)
     session: str = ""  # the client's agent session (routing.sessions), for affinity and reports
+    # Read with admission in one Redis round trip: breakers of deployments found closed (used once).
+    circuit_permits: dict[str, Permit] = field(default_factory=dict)
+    # The admission ticket still to settle; settled with the usage record (``serving.admission``).
+    ticket: Any = None
 
     def gateway_headers(self, extra: dict[str, str] | None = None) -> list[tuple[bytes, bytes]]:
         """The contract's response headers, as far as they are known now."""

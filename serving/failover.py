@@ -80,7 +80,7 @@ async def call_with_failover(exchange: Exchange, route: Route, attempt: Callable
     last: GatewayError | None = None
     soonest_retry: int | None = None
     for deployment in route.deployments:
-        permit = await circuit.acquire(deployment.name)
+        permit = exchange.circuit_permits.pop(deployment.name, None) or await circuit.acquire(deployment.name)
         if not permit.allowed:
             skipped = GatewayError("circuit open", status=503, code="circuit_open")
             _note(exchange, deployment, skipped, started=None, state=permit.state)

@@ -19,6 +19,9 @@ TOKENS = Counter("gateway_tokens_total", "Tokens processed.", ["provider", "mode
 # Per tenant, for the token-spike alert (deploy/prometheus/alerts.yml); one series per tenant and direction.
 TENANT_TOKENS = Counter("gateway_tenant_tokens_total", "Tokens processed, by tenant.", ["tenant", "direction"])
 CACHE_HITS = Counter("gateway_cache_hits_total", "Answers served from the response cache.", ["kind"])
+CACHE_EMBEDDINGS = Counter(
+    "gateway_cache_embeddings_total", "Prompts embedded by the semantic cache, by phase (lookup, store).", ["phase"]
+)
 COST = Counter("gateway_cost_usd_total", "Upstream cost in USD.", ["tenant", "provider", "model"])
 REQUEST_LATENCY = Histogram(
     "gateway_request_latency_seconds",

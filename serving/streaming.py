@@ -10,7 +10,6 @@ is only known at its end, so it follows as an SSE comment before ``[DONE]``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -92,39 +91,50 @@ async def send_json(exchange: Exchange, responder: Responder, body: bytes) -> No
     await responder.send_body(body)
 
 
-async def next_or_keepalive(
-    chunks: AsyncIterator[StreamChunk],
-    exchange: Exchange,
-    responder: Responder,
-    deployment: Deployment,
-    *,
-    may_commit: bool,
-) -> StreamChunk | None:
-    """The next chunk; while waiting, an SSE comment every keep-alive interval.
+class KeepAlive:
+    """One timer per stream: an SSE comment whenever nothing was sent for the keep-alive interval.
 
-    A keep-alive before the first chunk commits the response (status 200) and
-    so rules out failover; it is only sent when ``may_commit`` (no other
-    deployment is left to try). Until then the provider's read timeout bounds
-    the silence.
+    The relay loop only records when it last sent (``sent``); the timer wakes at
+    the deadline, so a chunk costs no task or wait of its own. A keep-alive
+    before the first chunk commits the response (status 200) and so rules out
+    failover: it is only sent when ``may_commit`` (no other deployment is left
+    to try). Until then the provider's read timeout bounds the silence.
     """
-    pending = asyncio.ensure_future(anext(chunks))
-    try:
+
+    __slots__ = ("_deployment", "_exchange", "_interval", "_may_commit", "_responder", "_task", "last_sent")
+
+    def __init__(self, exchange: Exchange, responder: Responder, deployment: Deployment, *, may_commit: bool) -> None:
+        self._exchange = exchange
+        self._responder = responder
+        self._deployment = deployment
+        self._may_commit = may_commit
+        self._interval = float(settings.GATEWAY["KEEPALIVE_SECONDS"])
+        self._task: asyncio.Task[None] | None = None
+        self.last_sent = time.monotonic()
+
+    def __enter__(self) -> KeepAlive:
+        if self._interval > 0:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _run(self) -> None:
+        exchange = self._exchange
         while True:
-            timeout = settings.GATEWAY["KEEPALIVE_SECONDS"] if exchange.headers_sent or may_commit else None
-            done, _ = await asyncio.wait((pending,), timeout=timeout)
-            if done:
-                break
-            await start_stream(exchange, responder, deployment)
-            await responder.send_body(b": keep-alive\n\n", more_body=True)
-    except BaseException:
-        pending.cancel()
-        with contextlib.suppress(BaseException):
-            await pending
-        raise
-    try:
-        return pending.result()
-    except StopAsyncIteration:
-        return None
+            delay = self.last_sent + self._interval - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+                continue
+            if exchange.headers_sent or self._may_commit:
+                try:
+                    await start_stream(exchange, self._responder, self._deployment)
+                    await self._responder.send_body(b": keep-alive\n\n", more_body=True)
+                except Exception:  # the client is gone: the relay loop learns it from the disconnect
+                    return
+            self.last_sent = time.monotonic()
 
 
 async def start_stream(exchange: Exchange, responder: Responder, deployment: Deployment) -> None:
@@ -132,10 +142,11 @@ async def start_stream(exchange: Exchange, responder: Responder, deployment: Dep
     if not exchange.headers_sent:
         exchange.deployment = deployment
         exchange.status = 200
+        # Marked before the await: the keep-alive timer and the relay loop must not both send headers.
+        exchange.headers_sent = True
         # The cost of a stream is only known at its end: it follows as an SSE comment.
         headers = SSE_HEADERS + exchange.gateway_headers({"X-Gateway-Cost-USD": "pending"})
         await responder.send_headers(status=200, headers=headers)
-        exchange.headers_sent = True
 
 
 def usage_chunk(exchange: Exchange, usage: Usage, shape: ChunkShape) -> bytes:
@@ -176,20 +187,24 @@ async def relay_stream(
     """
     usage: Usage | None = None
     text_len = 0
+    send_body = responder.send_body
     try:
-        while (
-            chunk := await next_or_keepalive(chunks, exchange, responder, deployment, may_commit=may_commit)
-        ) is not None:
-            if chunk.usage is not None:
-                usage = chunk.usage
-            text_len += len(chunk.text)
-            if chunk.data is None or (chunk.usage_only and not include_usage):
-                continue
-            await start_stream(exchange, responder, deployment)
-            if exchange.first_token_monotonic is None:
-                exchange.first_token_monotonic = time.monotonic()
-            for data in answer.feed(chunk) if answer is not None else (chunk.data,):
-                await responder.send_body(b"data: " + data + b"\n\n", more_body=True)
+        with KeepAlive(exchange, responder, deployment, may_commit=may_commit) as keepalive:
+            async for chunk in chunks:
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                text_len += len(chunk.text)
+                if chunk.data is None or (chunk.usage_only and not include_usage):
+                    continue
+                if exchange.first_token_monotonic is None:
+                    await start_stream(exchange, responder, deployment)
+                    exchange.first_token_monotonic = time.monotonic()
+                if answer is None:
+                    await send_body(b"data: " + chunk.data + b"\n\n", more_body=True)
+                else:
+                    for data in answer.feed(chunk):
+                        await send_body(b"data: " + data + b"\n\n", more_body=True)
+                keepalive.last_sent = time.monotonic()
     finally:
         # Runs on success, error and cancellation alike: bill what was generated.
         if exchange.headers_sent or usage is not None:

@@ -70,6 +70,9 @@ def server_env(**extra: str) -> dict[str, str]:
         REDIS_URL=settings.REDIS_URL,
         GATEWAY_MOCK_UPSTREAM_URL="",
         GATEWAY_KEEPALIVE_SECONDS="0.5",
+        # Tests change configuration between requests and expect the very next one to see it;
+        # tests/serving/test_config_poll.py covers the polling default.
+        GATEWAY_CONFIG_POLL_SECONDS="0",
         GATEWAY_MAX_BODY_BYTES="1048576",
         GATEWAY_METRICS_ALLOWED_NETWORKS="127.0.0.0/8,::1/128",  # tests scrape their gateways from loopback
         **{MOCK_PROVIDER_KEY_ENV: "test-key"},

@@ -5,14 +5,16 @@ dataclasses once per configuration version by loaders that the apps register
 (``register_catalog_loader``, ``register_key_loader``, ``register_loader``), so
 this module imports no app and every app can import it; API keys are loaded on first use
 and cached for the same version. Each request costs one Redis GET to compare
-versions (``gateway_platform.config.version``) and no database query unless something
-changed. Loading runs in a worker thread, one load at a time per process.
+versions (``gateway_platform.config.version``) at most every ``CONFIG_POLL_SECONDS``
+(0.5 s by default, so a request does not wait on it) and no database query unless
+something changed. Loading runs in a worker thread, one load at a time per process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -148,16 +150,26 @@ class ConfigCache:
     whose Redis version bump was lost still takes effect within that bound.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, poll_seconds: float | None = None) -> None:
         self._snapshot: Snapshot | None = None
         self._keys: OrderedDict[str, tuple[KeyInfo, float]] = OrderedDict()
         self._unknown: OrderedDict[str, float] = OrderedDict()
         self._lock = asyncio.Lock()
+        self._poll_seconds = settings.GATEWAY["CONFIG_POLL_SECONDS"] if poll_seconds is None else poll_seconds
+        self._checked_at = -math.inf
 
     async def snapshot(self) -> Snapshot:
-        """The snapshot for the current version, reloading first if it moved."""
-        version = await config_version.current()
+        """The snapshot for the current version, reloading first if it moved.
+
+        The version stamp is read at most once per ``CONFIG_POLL_SECONDS`` per
+        process, so requests in between use the snapshot without a Redis round trip.
+        """
         current = self._snapshot
+        now = time.monotonic()
+        if current is not None and now - self._checked_at < self._poll_seconds:
+            return current
+        version = await config_version.current()
+        self._checked_at = now
         if current is not None and current.version == version:
             return current
         async with self._lock:

@@ -26,7 +26,8 @@ from billing import usage
 from gateway_platform.client_address import client_address_var, scope_client_address
 from gateway_platform.errors import GatewayError
 from gateway_platform.logging import request_id_var
-from serving import metrics
+from gateway_platform.redis_clients import Batch
+from serving import admission, metrics
 from serving.exchange import Exchange
 
 logger = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ class GatewayConsumer(AsyncHttpConsumer):
             client_request_id=client_request_id(headers),
         )
         self._usage_queued = False
+        self._answered = False
         try:
             await self._serve_until_disconnect(exchange, body)
         finally:
@@ -126,6 +128,8 @@ class GatewayConsumer(AsyncHttpConsumer):
         if not more_body:
             await self._queue_usage(self._exchange)
         await super().send_body(body, more_body=more_body)
+        if not more_body:
+            self._answered = True
 
     async def _queue_usage(self, exchange: Exchange) -> None:
         if self._usage_queued or not self._records_usage(exchange):
@@ -137,7 +141,9 @@ class GatewayConsumer(AsyncHttpConsumer):
             return
         record = exchange.to_usage_record()
         metrics.observe(exchange, record.latency_ms / 1000)
-        await usage.record(record)
+        batch = Batch()
+        admission.queue_settlement(exchange, batch)  # budgets and token limits settle in the same round trip
+        await usage.record(record, batch=batch)
 
     def _records_usage(self, exchange: Exchange) -> bool:
         return True
@@ -147,6 +153,10 @@ class GatewayConsumer(AsyncHttpConsumer):
         watcher = asyncio.ensure_future(self._wait_for_disconnect())
         try:
             await asyncio.wait((work, watcher), return_when=asyncio.FIRST_COMPLETED)
+            if not work.done() and self._answered:
+                # uvicorn reports http.disconnect as soon as the whole answer was sent: the client
+                # did not leave, so the work still settling after the last byte runs to its end.
+                await work
         finally:
             if not work.done():
                 # The client is gone: cancelling the work closes the upstream request.

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 
+import httpx2
 import numpy as np
 import openai
 import pytest
@@ -86,6 +87,29 @@ def test_it_answers_a_paraphrase_from_the_semantic_layer(client, team, wait_for_
     similarity = float(headers["x-gateway-cache-similarity"])
     assert 0.85 <= similarity < 1
     assert similarity == pytest.approx(float(np.dot(*minilm.encode([cached, first]))), abs=1e-3)
+
+
+def embeddings(gateway_url: str, phase: str) -> float:
+    """``gateway_cache_embeddings_total{phase}`` as the gateway process reports it."""
+    for line in httpx2.get(f"{gateway_url}/metrics").text.splitlines():
+        if line.startswith(f'gateway_cache_embeddings_total{{phase="{phase}"}}'):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_a_prompt_is_embedded_before_answering_only_when_its_scope_has_entries(
+    gateway_url, client, team, wait_for_entries, minilm: MiniLM
+) -> None:
+    before = embeddings(gateway_url, "lookup"), embeddings(gateway_url, "store")
+    _, first = ask(client, "Explain what a Python generator expression is")
+    stored(wait_for_entries, team, 1)
+    assert first["x-gateway-cache"] == "MISS"
+    # The scope was empty: nothing embedded before the answer, once when storing it.
+    assert (embeddings(gateway_url, "lookup"), embeddings(gateway_url, "store")) == (before[0], before[1] + 1)
+
+    _, second = ask(client, "Explain what a generator expression in Python is")
+    assert second["x-gateway-cache"] == "SEMANTIC"
+    assert embeddings(gateway_url, "lookup") == before[0] + 1
 
 
 @pytest.mark.parametrize(

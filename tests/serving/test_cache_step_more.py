@@ -56,7 +56,7 @@ class WrongSize:
 
 
 def test_a_vector_of_the_wrong_size_is_refused() -> None:
-    assert async_to_sync(_embed)(WrongSize(), "hello") is None  # type: ignore[arg-type]
+    assert async_to_sync(_embed)(WrongSize(), "hello", phase="lookup") is None  # type: ignore[arg-type]
 
 
 def test_an_unreachable_embedding_model_only_turns_the_semantic_layer_off() -> None:
