@@ -8,12 +8,15 @@ accounts it like any chat call. Its OpenAI-shaped answer is translated back in
 :mod:`serving.anthropic.stream` (whole answers and streams). Errors are
 rendered in Anthropic's shape by ``error_body`` / ``error_event``.
 
-Request rules: ``system`` → a system message; text and image blocks → content
+Request rules: ``system`` (and ``role: "system"`` messages, in place) → system
+messages; text and image blocks → content
 parts (base64 → ``data:`` URL); assistant ``tool_use`` → ``tool_calls``; user
 ``tool_result`` → ``role: tool`` messages (images they carry follow in a user
 message); ``tools`` → function tools; ``tool_choice`` auto/any/tool/none →
 auto/required/{function}/none; ``stop_sequences`` → ``stop``; ``top_k``,
-``thinking`` and ``cache_control`` are dropped (OpenAI has no equivalent).
+``thinking``, ``context_management``, ``output_config.effort`` and
+``cache_control`` are dropped (OpenAI has no equivalent); see
+:mod:`serving.anthropic.options` for today's fields and block types.
 """
 
 from __future__ import annotations
@@ -24,6 +27,13 @@ from typing import Any
 import orjson
 
 from gateway_platform.errors import GatewayError, invalid_request
+from serving.anthropic.options import (
+    DROPPED_BLOCKS,
+    output_format,
+    search_result_text,
+    validate_context_management,
+    validate_thinking,
+)
 from serving.requests import ChatRequest, parse_json_object
 
 logger = logging.getLogger(__name__)
@@ -31,7 +41,9 @@ logger = logging.getLogger(__name__)
 JSON = dict[str, Any]
 
 # Anthropic fields with no OpenAI equivalent: accepted and not forwarded.
-DROPPED_FIELDS = frozenset({"top_k", "thinking", "service_tier", "container", "context_management", "mcp_servers"})
+DROPPED_FIELDS = frozenset(
+    {"top_k", "thinking", "service_tier", "container", "context_management", "mcp_servers", "output_config"}
+)
 TOOL_CHOICES: dict[str, str] = {"auto": "auto", "any": "required", "none": "none"}
 ERROR_TYPES: dict[int, str] = {
     400: "invalid_request_error",
@@ -44,8 +56,6 @@ ERROR_TYPES: dict[int, str] = {
     504: "timeout_error",
     529: "overloaded_error",
 }
-# Assistant history blocks a non-Anthropic backend cannot use (and never produced).
-SKIPPED_BLOCKS = frozenset({"thinking", "redacted_thinking"})
 TOOL_ERROR_PREFIX = "Error: "
 
 
@@ -151,6 +161,10 @@ def _user_messages(content: object, param: str) -> list[JSON]:
             message, images = _tool_result(block, f"{param}[{i}]")
             tool_messages.append(message)
             parts.extend(images)
+        elif block["type"] == "search_result":
+            parts.append({"type": "text", "text": search_result_text(block, f"{param}[{i}]")})
+        elif block["type"] in DROPPED_BLOCKS:
+            continue
         else:
             parts.append(_content_part(block, f"{param}[{i}]"))
     # Tool messages must directly follow the assistant's tool_calls; other blocks come after.
@@ -181,7 +195,7 @@ def _assistant_message(content: object, param: str) -> JSON:
             texts.append(_text(block, f"{param}[{i}]"))
         elif kind == "tool_use":
             calls.append(_tool_call(block, f"{param}[{i}]"))
-        elif kind not in SKIPPED_BLOCKS:
+        elif kind not in DROPPED_BLOCKS:
             raise invalid_request(f"Unsupported content block type '{kind}' in '{param}[{i}]'.", param=f"{param}[{i}]")
     message: JSON = {"role": "assistant", "content": "\n".join(texts) if texts or not calls else None}
     if calls:
@@ -207,27 +221,33 @@ def translate_messages(messages: object) -> list[JSON]:
             result.extend(_user_messages(content, f"{param}.content"))
         elif role == "assistant":
             result.append(_assistant_message(content, f"{param}.content"))
+        elif role == "system":  # today's API: system messages may appear inside ``messages``
+            text = _system_text(content, f"{param}.content")
+            if text:
+                result.append({"role": "system", "content": text})
         else:
             raise invalid_request(
-                f"Invalid value for '{param}.role': expected 'user' or 'assistant'.", param=f"{param}.role"
+                f"Invalid value for '{param}.role': expected 'user', 'assistant' or 'system'.", param=f"{param}.role"
             )
     return result
 
 
-def translate_system(system: object) -> str | None:
-    """Anthropic ``system`` (string or text blocks) → the system message text."""
+def _system_text(system: object, param: str) -> str | None:
     if system is None or isinstance(system, str):
         return system or None
     if not isinstance(system, list):
-        raise invalid_request(
-            "Invalid type for 'system': expected a string or an array of text blocks.", param="system"
-        )
+        raise invalid_request(f"Invalid type for '{param}': expected a string or an array of text blocks.", param=param)
     texts: list[str] = []
     for i, block in enumerate(system):
         if not isinstance(block, dict) or block.get("type") != "text":
-            raise invalid_request(f"'system[{i}]' must be a text block.", param=f"system[{i}]")
-        texts.append(_text(block, f"system[{i}]"))
+            raise invalid_request(f"'{param}[{i}]' must be a text block.", param=f"{param}[{i}]")
+        texts.append(_text(block, f"{param}[{i}]"))
     return "\n\n".join(texts) or None
+
+
+def translate_system(system: object) -> str | None:
+    """Anthropic ``system`` (string or text blocks) → the system message text."""
+    return _system_text(system, "system")
 
 
 def translate_tools(tools: object) -> list[JSON]:
@@ -247,9 +267,9 @@ def translate_tools(tools: object) -> list[JSON]:
         name, schema = tool.get("name"), tool.get("input_schema")
         if not isinstance(name, str) or not name:
             raise invalid_request(f"Missing required parameter: '{param}.name'.", param=f"{param}.name")
-        if not isinstance(schema, dict):
+        if not isinstance(schema, dict) or schema.get("type", "object") != "object":
             raise invalid_request(
-                f"'{param}.input_schema' must be a JSON schema object.", param=f"{param}.input_schema"
+                f"'{param}.input_schema' must be a JSON schema of type object.", param=f"{param}.input_schema"
             )
         function: JSON = {"name": name, "parameters": schema}
         if isinstance(tool.get("description"), str):
@@ -329,6 +349,11 @@ def parse_messages_request(raw: bytes) -> ChatRequest:
                 body["parallel_tool_calls"] = False
     if tools:
         body["tools"] = tools
+    validate_thinking(data.get("thinking"))
+    validate_context_management(data.get("context_management"))
+    response_format = output_format(data.get("output_config"))
+    if response_format is not None:
+        body["response_format"] = response_format
     stops = _stop_sequences(data.get("stop_sequences"))
     if stops:
         body["stop"] = stops

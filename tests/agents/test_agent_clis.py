@@ -95,7 +95,7 @@ def command_for(agent: str, workspace: Workspace, base_url: str, key: str) -> co
 
 @pytest.mark.parametrize("kind", KINDS)
 # Claude Code and Codex join once /v1/messages and /v1/responses serve them.
-@pytest.mark.parametrize("agent", ["opencode", "codex"])
+@pytest.mark.parametrize("agent", ["opencode", "codex", "claude"])
 def test_agent_completes_a_task_with_a_tool_call(
     agent: str,
     kind: str,

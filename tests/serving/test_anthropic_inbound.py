@@ -155,7 +155,12 @@ def test_tools_and_tool_choice_become_function_tools():
 
 def test_sampling_stop_and_metadata_are_translated_and_top_k_dropped():
     body = parse(
-        temperature=0.3, top_p=0.9, top_k=40, stop_sequences=["END"], metadata={"user_id": "u-1"}, thinking={}
+        temperature=0.3,
+        top_p=0.9,
+        top_k=40,
+        stop_sequences=["END"],
+        metadata={"user_id": "u-1"},
+        thinking={"type": "enabled", "budget_tokens": 1024},
     ).body
     assert body["temperature"] == 0.3 and body["top_p"] == 0.9 and body["stop"] == ["END"] and body["user"] == "u-1"
     assert "top_k" not in body and "thinking" not in body and "metadata" not in body
@@ -180,7 +185,7 @@ def test_a_stream_asks_for_usage_and_gateway_fields_are_kept_apart():
         ({"model": ""}, "model"),
         ({"messages": []}, "messages"),
         ({"messages": None}, "messages"),
-        ({"messages": [{"role": "system", "content": "x"}]}, "messages[0].role"),
+        ({"messages": [{"role": "tool", "content": "x"}]}, "messages[0].role"),
         ({"messages": [{"role": "user"}]}, "messages[0].content"),
         ({"messages": [{"role": "user", "content": 3}]}, "messages[0].content"),
         ({"messages": [{"role": "user", "content": [{"type": "video"}]}]}, "messages[0].content[0]"),
