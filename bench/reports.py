@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import platform
 import statistics
@@ -28,11 +27,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench import procs, stack
+from bench import report as bench_report
 
 VAR_DIR = procs.BASE_DIR / "var" / "bench-reports"
 DOC = procs.BASE_DIR / "docs" / "benchmarks-reports.md"
-RESULTS = procs.BASE_DIR / "bench" / "results" / "reports.json"
 LOAD: list[float] = []  # 1-minute load average before and after the measurements
+SERVERS: dict[str, str] = {}  # PostgreSQL and Redis versions of this run
+TEAMS_PER_TENANT = 4
+KEYS_PER_TEAM = 5
 TARGET_MS = 300.0
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo", "Europe/London"]
 # name, provider, tier, USD per million input / output tokens, relative popularity
@@ -67,7 +69,7 @@ WITH keys(tenant_id, team_id, api_key_id, weight) AS (
 INSERT INTO billing_usagerollup (
     granularity, period_start, tenant_id, team_id, api_key_id, model, provider, tier, requests, errors,
     prompt_tokens, completion_tokens, cost_usd, cache_hits, saved_by_cache_usd, saved_by_routing_usd,
-    saved_by_reduction_usd, tokens_saved
+    saved_by_reduction_usd, tokens_saved, cache_read_tokens, cache_write_tokens, saved_by_prompt_cache_usd
 )
 SELECT 'hour', h, tenant_id, team_id, api_key_id, name, provider, tier, requests,
        floor(requests * random() * 0.04)::int, prompt, completion,
@@ -76,7 +78,7 @@ SELECT 'hour', h, tenant_id, team_id, api_key_id, name, provider, tier, requests
        hits * (prompt * price_in + completion * price_out) / 1000000 / requests,
        (prompt * price_in + completion * price_out) / 1000000 * random() * 0.4,
        prompt * 0.06 * price_in / 1000000,
-       floor(prompt * 0.06)::bigint
+       floor(prompt * 0.06)::bigint, 0, 0, 0
 FROM measured
 ORDER BY h, tenant_id  -- the physical order the rollup task produces: period by period
 """
@@ -91,11 +93,11 @@ WITH hours AS (
 INSERT INTO billing_usagerollup (
     granularity, period_start, tenant_id, team_id, api_key_id, model, provider, tier, requests, errors,
     prompt_tokens, completion_tokens, cost_usd, cache_hits, saved_by_cache_usd, saved_by_routing_usd,
-    saved_by_reduction_usd, tokens_saved
+    saved_by_reduction_usd, tokens_saved, cache_read_tokens, cache_write_tokens, saved_by_prompt_cache_usd
 )
 SELECT 'day', day, tenant_id, team_id, api_key_id, model, provider, tier, sum(requests), sum(errors),
        sum(prompt_tokens), sum(completion_tokens), sum(cost_usd), sum(cache_hits), sum(saved_by_cache_usd),
-       sum(saved_by_routing_usd), sum(saved_by_reduction_usd), sum(tokens_saved)
+       sum(saved_by_routing_usd), sum(saved_by_reduction_usd), sum(tokens_saved), 0, 0, 0
 FROM hours
 WHERE day < today  -- closed days only: today lives in hour rows until the nightly close
 GROUP BY day, tenant_id, team_id, api_key_id, model, provider, tier
@@ -130,12 +132,12 @@ def generate(tenants: int, days: int, activity: float) -> Dataset:
         for i in range(tenants)
     )
     teams = Team.objects.bulk_create(
-        Team(tenant=t, slug=f"team-{j}", name=f"Team {j}") for t in tenant_rows for j in range(4)
+        Team(tenant=t, slug=f"team-{j}", name=f"Team {j}") for t in tenant_rows for j in range(TEAMS_PER_TENANT)
     )
     keys = ApiKey.objects.bulk_create(
         ApiKey(team=team, name=f"key-{team.tenant.slug}-{team.slug}-{n}", prefix=f"gw-{team.pk:04d}{n}",
                key_hash=f"{team.pk:032x}{n:032x}")
-        for team in teams for n in range(5)
+        for team in teams for n in range(KEYS_PER_TEAM)
     )  # fmt: skip
     weights = [0.3 + (k.pk * 7919 % 100) / 100 for k in keys]  # some keys busier than others
     budgets = []
@@ -216,6 +218,8 @@ def measure(requests: int) -> list[Timing]:
     from django.contrib.auth import get_user_model
     from django.test import Client
     from django.utils import timezone
+
+    SERVERS.update(bench_report.server_versions())
 
     from tenants.models import Team, Tenant, TenantRole
 
@@ -314,13 +318,14 @@ def write_report(dataset: Dataset, timings: list[Timing], requests: int) -> str:
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d} by `python -m bench.reports --requests {requests}` on "
         f"{platform.machine()} with {os.cpu_count() or 1} cores, Python {platform.python_version()}, embedded "
-        "PostgreSQL 18 with its default settings (no tuning). "
+        f"PostgreSQL {SERVERS.get('postgresql', '?')} with its default settings (no tuning). "
         f"Machine load (1-minute average) {LOAD[0]:.1f} before and {LOAD[1]:.1f} after the measurements"
         + (" (other work was running: the times are inflated)." if max(LOAD) > 1.5 else "."),
         "",
         "## Data",
         "",
-        f"- {dataset.tenants} tenants x {dataset.days} days; per tenant 4 teams, 20 keys, 5 models "
+        f"- {dataset.tenants} tenants x {dataset.days} days; per tenant {TEAMS_PER_TENANT} teams, "
+        f"{TEAMS_PER_TENANT * KEYS_PER_TEAM} keys, {len(MODELS)} models "
         "(every key may use every model; a pair is active in an hour with a probability that follows the working day).",
         f"- {dataset.hour_rows:,} hour rows and {dataset.day_rows:,} tenant-local day rows "
         f"({dataset.table_mb:,.0f} MB with indexes), generated in PostgreSQL in {dataset.seconds:.0f} s.",
@@ -338,6 +343,7 @@ def write_report(dataset: Dataset, timings: list[Timing], requests: int) -> str:
     for t in timings:
         lines.append(f"| {t.page} | {t.user} | {t.p50_ms:.1f} | {t.p95_ms:.1f} | {t.max_ms:.1f} | {t.queries} |")
     over = [t for t in timings if t.p95_ms > TARGET_MS]
+    overview_queries = next(t.queries for t in timings if t.page.startswith("overview"))
     scoped = [t for t in timings if t.user == "tenant admin"]
     lines += [
         "",
@@ -349,10 +355,12 @@ def write_report(dataset: Dataset, timings: list[Timing], requests: int) -> str:
             "",
             f"Over the {TARGET_MS:.0f} ms target: " + ", ".join(f"{t.page} ({t.p95_ms:.0f} ms)" for t in over) + ". "
             "These are a superuser's views over every tenant: they aggregate every tenant's rows of the range "
-            "(about 100,000 day rows for a month, 400,000 for 90 days), and summing that many `numeric` "
+            f"(about {dataset.day_rows * 30 // max(1, dataset.days):,} day rows for a month, "
+            f"{dataset.day_rows:,} for {dataset.days} days), and summing that many `numeric` "
             "columns takes PostgreSQL hundreds of milliseconds on two cores whatever the index. Making them "
             "fast needs fewer rows, not a better query: a per-tenant-per-day rollup without the team, key, "
-            "model, provider and tier dimensions (50 tenants x 90 days = 4,500 rows), written by the rollup "
+            f"model, provider and tier dimensions ({dataset.tenants} tenants x {dataset.days} days = "
+            f"{dataset.tenants * dataset.days:,} rows), written by the rollup "
             "task next to the day rows, which the all-tenant overview and tenant table would read.",
         ]
     lines += [
@@ -362,7 +370,9 @@ def write_report(dataset: Dataset, timings: list[Timing], requests: int) -> str:
         "two days read day rows of closed days (found by one query of index probes) and hour rows only for "
         "the days not closed yet and the ragged edges; per-day numbers are grouped by the stored instant and "
         "put on local dates in Python; names of keys and teams are looked up in one query per table; the "
-        "overview runs a fixed number of queries (8).",
+        f"overview runs a fixed number of queries ({overview_queries}).",
+        "",
+        bench_report.provenance_line(),
         "",
     ]
     return "\n".join(lines)
@@ -388,12 +398,10 @@ def main() -> None:
             timings = measure(args.requests)
     report = write_report(dataset, timings, args.requests)
     print(report)
+    raw = {"dataset": asdict(dataset), "load": LOAD, "servers": SERVERS, "timings": [asdict(t) for t in timings]}
+    bench_report.write("reports", raw, report)
     if str(args.output) != "-":
         args.output.write_text(report)
-        RESULTS.write_text(
-            json.dumps({"dataset": asdict(dataset), "load": LOAD, "timings": [asdict(t) for t in timings]}, indent=2)
-            + "\n"
-        )
 
 
 if __name__ == "__main__":

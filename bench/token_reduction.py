@@ -195,7 +195,8 @@ def render(data: dict[str, Any]) -> str:
             "(current version) and the whole history, in which edit answers repeat the edited file. Each request",
             "goes through `routing.reduction` — the transforms the gateway runs per request — with one feature",
             "switched on at a time, then all together. Tokens are the gateway's estimate (4 characters a token);",
-            "dollars at the seeded sonnet-4.5 input price ($3 per million). Savings are net: the code-mode and",
+            f"dollars at the seeded sonnet-4.5 input price (${INPUT_PRICE:g} per million). Savings are net: the "
+            "code-mode and",
             "diff-first instructions add prompt tokens and count negative.",
             "",
             f"Baseline: {data['requests']} requests, {data['baseline_prompt_tokens']:,} prompt tokens in all, "
@@ -240,6 +241,8 @@ def render(data: dict[str, Any]) -> str:
             "  rows are equal).",
             "- Seed 002 claims 30-50 % (file dedupe) and 20-30 % (boilerplate) savings; this session's numbers",
             "  above are what this implementation measures on this fixture, not a general promise.",
+            "",
+            report.provenance_line(),
         ]
     )
 

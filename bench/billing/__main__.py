@@ -173,10 +173,10 @@ def write_markdown(
         "",
         f"Re-run: `.venv/bin/python -m bench.billing --events {world.events}` "
         f"({platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        "embedded PostgreSQL 18 and Redis 6.2 on Unix sockets).",
+        f"PostgreSQL {db['servers']['postgresql']} and Redis {db['servers']['redis']} on Unix sockets).",
         "",
         f"Data: {world.events:,} raw usage events over {(world.end - world.start).days} days, "
-        f"{world.tenants} tenants, {world.keys} keys, 5 models"
+        f"{world.tenants} tenants, {world.keys} keys, {db['models']} models"
         + (f"; generated in {generate_s:.0f} s with `INSERT ... SELECT generate_series`." if generate_s else "."),
         "",
         "## Rollups and budget seeding",
@@ -217,6 +217,8 @@ def write_markdown(
         "```",
         db["plans"]["seed_tenant_month"],
         "```",
+        "",
+        report.provenance_line(),
     ]
     return "\n".join(lines) + "\n"
 
@@ -244,6 +246,10 @@ def main() -> None:
             world = _world_of_database(args.days)
         print("measuring rollups and seeding ...", file=sys.stderr)
         db = measure_database(world)
+        from providers.models import Model
+
+        db["servers"] = report.server_versions()
+        db["models"] = Model.objects.count()
         print("measuring admission ...", file=sys.stderr)
         LOAD.append(os.getloadavg()[0])
         latencies = asyncio.run(hotpath.measure(args.calls, args.concurrency))

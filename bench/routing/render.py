@@ -43,9 +43,10 @@ CAVEATS = """\
 - **The scorer is conservative by design.** A request with no evidence scores low in the *middle* band;
   only positive evidence of light work (list, grep, show, rename, typo, commit message, ...) sends it to
   the cheap tier. Mistakes therefore mostly cost money (routed above the label), rarely quality.
-- **The cost target is out of reach of routing alone with the seeded prices.** `code_gen` is sonnet-4.5
-  ($3 / $15 per million) against gpt-5.5 ($5 / $15): code answers are output-heavy and output costs the
-  same on both, so perfectly routed code work saves ~17 %. Even the oracle stays far below 60 % on this
+- **The cost target is out of reach of routing alone with the seeded prices.** `code_gen` is {code_model}
+  (${code_in:g} / ${code_out:g} per million) against {premium_model} (${premium_in:g} / ${premium_out:g}):
+  code answers are output-heavy, so perfectly routed code work saves only {code_oracle} (this run's oracle
+  cut for the `code_gen` label). Even the oracle stays far below 60 % on this
   mix; the cut grows with the IDE context per request and with the share of light agent steps (tables
   above). The levers beyond scoring are the cascade (try the cheap tier first, escalate on failed checks),
   token reduction, the semantic cache and `local_first` for the cheap band.
@@ -154,6 +155,22 @@ def _targets(data: dict[str, Any], summaries: dict[str, replay.Summary]) -> list
     ]
 
 
+def _price_facts(data: dict[str, Any], router: replay.Router) -> dict[str, Any]:
+    """The prices and the code_gen oracle cut the caveats quote, read from this run, not written by hand."""
+    code = router.snapshot.tiers["code_gen"].deployments[0]
+    premium = router.snapshot.tiers[router.baseline].deployments[0]
+    oracle = next((r["oracle"] for r in data["labels"] if r["label"] == "code_gen"), float("nan"))
+    return {
+        "code_model": code.name,
+        "code_in": float(code.input_cost_per_million),
+        "code_out": float(code.output_cost_per_million),
+        "premium_model": premium.name,
+        "premium_in": float(premium.input_cost_per_million),
+        "premium_out": float(premium.output_cost_per_million),
+        "code_oracle": pct(oracle),
+    }
+
+
 def render(
     data: dict[str, Any], summaries: dict[str, replay.Summary], results: list[replay.Routed], router: replay.Router
 ) -> str:
@@ -198,6 +215,8 @@ def render(
         "",
         _latency_table(data["latency"]),
         "",
-        CAVEATS.format(load=load),
+        CAVEATS.format(load=load, **_price_facts(data, router)),
+        "",
+        report.provenance_line(),
     ]
     return "\n".join(lines)
