@@ -42,9 +42,10 @@ def _cpu_model() -> str:
 
 @cache
 def provenance() -> dict[str, object]:
-    """Where and when this run happened: commit (``+dirty`` with local changes), machine, load."""
+    """Where and when this run happened: commit (``+dirty`` with code changes), machine, load."""
     commit = _git("rev-parse", "--short=9", "HEAD") or "unknown"
-    if _git("status", "--porcelain", "--untracked-files=no"):
+    # Local changes to code (not to docs/, which generators themselves rewrite) make the run "dirty".
+    if _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs"):
         commit += "+dirty"
     return {
         "commit": commit,
