@@ -332,6 +332,10 @@ GATEWAY = {
     "SYSTEM_MAX_CHARS": env.int("SYSTEM_MAX_CHARS", default=40_000),
     "USER_MSG_MAX_CHARS": env.int("USER_MSG_MAX_CHARS", default=120_000),
     "TOOL_RESULT_MAX_CHARS": env.int("TOOL_RESULT_MAX_CHARS", default=20_000),
+    # How long an agent session stays on the deployment that served it (routing.sessions); 0 turns it off.
+    "SESSION_AFFINITY_SECONDS": env.int("GATEWAY_SESSION_AFFINITY_SECONDS", default=1800),
+    # OpenAI-compatible hosts that get the session's prompt_cache_key (others may reject unknown fields).
+    "PROMPT_CACHE_KEY_HOSTS": env.list("GATEWAY_PROMPT_CACHE_KEY_HOSTS", default=["api.openai.com"]),
 }
 
 # --- Budgets, rate limits, usage rollups and alerts (billing) --------------------------

@@ -17,7 +17,7 @@ from providers.adapters import adapter_for
 from providers.adapters.base import Completion, Deployment, StreamChunk
 from providers.adapters.tokens import estimate_prompt_tokens
 from routing.resolver import Route
-from serving import admission, answers, cascade
+from serving import admission, affinity, answers, cascade
 from serving import cache_step as response_cache
 from serving.auth import authenticate
 from serving.chat_plan import ChatPlan, plan_chat
@@ -67,6 +67,7 @@ async def serve_chat(
     exchange.stream = request.stream
     route = plan_route(exchange, snapshot, key, request)  # skill, then auto / forced tier / named model
     exchange.tier = route.tier
+    affinity.identify(exchange, request.body, raw)  # the client's agent session, if it names one
     plan = plan_chat(exchange, snapshot, key, request, route)  # token reduction, cascade, answer checks
     async with admission.admitted(
         exchange,
@@ -78,6 +79,7 @@ async def serve_chat(
         also=(plan.cascade.cheap_route,) if plan.cascade else (),
         downgrade=True,
     ) as route:  # rate limits and budgets; a budget may downgrade the route
+        route = await affinity.keep(exchange, route, plan)  # the session's deployment first (its prompt cache)
         cached = await response_cache.lookup(exchange, snapshot, request.body, route)
         if cached.hit is not None:
             await response_cache.serve_hit(
@@ -87,6 +89,7 @@ async def serve_chat(
             await _serve_stream(exchange, responder, request, route, cached, plan)
         else:
             await _serve_complete(exchange, responder, route, cached, plan)
+        await affinity.remember(exchange)
 
 
 async def _serve_complete(

@@ -19,7 +19,7 @@ from gateway_platform.config.snapshot import KeyInfo, Snapshot
 from providers.adapters.anthropic import PROMPT_CACHING_KEY
 from providers.adapters.base import Deployment
 from providers.adapters.tokens import estimate_prompt_tokens
-from routing import guardrail
+from routing import guardrail, sessions
 from routing.cascade import CascadePlan, plan_cascade
 from routing.policies import guardrail_policy, routing_policy
 from routing.reduction import Reduced, Switches, context_budget, reduce_messages
@@ -31,6 +31,7 @@ from serving.exchange import Exchange
 from serving.requests import ChatRequest
 
 ANTHROPIC_KIND = "anthropic"
+OPENAI_KIND = "openai"
 REDUCTION_FEATURES = frozenset(
     {"strip_ide_boilerplate", "dedupe_files", "trim_context", "diff_first", "code_mode", "message_caps"}
 )
@@ -85,6 +86,15 @@ class ChatPlan:
             self.exchange.tokens_saved = {**kept, **reduced.tokens_saved}
         if self.prompt_caching and deployment.provider.kind == ANTHROPIC_KIND:
             body = {**body, PROMPT_CACHING_KEY: True}
+        session, key = self.exchange.session, self.exchange.key
+        if (
+            session
+            and key is not None
+            and deployment.provider.kind == OPENAI_KIND
+            and "prompt_cache_key" not in body
+            and sessions.sends_prompt_cache_key(deployment.provider.base_url)
+        ):
+            body = {**body, "prompt_cache_key": sessions.prompt_cache_key(key.tenant_id, session)}
         self.last_body = body
         return body
 

@@ -255,23 +255,66 @@ def build_messages_request(deployment: Deployment, body: JSON, *, stream: bool) 
     return payload
 
 
-def apply_cache_control(payload: JSON, *, enabled: bool) -> JSON:
-    """Mark the long stable prefix (system prompt, tool definitions) as cacheable.
+MAX_BREAKPOINTS = 4  # Anthropic's limit of cache_control blocks per request
 
-    Sets ``cache_control: ephemeral`` on the last system block and the last
-    tool; returns ``payload`` unchanged when not ``enabled``. Mutates and
-    returns ``payload``.
+
+def _count_breakpoints(payload: JSON) -> int:
+    blocks: list[object] = [*(payload.get("tools") or [])]
+    system = payload.get("system")
+    blocks += system if isinstance(system, list) else []
+    for message in payload.get("messages") or []:
+        content = message.get("content") if isinstance(message, dict) else None
+        blocks += content if isinstance(content, list) else []
+    return sum(1 for block in blocks if isinstance(block, dict) and block.get("cache_control"))
+
+
+def _mark_message(message: JSON) -> bool:
+    """Put a breakpoint on the message's last block (False when it has none or already one)."""
+    content = message.get("content")
+    if isinstance(content, str):
+        content = [{"type": "text", "text": content}] if content else []
+    if not isinstance(content, list) or not content or not isinstance(content[-1], dict):
+        return False
+    if any(isinstance(b, dict) and b.get("cache_control") for b in content):
+        return False
+    if content[-1].get("type") == "thinking":
+        return False
+    message["content"] = [*content[:-1], {**content[-1], "cache_control": dict(EPHEMERAL)}]
+    return True
+
+
+def apply_cache_control(payload: JSON, *, enabled: bool) -> JSON:
+    """Mark the stable prefixes as cacheable, within Anthropic's limit of four breakpoints.
+
+    In order, while fewer than ``MAX_BREAKPOINTS`` blocks carry one (a
+    breakpoint the request already has is kept and counted): the last tool,
+    the last system block and, in a conversation of several messages, the
+    final message (so the next turn can read this one's whole conversation)
+    and the previous user turn (the breakpoint the previous request wrote, so
+    this one reads it). Returns ``payload``
+    unchanged when not ``enabled``; mutates and returns ``payload``.
     """
     if not enabled:
         return payload
+    budget = MAX_BREAKPOINTS - _count_breakpoints(payload)
+    tools = payload.get("tools")
+    if budget > 0 and isinstance(tools, list) and tools and not tools[-1].get("cache_control"):
+        tools[-1] = {**tools[-1], "cache_control": dict(EPHEMERAL)}
+        budget -= 1
     system = payload.get("system")
     if isinstance(system, str):
         system = payload["system"] = [{"type": "text", "text": system}]
-    if isinstance(system, list) and system:
+    if budget > 0 and isinstance(system, list) and system and not system[-1].get("cache_control"):
         system[-1] = {**system[-1], "cache_control": dict(EPHEMERAL)}
-    tools = payload.get("tools")
-    if isinstance(tools, list) and tools:
-        tools[-1] = {**tools[-1], "cache_control": dict(EPHEMERAL)}
+        budget -= 1
+    messages = [m for m in payload.get("messages") or [] if isinstance(m, dict)]
+    if len(messages) < 2:  # a one-off question: writing it to the cache (1.25x) would only cost more
+        return payload
+    if budget > 0 and _mark_message(messages[-1]):
+        budget -= 1
+    earlier_users = [m for m in messages[:-1] if m.get("role") == "user"]
+    if budget > 0 and earlier_users:
+        _mark_message(earlier_users[-1])
     return payload
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -70,10 +70,12 @@ def _blocks(content: object) -> list[object]:
 
 @dataclass
 class CacheInfo:
-    """The cacheable prefix of a request (up to the last ``cache_control`` block)."""
+    """The cacheable prefixes of a request: one per ``cache_control`` block, the last one first-class."""
 
     prefix_hash: str | None = None
     prefix_chars: int = 0
+    # Every breakpoint as (hash, chars), in order: Anthropic reads the longest prefix cached at any of them.
+    breakpoints: list[tuple[str, int]] = field(default_factory=list)
 
 
 def parse_messages(body: JSON) -> tuple[Conversation, int, CacheInfo]:
@@ -118,10 +120,12 @@ def parse_messages(body: JSON) -> tuple[Conversation, int, CacheInfo]:
                 conversation.last_user_text = "\n".join(texts)
 
     cache_end = -1
+    marks: list[int] = []
     for index, (_role, block) in enumerate(items):
         conversation.texts.extend(_block_text(block))
         if isinstance(block, dict) and block.get("cache_control"):
             cache_end = index
+            marks.append(index)
 
     if last.get("role") == "user":
         results = [b for b in _blocks(last.get("content")) if isinstance(b, dict) and b.get("type") == "tool_result"]
@@ -140,49 +144,99 @@ def parse_messages(body: JSON) -> tuple[Conversation, int, CacheInfo]:
             conversation.forced_tool = choice["name"]
 
     cache = CacheInfo()
+    for mark in marks:
+        cache.breakpoints.append(_prefix_key(body.get("model"), items[: mark + 1]))
     if cache_end >= 0:
-        prefix = items[: cache_end + 1]
-        material = [
-            body.get("model"),
-            [
-                [
-                    role,
-                    {k: v for k, v in b.items() if k != "cache_control"} if isinstance(b, dict) else b,
-                ]
-                for role, b in prefix
-            ],
-        ]
-        cache.prefix_hash = hashlib.sha256(orjson.dumps(material, option=orjson.OPT_SORT_KEYS)).hexdigest()
-        cache.prefix_chars = sum(len(t) for _role, b in prefix for t in _block_text(b))
+        cache.prefix_hash, cache.prefix_chars = cache.breakpoints[-1]
     return conversation, max_tokens, cache
+
+
+def _prefix_key(model: object, prefix: list[tuple[str, object]]) -> tuple[str, int]:
+    material = [
+        model,
+        [
+            [role, {k: v for k, v in b.items() if k != "cache_control"} if isinstance(b, dict) else b]
+            for role, b in prefix
+        ],
+    ]
+    digest = hashlib.sha256(orjson.dumps(material, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return digest, sum(len(t) for _role, b in prefix for t in _block_text(b))
 
 
 class PromptCache:
     """Remembers prefix hashes (bounded, least recently used evicted)."""
 
-    def __init__(self, max_entries: int = 1000) -> None:
+    def __init__(self, max_entries: int = 20_000) -> None:
         self._entries: OrderedDict[str, None] = OrderedDict()
         self._max_entries = max_entries
 
     def usage(self, info: CacheInfo, prompt_tokens: int) -> tuple[int, int, int]:
         """``(input_tokens, cache_creation_input_tokens, cache_read_input_tokens)``.
 
-        The three always sum to ``prompt_tokens``; the cached prefix is
-        ``ceil(prefix_chars / 4)`` tokens (capped at ``prompt_tokens``).
+        The three always sum to ``prompt_tokens``. As Anthropic does, the
+        longest prefix cached at any breakpoint is read; the rest up to the
+        last breakpoint is written; every breakpoint's prefix is cached
+        afterwards. A prefix of ``c`` characters is ``ceil(c / 4)`` tokens
+        (capped at ``prompt_tokens``).
         """
-        if info.prefix_hash is None:
+        if not info.breakpoints:
             return prompt_tokens, 0, 0
-        cached = min(prompt_tokens, math.ceil(info.prefix_chars / 4))
-        if info.prefix_hash in self._entries:
-            self._entries.move_to_end(info.prefix_hash)
-            return prompt_tokens - cached, 0, cached
-        self._entries[info.prefix_hash] = None
+        read_chars = max((chars for digest, chars in info.breakpoints if digest in self._entries), default=0)
+        for digest, _chars in info.breakpoints:
+            if digest in self._entries:
+                self._entries.move_to_end(digest)
+            else:
+                self._entries[digest] = None
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)
-        return prompt_tokens - cached, cached, 0
+        total = min(prompt_tokens, math.ceil(info.breakpoints[-1][1] / 4))
+        read = min(total, math.ceil(read_chars / 4))
+        return prompt_tokens - total, total - read, read
+
+    def automatic(self, model: str, prefixes: list[tuple[str, int]], prompt_tokens: int) -> int:
+        """OpenAI-style automatic caching: cached tokens of the longest prefix seen before on this model.
+
+        ``prefixes`` are (hash, characters) of each message prefix (``openai_prefixes``). As OpenAI
+        documents, nothing under 1,024 tokens is cached and hits grow in steps of 128 tokens.
+        """
+        scoped = [(f"auto:{model}:{digest}", chars) for digest, chars in prefixes]
+        hit_chars = max((chars for key, chars in scoped if key in self._entries), default=0)
+        for key, _chars in scoped:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+            else:
+                self._entries[key] = None
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+        cached = math.ceil(hit_chars / 4)
+        if cached < AUTOMATIC_MIN_TOKENS:
+            return 0
+        return min(prompt_tokens, cached // AUTOMATIC_STEP_TOKENS * AUTOMATIC_STEP_TOKENS)
 
     def clear(self) -> None:
         self._entries.clear()
+
+
+AUTOMATIC_MIN_TOKENS = 1024
+AUTOMATIC_STEP_TOKENS = 128
+
+
+def openai_prefixes(body: JSON) -> list[tuple[str, int]]:
+    """(hash, characters) of each prefix of an OpenAI chat request: tools, then one message at a time.
+
+    The scope includes ``prompt_cache_key`` (OpenAI routes by it), so sessions with different keys
+    do not share entries.
+    """
+    running = hashlib.sha256(orjson.dumps([body.get("prompt_cache_key"), body.get("tools")]))
+    chars = len(orjson.dumps(body.get("tools"))) if body.get("tools") else 0
+    prefixes = []
+    for message in body.get("messages") or []:
+        encoded = orjson.dumps(message, option=orjson.OPT_SORT_KEYS)
+        running.update(encoded)
+        content = message.get("content") if isinstance(message, dict) else None
+        chars += len(content) if isinstance(content, str) else len(encoded)
+        prefixes.append((running.copy().hexdigest(), chars))
+    return prefixes
 
 
 def usage_json(reply: Reply, cache_usage: tuple[int, int, int]) -> JSON:

@@ -48,8 +48,11 @@ def openai_chat(body: JSON, cache: PromptCache) -> Prepared:
     options = body.get("stream_options")
     include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
 
+    prefixes = anthropic_format.openai_prefixes(body)
+
     def render() -> JSON | StreamPlan:
         reply = build_reply(conversation, directives, max_tokens=max_tokens, tool_id_prefix="call_")
+        reply.cached_prompt_tokens = cache.automatic(model, prefixes, reply.prompt_tokens)
         ids: JSON = {
             "model": model,
             "completion_id": new_id("chatcmpl-"),

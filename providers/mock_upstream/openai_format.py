@@ -135,11 +135,14 @@ def parse_completion(body: JSON) -> tuple[Conversation, int | None]:
 
 
 def usage(reply: Reply) -> JSON:
-    return {
+    result: JSON = {
         "prompt_tokens": reply.prompt_tokens,
         "completion_tokens": reply.completion_tokens,
         "total_tokens": reply.total_tokens,
     }
+    if reply.cached_prompt_tokens:
+        result["prompt_tokens_details"] = {"cached_tokens": reply.cached_prompt_tokens}
+    return result
 
 
 def _tool_call_json(reply: Reply) -> list[JSON]:

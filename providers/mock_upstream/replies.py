@@ -99,6 +99,7 @@ class Reply:
     finish: FinishReason
     prompt_tokens: int
     tool_call: ToolCall | None = None
+    cached_prompt_tokens: int = 0  # OpenAI-style automatic prefix caching (``anthropic_format.PromptCache``)
 
     @property
     def completion_tokens(self) -> int:

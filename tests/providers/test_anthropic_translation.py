@@ -296,6 +296,29 @@ def test_it_rejects_n_above_one() -> None:
     assert "not supported" in failed.value.message
 
 
+def test_a_conversation_gets_breakpoints_on_its_last_two_user_turns_within_the_limit() -> None:
+    body = {
+        "messages": [
+            {"role": "system", "content": "s"},
+            {"role": "user", "content": "one"},
+            {"role": "assistant", "content": "answer"},
+            {"role": "user", "content": "two"},
+        ],
+        "tools": [TOOL],
+    }
+    on = apply_cache_control(build(body), enabled=True)
+    assert on["messages"][0]["content"][-1]["cache_control"] == {"type": "ephemeral"}  # "one": the earlier turn
+    assert on["messages"][-1]["content"][-1]["cache_control"] == {"type": "ephemeral"}  # "two": this turn
+    assert "cache_control" not in orjson.dumps(on["messages"][1]).decode()
+    assert orjson.dumps(on).decode().count("cache_control") == 4  # tools, system, two user turns
+    # A request that already uses breakpoints keeps them, and the total stays within four.
+    preset = build(body)
+    preset["messages"][1]["content"] = [{"type": "text", "text": "answer", "cache_control": {"type": "ephemeral"}}]
+    preset["system"] = [{"type": "text", "text": "s", "cache_control": {"type": "ephemeral"}}]
+    preset["tools"][0]["cache_control"] = {"type": "ephemeral"}
+    assert orjson.dumps(apply_cache_control(preset, enabled=True)).decode().count("cache_control") == 4
+
+
 def test_it_marks_the_stable_prefix_for_prompt_caching() -> None:
     body = {
         "messages": [
@@ -312,7 +335,7 @@ def test_it_marks_the_stable_prefix_for_prompt_caching() -> None:
     assert on["system"][1]["cache_control"] == {"type": "ephemeral"}
     assert "cache_control" not in on["tools"][0]
     assert on["tools"][1]["cache_control"] == {"type": "ephemeral"}
-    assert "cache_control" not in orjson.dumps(on["messages"]).decode()
+    assert "cache_control" not in orjson.dumps(on["messages"]).decode()  # one message: nothing to reuse
     # The adapter takes the switch from the body and never forwards the key.
     switched = build_request(deployment(), {**body, "x_gateway_prompt_caching": True}, stream=False)
     assert switched["system"][1]["cache_control"] == {"type": "ephemeral"}

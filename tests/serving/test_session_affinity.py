@@ -1,0 +1,46 @@
+"""Session affinity through the gateway: a session stays on the deployment that served it while it is healthy."""
+
+from __future__ import annotations
+
+import uuid
+
+import openai
+import pytest
+
+from billing.models import UsageEvent
+from tests.factories import make_key, make_model, make_provider, make_team, make_tier
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_a_session_stays_on_its_fallback_deployment_and_is_recorded(mock_upstream_url, gateway_url, drained_events):
+    provider = make_provider(f"{mock_upstream_url}/v1", name="mockai")
+    primary = make_model(provider, name="primary", upstream_model="mock-gpt")
+    fallback = make_model(provider, name="fallback", upstream_model="mock-gpt-mini")
+    make_tier("code_gen", [primary, fallback])
+    client = openai.OpenAI(base_url=f"{gateway_url}/v1", api_key=make_key(make_team())[1], max_retries=0)
+    session = uuid.uuid4().hex
+    headers = {"X-Gateway-Cache": "no-store", "X-Gateway-Session": session}
+
+    def ask(text: str, **extra: object):
+        return client.chat.completions.with_raw_response.create(
+            model="code_gen", messages=[{"role": "user", "content": text}], extra_headers=headers, **extra
+        )
+
+    # The primary fails once (injected fault): failover serves the turn from the fallback, which is pinned.
+    first = ask("turn one [[mock: status=500 model=mock-gpt]]")
+    assert first.headers["x-gateway-model"] == "fallback"
+    # The primary is healthy again, but the session stays where its prompt cache is.
+    second = ask("turn two")
+    assert second.headers["x-gateway-model"] == "fallback"
+    assert "affinity=fallback" in second.headers["x-gateway-route-reason"]
+    # Another session starts on the primary.
+    other = client.chat.completions.with_raw_response.create(
+        model="code_gen",
+        messages=[{"role": "user", "content": "turn two"}],
+        extra_headers={"X-Gateway-Cache": "no-store", "X-Gateway-Session": session + "-other"},
+    )
+    assert other.headers["x-gateway-model"] == "primary"
+    events = drained_events(3, request_id__in=[r.headers["x-request-id"] for r in (first, second, other)])
+    assert {e.session for e in events} == {session, session + "-other"}
+    assert UsageEvent.objects.get(request_id=second.headers["x-request-id"]).route_reason["affinity"] == "fallback"
