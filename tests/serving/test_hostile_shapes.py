@@ -9,8 +9,6 @@ formats to the mock upstream. Derandomised, so a run is reproducible.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx2
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -25,17 +23,15 @@ KINDS = {"openai": "/v1", "anthropic": "", "ollama": ""}
 NOT_A_LIST_OF_OBJECTS = [5, "abc", {"a": 1}, [1], [None], True]
 
 
-@pytest.fixture(scope="module")
-def hostile_world(django_db_blocker: object, mock_upstream_url: str) -> Iterator[str]:
-    """Three models, one per upstream wire format, and a key that may use them (kept for the module)."""
-    with django_db_blocker.unblock():  # type: ignore[attr-defined]
-        for kind, suffix in KINDS.items():
-            provider = make_provider(
-                f"{mock_upstream_url}{suffix}", kind=kind, name=f"hostile-{kind}", api_key_env=MOCK_PROVIDER_KEY_ENV
-            )
-            make_model(provider, name=f"hostile-{kind}")
-        _, secret = make_key()
-        yield secret
+@pytest.fixture
+def hostile_world(mock_upstream_url: str) -> str:
+    """Three models, one per upstream wire format, and a key that may use them."""
+    for kind, suffix in KINDS.items():
+        provider = make_provider(
+            f"{mock_upstream_url}{suffix}", kind=kind, name=f"hostile-{kind}", api_key_env=MOCK_PROVIDER_KEY_ENV
+        )
+        make_model(provider, name=f"hostile-{kind}")
+    return make_key()[1]
 
 
 def post(gateway_url: str, secret: str, path: str, body: object) -> httpx2.Response:
@@ -44,19 +40,19 @@ def post(gateway_url: str, secret: str, path: str, body: object) -> httpx2.Respo
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("calls", NOT_A_LIST_OF_OBJECTS)
-def test_tool_calls_that_are_not_a_list_of_objects_are_a_400(gateway_url, hostile_world, kind, calls):
-    body = {
-        "model": f"hostile-{kind}",
-        "messages": [
-            {"role": "user", "content": "hi"},
-            {"role": "assistant", "content": None, "tool_calls": calls},
-            {"role": "user", "content": "again"},
-        ],
-    }
-    response = post(gateway_url, hostile_world, "/v1/chat/completions", body)
-    assert response.status_code == 400, response.text
-    assert response.json()["error"]["param"] == "messages[1].tool_calls"
+def test_tool_calls_that_are_not_a_list_of_objects_are_a_400(gateway_url, hostile_world, kind):
+    for calls in NOT_A_LIST_OF_OBJECTS:
+        body = {
+            "model": f"hostile-{kind}",
+            "messages": [
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "content": None, "tool_calls": calls},
+                {"role": "user", "content": "again"},
+            ],
+        }
+        response = post(gateway_url, hostile_world, "/v1/chat/completions", body)
+        assert response.status_code == 400, (calls, response.text)
+        assert response.json()["error"]["param"] == "messages[1].tool_calls"
 
 
 JSON = st.recursive(
