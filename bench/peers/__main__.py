@@ -16,6 +16,9 @@ import contextlib
 import datetime as dt
 import time
 from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
 
 from bench import docs, procs, stack
 from bench import report as results
@@ -55,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-pin", action="store_true", help="do not pin the server and the load to CPUs")
     parser.add_argument("--server-cpu", type=int, help="CPU of the server (default: the last one)")
     parser.add_argument("--load-cpu", type=int, help="CPU of the load generator, mock, Redis, PostgreSQL (default: 0)")
+    parser.add_argument("--render", type=Path, metavar="JSON", help="only re-render a saved run into the docs")
     docs = parser.add_mutually_exclusive_group()
     docs.add_argument("--docs", action="store_true", help="write the docs sections even after a partial run")
     docs.add_argument("--no-docs", action="store_true", help="never write docs/benchmarks.md and README.md")
@@ -168,8 +172,31 @@ def _machine_text(machine: dict[str, object]) -> str:
     return f"{machine['nproc']} CPUs ({machine['cpu_model']}), Python {machine['python']}"
 
 
+def _write_docs(
+    markdown: str, versus: list[dict[str, object]], summary: list[dict[str, float | str]], meta: dict[str, object]
+) -> None:
+    docs.replace_section(DOCS, report.SECTION, markdown.splitlines())
+    docs.replace_section(README, report.SECTION, report.readme_lines(versus, meta, summary))
+    print(f"Updated {DOCS.relative_to(procs.BASE_DIR)} and {README.relative_to(procs.BASE_DIR)}")
+
+
+def render_saved(path: Path, write_docs: bool) -> int:
+    """Re-render the table and the docs sections from a saved run's JSON (no measuring)."""
+    data = orjson.loads(path.read_bytes())
+    meta, cells = data["meta"], data["cells"]
+    summary = report.rows(report.aggregate(cells), list(meta["rows"]), int(meta["concurrency"]))
+    versus = report.versus_portkey(summary)
+    markdown = page.render(meta, summary, versus, data.get("skipped") or {}, report.shortfalls(cells))
+    print(markdown)
+    if write_docs:
+        _write_docs(markdown, versus, summary, meta)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.render:
+        return render_saved(args.render, not args.no_docs)
     selected = ["mock", *(r for r in ROWS[1:] + OPTIONAL_ROWS if r in (args.only or ROWS))]
     full = set(ROWS) <= set(selected)
     pinning = cpu.choose_pinning(args.server_cpu, args.load_cpu, not args.no_pin)
@@ -223,9 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     path = results.write(name, results.clean(data), markdown)  # type: ignore[arg-type]
     print(f"\nJSON: {path.relative_to(procs.BASE_DIR)}")
     if (full or args.docs) and not args.no_docs:
-        docs.replace_section(DOCS, report.SECTION, markdown.splitlines())
-        docs.replace_section(README, report.SECTION, report.readme_lines(versus, meta))
-        print(f"Updated {DOCS.relative_to(procs.BASE_DIR)} and {README.relative_to(procs.BASE_DIR)}")
+        _write_docs(markdown, versus, summary, meta)
     return 0
 
 

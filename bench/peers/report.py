@@ -33,10 +33,11 @@ def aggregate(cells: list[dict[str, object]]) -> list[dict[str, object]]:
     merged: list[dict[str, object]] = []
     for (target, stream, concurrency), members in groups.items():
         out: dict[str, object] = {"target": target, "stream": stream, "concurrency": concurrency}
-        for key, value in members[0].items():
-            if key in out or key == "round" or not isinstance(value, (int, float)) or isinstance(value, bool):
+        for key in dict.fromkeys(k for m in members for k in m):
+            numbers = [m[key] for m in members if isinstance(m.get(key), (int, float)) and not isinstance(m[key], bool)]
+            if key in out or key == "round" or not numbers:
                 continue
-            values = [float(m[key]) for m in members if isinstance(m.get(key), (int, float))]  # type: ignore[arg-type]
+            values = [float(v) for v in numbers]  # type: ignore[arg-type]
             values = [v for v in values if not math.isnan(v)]
             if key in SUMMED:
                 out[key] = sum(values)
@@ -205,11 +206,15 @@ def _range(*values: object) -> str:
     return f"{low:.2f}×" if f"{low:.2f}" == f"{high:.2f}" else f"{low:.2f}–{high:.2f}×"
 
 
-def readme_lines(versus: list[dict[str, object]], meta: dict[str, object]) -> list[str]:
+def readme_lines(
+    versus: list[dict[str, object]], meta: dict[str, object], summary: list[dict[str, float | str]]
+) -> list[str]:
     """One bullet per server (Daphne, uvicorn): the measured ratios against Portkey and the verdicts."""
+    busiest = max((float(r["other_cores"]) for r in summary), default=0.0)
     lines = [
         f"Measured by `make bench-peers` at commit `{meta['commit']}` on {meta['date']} "
-        f"({meta['machine']}; ratios from one run, at concurrency 1 and {meta['concurrency']}):",
+        f"({meta['machine']}; ratios from one run, at concurrency 1 and {meta['concurrency']}; other "
+        f"processes used up to {busiest:.2f} cores meanwhile, which inflates latencies far more than CPU):",
         "",
     ]
     for v in versus:

@@ -116,7 +116,7 @@ def test_it_judges_the_gateway_against_portkey() -> None:
     assert verdict["stream_cpu_ms_ratio"] == pytest.approx(0.95)
     assert verdict["stream_ok"] is True
     assert verdict["delta_ok"] is True
-    lines = report.readme_lines([verdict], {"commit": "abc", "date": "d", "machine": "m", "concurrency": 64})
+    lines = report.readme_lines([verdict], {"commit": "abc", "date": "d", "machine": "m", "concurrency": 64}, summary)
     assert any("0.75× Portkey's (target ≤ 0.8×: met)" in line for line in lines)
 
 
