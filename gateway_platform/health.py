@@ -71,11 +71,17 @@ def readiness(request: HttpRequest) -> JsonResponse:
     """Ready when PostgreSQL and Redis answer; 503 otherwise.
 
     Body: ``{"status": "ok" | "degraded" | "unavailable", "checks": {"database",
-    "redis", "celery"}, "providers": {name: status}}``. A stale Celery worker
-    makes the status ``degraded`` but keeps 200: the gateway still serves.
+    "redis", "celery"}}``, plus ``"providers": {name: status}`` for a caller that
+    may read ``/metrics`` (the metrics token or an allowed network): provider
+    names are the platform's business, not a load balancer's. A stale Celery
+    worker makes the status ``degraded`` but keeps 200: the gateway still serves.
     """
+    from gateway_platform.metrics_view import scrape_allowed
+
     checks = {"database": _check_database(), "redis": _check_redis(), "celery": _check_celery()}
-    providers = _provider_statuses() if checks["database"] == OK else {}
     ready = checks["database"] == OK and checks["redis"] == OK
     status = "unavailable" if not ready else OK if checks["celery"] == OK else "degraded"
-    return JsonResponse({"status": status, "checks": checks, "providers": providers}, status=200 if ready else 503)
+    body: dict[str, object] = {"status": status, "checks": checks}
+    if scrape_allowed(request):
+        body["providers"] = _provider_statuses() if checks["database"] == OK else {}
+    return JsonResponse(body, status=200 if ready else 503)

@@ -20,7 +20,8 @@ from gateway_platform import scrape_metrics
 from gateway_platform.client_address import resolve_client_address
 
 
-def _allowed(request: HttpRequest) -> bool:
+def scrape_allowed(request: HttpRequest) -> bool:
+    """The metrics token was sent, or the client is in ``GATEWAY_METRICS_ALLOWED_NETWORKS``."""
     token = settings.GATEWAY["METRICS_TOKEN"]
     if token:
         sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
@@ -37,7 +38,7 @@ def _allowed(request: HttpRequest) -> bool:
 
 def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus metrics of every process on this host (multiprocess mode when configured)."""
-    if not _allowed(request):
+    if not scrape_allowed(request):
         return HttpResponse("Forbidden: send the metrics token or scrape from an allowed network.\n", status=403)
     response = ExportToDjangoView(request)
     # Families read from Redis at scrape time (usage drain lag, dead letters, budget burn): see scrape_metrics.

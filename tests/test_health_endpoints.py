@@ -15,8 +15,12 @@ from tests.factories import make_provider
 pytestmark = pytest.mark.django_db
 
 
+OPERATOR = {"HTTP_AUTHORIZATION": "Bearer health-token"}  # what a monitoring system sends (the metrics token)
+
+
 @pytest.fixture(autouse=True)
-def _no_heartbeat() -> None:
+def _no_heartbeat(settings) -> None:
+    settings.GATEWAY = {**settings.GATEWAY, "METRICS_TOKEN": "health-token", "METRICS_ALLOWED_NETWORKS": []}
     sync_client().delete(CELERY_HEARTBEAT_KEY)
 
 
@@ -26,7 +30,7 @@ def test_live_checks_nothing_else():
 
 
 def test_health_without_a_celery_heartbeat_is_degraded_but_ready():
-    response = Client().get("/health")
+    response = Client(**OPERATOR).get("/health")
     assert response.status_code == 200
     assert response.json() == {
         "status": "degraded",
@@ -37,7 +41,7 @@ def test_health_without_a_celery_heartbeat_is_degraded_but_ready():
 
 def test_health_with_a_heartbeat_reports_celery_ok():
     write_celery_heartbeat(30)
-    response = Client().get("/health")
+    response = Client(**OPERATOR).get("/health")
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok" and body["checks"]["celery"] == "ok"
@@ -50,7 +54,7 @@ def test_health_lists_enabled_providers_with_their_latest_probe():
     make_provider("http://127.0.0.1:1/v1", name="hp-off", enabled=False)
     ProviderHealth.objects.create(provider=up, status=ProviderHealth.Status.HEALTHY, latency_ms=12)
     ProviderHealth.objects.create(provider=down, status=ProviderHealth.Status.DOWN, last_error="unreachable")
-    response = Client().get("/health")
+    response = Client(**OPERATOR).get("/health")
     assert response.status_code == 200  # a down provider does not make the gateway unready
     assert response.json()["providers"] == {"hp-down": "down", "hp-new": "unknown", "hp-up": "healthy"}
 
@@ -64,7 +68,7 @@ def test_health_is_503_when_redis_fails(monkeypatch):
             raise RedisConnectionError("no redis")
 
     monkeypatch.setattr(health, "sync_client", lambda: BrokenRedis())
-    response = Client().get("/health")
+    response = Client(**OPERATOR).get("/health")
     assert response.status_code == 503
     assert response.json() == {
         "status": "unavailable",
@@ -74,3 +78,13 @@ def test_health_is_503_when_redis_fails(monkeypatch):
 
 
 # PostgreSQL down (a real connection that fails): tests/serving/test_outages.py.
+
+
+def test_provider_names_need_the_metrics_token():
+    make_provider("http://127.0.0.1:9/v1", name="secret-vendor")
+    anonymous = Client(REMOTE_ADDR="203.0.113.9").get("/health")
+    assert anonymous.status_code == 200 and "providers" not in anonymous.json()
+    assert "secret-vendor" not in anonymous.content.decode()
+    wrong = Client(REMOTE_ADDR="203.0.113.9", HTTP_AUTHORIZATION="Bearer nope").get("/health")
+    assert "providers" not in wrong.json()
+    assert "secret-vendor" in Client(**OPERATOR).get("/health").json()["providers"]
