@@ -15,6 +15,8 @@ Translation rules (documented in the README):
 - ``function_call`` / ``custom_tool_call`` items → assistant ``tool_calls``
   (consecutive calls join one assistant message); ``function_call_output`` /
   ``custom_tool_call_output`` → ``role: tool`` messages.
+- ``additional_tools`` items (Codex sends its tools this way for newer
+  models) are read as tools, like ``tools``.
 - ``reasoning`` items (and their ``encrypted_content``) are dropped: only the
   vendor that produced them can read them. ``web_search_call``,
   ``file_search_call``, ``tool_search_call`` / ``_output`` and other records of
@@ -94,6 +96,8 @@ REFUSED_FIELDS = {
     "prompt": "Prompt templates are not supported by this gateway; send 'instructions' and 'input'.",
 }
 TOOL_CHOICES = frozenset({"auto", "none", "required"})
+# Codex (newer models) sends its tools as an input item of this type rather than in ``tools``.
+ADDITIONAL_TOOLS = "additional_tools"
 
 
 @dataclass(slots=True)
@@ -307,7 +311,7 @@ def translate_items(items: list[JSON], *, first_index: int = 0) -> list[JSON]:
                 messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
         elif kind in ("function_call_output", "custom_tool_call_output"):
             messages.append(_call_output(item, param))
-        elif kind in DROPPED_ITEMS:
+        elif kind in DROPPED_ITEMS or kind == ADDITIONAL_TOOLS:  # tools: see ``additional_tools``
             continue
         elif kind == "item_reference":
             raise invalid_request(
@@ -403,6 +407,15 @@ def translate_tools(
     return result
 
 
+def additional_tools(items: list[JSON], names: ToolNames) -> list[JSON]:
+    """The tools ``additional_tools`` input items declare (Codex), translated like ``tools``."""
+    result: list[JSON] = []
+    for index, item in enumerate(items):
+        if item.get("type") == ADDITIONAL_TOOLS:
+            result.extend(translate_tools(item.get("tools"), names, param=f"input[{index}].tools"))
+    return result
+
+
 def translate_tool_choice(choice: object) -> str | JSON | None:
     """Responses ``tool_choice`` → chat ``tool_choice`` (hosted-tool choices become ``auto``)."""
     if choice is None:
@@ -485,7 +498,7 @@ def build_chat_request(parsed: ParsedResponses, history: list[JSON]) -> tuple[Ch
     body: JSON = {"model": model, "messages": system + messages + own}
     if not body["messages"]:
         raise invalid_request("'input' must contain at least one item.", param="input")
-    tools = translate_tools(data.get("tools"), names)
+    tools = translate_tools(data.get("tools"), names) + additional_tools([*history, *items], names)
     if tools:
         body["tools"] = tools
         choice = translate_tool_choice(data.get("tool_choice"))

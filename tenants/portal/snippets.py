@@ -31,11 +31,25 @@ def default_model(allowed_models: list[str], tier_names: list[str]) -> str:
     return "auto"
 
 
+def codex_config(*, api_base: str, model: str) -> str:
+    """``~/.codex/config.toml`` for the Codex CLI (the key comes from ``GATEWAY_API_KEY``)."""
+    return (
+        f"model = {json.dumps(model)}\n"
+        'model_provider = "gateway"\n\n'
+        "[model_providers.gateway]\n"
+        'name = "LLM gateway"\n'
+        f"base_url = {json.dumps(api_base)}\n"
+        'env_key = "GATEWAY_API_KEY"\n'
+        'wire_api = "responses"\n'
+    )
+
+
 def client_snippets(*, base_url: str, secret: str, model: str) -> list[Snippet]:
-    """Configuration for Cursor, Continue, Open Interpreter, Claude Code, the openai SDK and curl.
+    """Configuration for Cursor, Continue, Open Interpreter, Codex, Claude Code, OpenCode, the openai SDK and curl.
 
     ``base_url`` is the server root (``http://host:port``); OpenAI-style clients get
-    ``/v1`` appended, Claude Code appends ``/v1/messages`` itself.
+    ``/v1`` appended, Claude Code appends ``/v1/messages`` itself. The Codex, Claude
+    Code and OpenCode snippets are the ones the agent conformance suite runs.
     """
     api_base = f"{base_url}/v1"
     body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Hello"}]})
@@ -70,6 +84,33 @@ def client_snippets(*, base_url: str, secret: str, model: str) -> list[Snippet]:
             code=(
                 f"interpreter --api_base {shlex.quote(api_base)} --api_key {shlex.quote(secret)} "
                 f"--model {shlex.quote('openai/' + model)}"
+            ),
+        ),
+        Snippet(
+            slug="codex",
+            title="Codex CLI",
+            where="~/.codex/config.toml — then in your shell: export GATEWAY_API_KEY=<the key> and run codex",
+            code=codex_config(api_base=api_base, model=model),
+            note=f"export GATEWAY_API_KEY={shlex.quote(secret)}",
+        ),
+        Snippet(
+            slug="opencode",
+            title="OpenCode",
+            where="~/.config/opencode/opencode.json",
+            code=json.dumps(
+                {
+                    "$schema": "https://opencode.ai/config.json",
+                    "provider": {
+                        "gateway": {
+                            "npm": "@ai-sdk/openai-compatible",
+                            "name": "LLM gateway",
+                            "options": {"baseURL": api_base, "apiKey": secret},
+                            "models": {model: {"name": model, "tool_call": True}},
+                        }
+                    },
+                    "model": f"gateway/{model}",
+                },
+                indent=2,
             ),
         ),
         Snippet(

@@ -14,6 +14,7 @@ seeded aliases.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -86,6 +87,7 @@ def tool_call(agent: str, target: Path) -> tuple[str, dict[str, object]]:
 
 
 def command_for(agent: str, workspace: Workspace, base_url: str, key: str) -> configs.Command:
+    """The portal's snippet for each agent; Codex names its own kind of model (an alias), Claude Code none."""
     if agent == "codex":
         return configs.codex(workspace, base_url, key, "gpt-5.5-codex")
     if agent == "claude":
@@ -134,3 +136,69 @@ def test_agent_completes_a_task_with_a_tool_call(
         assert event.status_code == 200
         assert event.prompt_tokens > 0 and event.completion_tokens > 0
         assert event.cost_usd > 0
+
+
+@pytest.fixture(scope="module")
+def seeded_gateway(
+    django_db_setup: None, django_db_blocker: object, mock_upstream_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[int, str]]:
+    """A gateway like `make run` without credentials: every provider routed to the mock upstream."""
+    port = free_port()
+    socket_path = str(tmp_path_factory.mktemp("seeded") / "gateway.sock")
+    args = [sys.executable, "-m", "daphne", "-p", str(port), "-u", socket_path, "gateway_platform.asgi:application"]
+    env = server_env(GATEWAY_MOCK_UPSTREAM_URL=mock_upstream_url, GATEWAY_MAX_BODY_BYTES="8388608")
+    for name in ("DEEPSEEK_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_API_KEY"):
+        env.pop(name, None)
+    proc = start_process(args, env)
+    wait_for_http(f"http://127.0.0.1:{port}/live", proc=proc)
+    yield port, socket_path
+    stop_process(proc)
+
+
+@pytest.mark.parametrize("agent", ["claude", "codex"])
+def test_agents_work_with_the_seeded_defaults_and_no_model_configured(
+    agent: str,
+    seeded_gateway: tuple[int, str],
+    mock_upstream_url: str,
+    drained_events: Callable[..., list[UsageEvent]],
+    tmp_path: Path,
+) -> None:
+    """Zero configuration: `seed_defaults`, a key, and the agent's own default model names (aliases)."""
+    from routing.config_file import config_seed_defaults
+
+    binary = agent_binary(agent)
+    port, socket_path = seeded_gateway
+    config_seed_defaults()
+    api_key, secret = make_key()
+    httpx2.delete(f"{mock_upstream_url}/_mock/events", timeout=5)
+    workspace = Workspace.create(tmp_path)
+    target = workspace.cwd / "hello.txt"
+    call, args = tool_call(agent, target)
+    if agent == "codex":
+        # With its own default model Codex offers its tools in namespaces (additional_tools); files are
+        # written through the JavaScript `exec` tool calling the nested `exec_command`.
+        command = f"printf 'hello from codex\\n' > {target}"
+        call, args = "functions__exec", {"input": f"await tools.exec_command({{cmd: {json.dumps(command)}}})"}
+    base_url = f"http://127.0.0.1:{port}"
+    if agent == "claude":
+        before, after, agent_env = configs.claude(workspace, base_url, secret, None)
+    else:
+        before, after, agent_env = configs.codex(workspace, base_url, secret, "unused")
+        config = workspace.home / ".codex" / "config.toml"
+        config.write_text(config.read_text().replace('model = "unused"\n', ""))  # Codex's own default model
+    result = run_agent(
+        [str(binary), *before, f"Create hello.txt. {mock_marker(call, args, FINAL)}", *after],
+        workspace=workspace,
+        env=workspace.env(**agent_env),
+        port=port,
+        socket_path=socket_path,
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    assert FINAL in result.stdout
+    assert target.read_text() == f"hello from {agent}\n"
+    calls = httpx2.get(f"{mock_upstream_url}/_mock/events", timeout=5).json()
+    events = drained_events(len(calls), api_key_id=api_key.pk)
+    served = [e for e in events if e.model]
+    assert len(served) == len(calls) >= 2
+    assert all(e.requested_model.startswith(("claude-", "gpt-")) for e in served)  # the agent's own names
+    assert all(e.status_code == 200 and e.cost_usd > 0 for e in served)

@@ -241,3 +241,34 @@ def test_it_marks_a_capped_answer_incomplete() -> None:
     response = response_from_completion(completion, context, response_id="resp_3", created_at=1)
     assert response["status"] == "incomplete"
     assert response["incomplete_details"] == {"reason": "max_output_tokens"}
+
+
+def test_it_reads_the_tools_codex_sends_as_additional_tools_items() -> None:
+    body = json.loads((FIXTURES / "codex-0.171.0-responses-default-model.json").read_text())["body"]
+    assert body["model"] == "gpt-6.2-sol" and not body.get("tools")
+    chat, context = translate(body)
+    names = [t["function"]["name"] for t in chat["tools"]]
+    assert "functions__exec" in names and "collaboration__spawn_agent" in names
+    assert all(m["role"] in ("system", "user") for m in chat["messages"])  # the item itself is not a message
+    completion = {
+        "choices": [
+            {
+                "message": {
+                    "tool_calls": [
+                        {"id": "c1", "function": {"name": "functions__exec", "arguments": '{"input": "await 1"}'}}
+                    ]
+                },
+                "finish_reason": "tool_calls",
+            }
+        ]
+    }
+    [item] = response_from_completion(completion, context, response_id="resp_y", created_at=1)["output"]
+    assert item == {
+        "type": "custom_tool_call",
+        "id": "fc_y_0",
+        "call_id": "c1",
+        "name": "exec",
+        "input": "await 1",
+        "status": "completed",
+        "namespace": "functions",
+    }
