@@ -188,3 +188,18 @@ def test_models_lists_exact_aliases(mock_upstream_url, client):
     listed = {model.id: model.owned_by for model in client.models.list()}
     assert listed["sonnet"] == "gateway-alias" and listed["code_gen"] == "gateway-tier"
     assert "gpt-*codex*" not in listed
+
+
+def test_a_stream_that_fails_after_it_started_ends_with_response_failed(mock_upstream_url, gateway, secret):
+    deploy(mock_upstream_url, "openai")
+    body = {"model": "code_gen", "input": "long answer [[mock: words=40 drop_after=3]]", "stream": True, "store": True}
+    with httpx2.stream(
+        "POST", f"{gateway}/v1/responses", json=body, headers={"Authorization": f"Bearer {secret}"}, timeout=30
+    ) as answer:
+        assert answer.status_code == 200
+        raw = b"".join(answer.iter_bytes())
+    events = [orjson.loads(line[6:]) for line in raw.splitlines() if line.startswith(b"data: ")]
+    assert events[0]["type"] == "response.created"
+    assert events[-1]["type"] == "response.failed"
+    assert events[-1]["response"]["status"] == "failed" and events[-1]["response"]["error"]["message"]
+    assert not StoredResponse.objects.exists()  # a failed response is not kept
