@@ -184,8 +184,9 @@ def render_saved(path: Path, write_docs: bool) -> int:
     """Re-render the table and the docs sections from a saved run's JSON (no measuring)."""
     data = orjson.loads(path.read_bytes())
     meta, cells = data["meta"], data["cells"]
-    summary = report.rows(report.aggregate(cells), list(meta["rows"]), int(meta["concurrency"]))
-    versus = report.versus_portkey(summary)
+    high = int(meta["concurrency"])
+    summary = report.rows(report.aggregate(cells), list(meta["rows"]), high)
+    versus = report.versus_portkey(summary, cells, high)
     markdown = page.render(meta, summary, versus, data.get("skipped") or {}, report.shortfalls(cells))
     print(markdown)
     if write_docs:
@@ -218,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     now = dt.datetime.now(dt.UTC)
     name = f"peers-{now:%Y-%m-%d}" if full else f"peers-{now:%Y-%m-%d-%H%M%S}-partial"
     summary = report.rows(report.aggregate(cells), selected, plan.concurrency)
-    versus = report.versus_portkey(summary)
+    versus = report.versus_portkey(summary, cells, plan.concurrency)
     meta: dict[str, object] = {
         "date": f"{now:%Y-%m-%d %H:%M} UTC",
         "commit": machine["commit"],

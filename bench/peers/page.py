@@ -52,7 +52,8 @@ def render(
     if versus:
         lines += [
             "",
-            "Against Portkey, same run (ratios of CPU ms; targets from issue 10):",
+            "Against Portkey, same run: ratios of the median CPU ms, in brackets the range of the ratios round "
+            "by round (targets from issue 10):",
             "",
             report.versus_table(versus, high),
         ]

@@ -118,8 +118,32 @@ def _ratio(mine: float, theirs: float) -> float:
     return mine / theirs if theirs and not math.isnan(theirs) else math.nan
 
 
-def versus_portkey(summary: list[dict[str, float | str]]) -> list[dict[str, object]]:
-    """For each gateway row: its ratios to Portkey's row and whether each target is met."""
+RATIO_CELLS = {"cpu_ms_c1": (False, 1), "cpu_ms": (False, 0), "stream_cpu_ms_c1": (True, 1), "stream_cpu_ms": (True, 0)}
+
+
+def round_ratios(cells: list[dict[str, object]], target: str, stream: bool, concurrency: int) -> list[float]:
+    """``target``'s CPU per request over Portkey's, round by round (both measured minutes apart in a round)."""
+    mine = {
+        c.get("round"): c
+        for c in cells
+        if (c["target"], c["stream"], c["concurrency"]) == (target, stream, concurrency)
+    }
+    theirs = {
+        c.get("round"): c
+        for c in cells
+        if (c["target"], c["stream"], c["concurrency"]) == (REFERENCE, stream, concurrency)
+    }
+    ratios = [_ratio(_num(mine[r], "cpu_ms_per_req"), _num(theirs[r], "cpu_ms_per_req")) for r in mine if r in theirs]
+    return [r for r in ratios if not math.isnan(r)]
+
+
+def versus_portkey(
+    summary: list[dict[str, float | str]], cells: list[dict[str, object]] | None = None, high: int = 64
+) -> list[dict[str, object]]:
+    """For each gateway row: its ratios to Portkey's row and whether each target is met.
+
+    With the raw ``cells`` (one per round), each ratio also gets its per-round values (``*_rounds``).
+    """
     portkey = next((r for r in summary if r["target"] == REFERENCE), None)
     if portkey is None:
         return []
@@ -134,10 +158,15 @@ def versus_portkey(summary: list[dict[str, float | str]]) -> list[dict[str, obje
         worst_cpu = max(ratios["cpu_ms_c1"], ratios["cpu_ms"])
         worst_stream = max(ratios["stream_cpu_ms_c1"], ratios["stream_cpu_ms"])
         delta, reference_delta = float(row["delta_p50_ms_c1"]), float(portkey["delta_p50_ms_c1"])
+        per_round = {
+            f"{key}_ratio_rounds": round_ratios(cells or [], str(row["target"]), stream, conc or high)
+            for key, (stream, conc) in RATIO_CELLS.items()
+        }
         out.append(
             {
                 "target": row["target"],
                 **{f"{key}_ratio": value for key, value in ratios.items()},
+                **per_round,
                 "cpu_ok": worst_cpu <= CPU_TARGET,
                 "stream_ok": worst_stream <= STREAM_TARGET,
                 "delta_p50_ms_c1": delta,
@@ -158,8 +187,14 @@ def _pair(a: object, b: object) -> str:
     return f"{_f(a)} / {_f(b)}"
 
 
-def _x(value: object) -> str:
-    return f"{value:.2f}×" if isinstance(value, float) and not math.isnan(value) else "–"
+def _x(value: object, rounds: object = None) -> str:
+    """A ratio, with the range of its per-round values when there are several."""
+    if not isinstance(value, float) or math.isnan(value):
+        return "–"
+    text = f"{value:.2f}×"
+    if isinstance(rounds, list) and len(rounds) > 1:
+        text += f" ({min(rounds):.2f}–{max(rounds):.2f})"
+    return text
 
 
 def _yes(ok: object) -> str:
@@ -190,8 +225,10 @@ def versus_table(versus: list[dict[str, object]], high: int) -> str:
         "Δp50 c=1 ms (Portkey's)", "≤ Portkey's", f"Errors c={high}",
     ]  # fmt: skip
     body = [
-        [v["target"], _x(v["cpu_ms_c1_ratio"]), _x(v["cpu_ms_ratio"]), _yes(v["cpu_ok"]),
-         _x(v["stream_cpu_ms_c1_ratio"]), _x(v["stream_cpu_ms_ratio"]), _yes(v["stream_ok"]),
+        [v["target"], _x(v["cpu_ms_c1_ratio"], v.get("cpu_ms_c1_ratio_rounds")),
+         _x(v["cpu_ms_ratio"], v.get("cpu_ms_ratio_rounds")), _yes(v["cpu_ok"]),
+         _x(v["stream_cpu_ms_c1_ratio"], v.get("stream_cpu_ms_c1_ratio_rounds")),
+         _x(v["stream_cpu_ms_ratio"], v.get("stream_cpu_ms_ratio_rounds")), _yes(v["stream_ok"]),
          f"{_f(v['delta_p50_ms_c1'])} ({_f(v['portkey_delta_p50_ms_c1'])})", _yes(v["delta_ok"]), _f(v["errors"], 0)]
         for v in versus
     ]  # fmt: skip

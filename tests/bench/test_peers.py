@@ -138,3 +138,14 @@ def test_it_names_cells_with_too_few_answers() -> None:
         "`litellm` completed 0 20-chunk streams at concurrency 64 in round 1 (65 sent in 20 s): "
         "no CPU per request for that cell"
     ]
+
+
+def test_it_shows_the_ratio_of_each_round() -> None:
+    cells = []
+    for number, (theirs, mine) in enumerate([(2.0, 1.0), (4.0, 3.0)]):
+        cells += [
+            _cell("portkey", False, 64, cpu_ms_per_req=theirs, round=number),
+            _cell("gateway-uvicorn", False, 64, cpu_ms_per_req=mine, round=number),
+        ]
+    assert report.round_ratios(cells, "gateway-uvicorn", False, 64) == [0.5, 0.75]
+    assert report.round_ratios(cells, "gateway-uvicorn", True, 64) == []
