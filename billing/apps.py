@@ -12,4 +12,9 @@ class BillingConfig(AppConfig):
         from gateway_platform.config import version as config_version
 
         config_version.watch("billing.Budget", "billing.KeyModelLimit")
+        from django.core import checks
+
+        from gateway_platform.redis_durability import check_redis_durability
+
+        checks.register(check_redis_durability, checks.Tags.database)  # migrate and `check --database`
         limits.register()

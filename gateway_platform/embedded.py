@@ -101,6 +101,9 @@ def redis_url(var_dir: Path) -> str:
                     "yes",
                     "--save",
                     "",
+                    # Never evict: the usage stream and budget counters are data, not cache.
+                    "--maxmemory-policy",
+                    "noeviction",
                 ],
                 check=True,
             )

@@ -67,6 +67,15 @@ def _provider_statuses() -> dict[str, str]:
     return {name: status or ProviderHealth.Status.UNKNOWN for name, status in rows}
 
 
+def _redis_durability() -> list[str]:
+    from gateway_platform.redis_durability import durability_problems
+
+    try:
+        return durability_problems(sync_client())
+    except Exception as exc:
+        return [f"error: {exc.__class__.__name__}"]
+
+
 def readiness(request: HttpRequest) -> JsonResponse:
     """Ready when PostgreSQL and Redis answer; 503 otherwise.
 
@@ -84,4 +93,5 @@ def readiness(request: HttpRequest) -> JsonResponse:
     body: dict[str, object] = {"status": status, "checks": checks}
     if scrape_allowed(request):
         body["providers"] = _provider_statuses() if checks["database"] == OK else {}
+        body["redis_durability"] = _redis_durability() if checks["redis"] == OK else []
     return JsonResponse(body, status=200 if ready else 503)

@@ -340,6 +340,8 @@ GATEWAY = {
             "GATEWAY_METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"] if DEBUG or LOCAL_MODE else []
         )
     ],
+    # Refuse (a system check error) rather than warn when Redis may lose data (gateway_platform.redis_durability).
+    "REDIS_REQUIRE_DURABLE": env.bool("GATEWAY_REDIS_REQUIRE_DURABLE", default=False),
     # Reverse proxies whose X-Forwarded-For is believed (gateway_platform.client_address); empty: none.
     "TRUSTED_PROXIES": [ipaddress.ip_network(net) for net in env.list("GATEWAY_TRUSTED_PROXIES", default=[])],
     # Failed /v1/ authentications per client address per minute before it gets 429 for a minute.

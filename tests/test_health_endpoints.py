@@ -36,6 +36,7 @@ def test_health_without_a_celery_heartbeat_is_degraded_but_ready():
         "status": "degraded",
         "checks": {"database": "ok", "redis": "ok", "celery": "stale"},
         "providers": {},
+        "redis_durability": [],  # the project's Redis runs with AOF and noeviction
     }
 
 
@@ -74,6 +75,7 @@ def test_health_is_503_when_redis_fails(monkeypatch):
         "status": "unavailable",
         "checks": {"database": "ok", "redis": "error: ConnectionError", "celery": "unknown"},
         "providers": {},
+        "redis_durability": [],
     }
 
 
