@@ -13,7 +13,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-API_MODULES = ("tenants.api", "billing.api")
+API_MODULES = ("tenants.api", "billing.api", "routing.api")
 
 router = DefaultRouter()
 for module_name in API_MODULES:

@@ -25,9 +25,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from caching.models import CachePolicy
+from routing.models import GuardrailPolicy, ModelAlias, RoutingPolicy, Skill
 from tenants.models import Membership
 from tenants.tokens import personal_token_create
-from tests.factories import make_budget, make_key, make_team
+from tests.factories import make_budget, make_key, make_model, make_provider, make_team, make_tier
 
 MAX_EXAMPLES = 10
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -73,6 +75,18 @@ def seed(db: None) -> Seed:
         "tenants": team.tenant_id,
         "budgets": budget.pk,
         "tokens": other_token.pk,
+    }
+    # The configuration API (routing/api.py): one row of each kind.
+    model = make_model(make_provider("https://upstream.example/v1", name="st-provider"), name="st-model")
+    ids |= {
+        "providers": model.provider_id,
+        "models": model.pk,
+        "tiers": make_tier("st_tier", [model]).pk,
+        "skills": Skill.objects.create(slug="st-skill", name="S", system_prompt="p").pk,
+        "aliases": ModelAlias.objects.create(pattern="st-*", target="st_tier").pk,
+        "routing-policies": RoutingPolicy.objects.get_or_create(tenant=None)[0].pk,
+        "guardrail-policies": GuardrailPolicy.objects.create(tenant=team.tenant).pk,
+        "cache-policies": CachePolicy.objects.create(tenant=team.tenant).pk,
     }
     return Seed(token=issued.secret, ids=ids)
 

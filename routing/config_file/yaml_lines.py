@@ -76,7 +76,10 @@ class LoadedYaml:
 
 def load_yaml(text: str, *, source: str = "<string>") -> LoadedYaml:
     """Parse one YAML document; raise ``ConfigError`` (with the line) on bad syntax or duplicate keys."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # refuses non-printable characters already (found by Schemathesis)
+    except yaml.YAMLError as exc:
+        raise ConfigError([Issue("", None, f"invalid YAML: {exc}")], source) from exc
     try:
         node = loader.get_single_node()
         if node is None:

@@ -1,0 +1,448 @@
+"""Management API for the gateway's configuration (``/api/``): every object the admin edits.
+
+- Global-only objects (providers, models) and ``POST /api/config``: superusers, as in the admin.
+- Tenant-scoped objects (tiers with ordered members, skills, aliases, routing, guardrail and
+  cache policies): superusers manage every row; a tenant admin reads the global rows and the
+  rows of the tenants they administer and creates, changes and deletes only the latter (another
+  tenant's row is a 404). These are the rules of ``tenants.admin_scoping``.
+
+Writes run the model's own validation (``full_clean``: choices, validators, unique constraints),
+are recorded in the object's admin history (``tenants.audit``) and bump the configuration
+version through the models' save signals, so every gateway process sees them on its next request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Model as DbModel
+from django.db.models import Q, QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status, viewsets
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from caching.models import CachePolicy
+from providers.models import Model, Provider
+from routing.config_file import ConfigError, config_import
+from routing.config_file.apply import ImportReport
+from routing.models import GuardrailPolicy, ModelAlias, RoutingPolicy, Skill, Tier, TierModel
+from routing.models.config import ConfigSection
+from tenants import permissions
+from tenants.api import ScopedViewSet
+from tenants.audit import audit_log, changed_fields_message
+from tenants.models import Tenant
+
+VIA = "API"
+
+
+# --------------------------------------------------------------------------- serializers
+
+
+class ValidatedModelSerializer(serializers.ModelSerializer):
+    """Runs the model's ``full_clean`` so the API refuses exactly what the admin refuses (400, not 500)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            if isinstance(field, serializers.BooleanField):
+                # A form post that leaves a checkbox out keeps the model's default (DRF would say False,
+                # silently disabling a provider created with form data).
+                field.default_empty_html = serializers.empty
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        model = self.Meta.model
+        concrete = {f.name: f for f in model._meta.concrete_fields}
+        # A copy: the instance itself must keep its old values until save (the audit compares them).
+        instance = copy.copy(self.instance) if self.instance is not None else model()
+        for name, value in attrs.items():
+            field = concrete.get(name)
+            if field is not None:
+                setattr(instance, field.attname, getattr(value, "pk", value) if field.is_relation else value)
+        try:
+            instance.full_clean(exclude=self.clean_exclude())
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(
+                exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+            ) from None
+        return attrs
+
+    def clean_exclude(self) -> list[str]:
+        return []
+
+
+class ProviderSerializer(ValidatedModelSerializer):
+    credential_set = serializers.BooleanField(source="has_credential", read_only=True)
+
+    class Meta:
+        model = Provider
+        validators: list[Any] = []  # uniqueness is checked by full_clean (DRF would make the fields required)
+        fields = (
+            "id",
+            "name",
+            "kind",
+            "base_url",
+            "api_key_env",
+            "credential_set",
+            "api_version",
+            "region",
+            "extra_headers",
+            "connect_timeout",
+            "read_timeout",
+            "total_timeout",
+            "max_connections",
+            "enabled",
+            "created_at",
+            "updated_at",
+        )
+        read_only_fields = ("created_at", "updated_at")
+
+
+class ProviderModelSerializer(ValidatedModelSerializer):
+    provider = serializers.SlugRelatedField(slug_field="name", queryset=Provider.objects.all())
+
+    class Meta:
+        model = Model
+        validators: list[Any] = []  # uniqueness is checked by full_clean (DRF would make the fields required)
+        fields = "__all__"
+        read_only_fields = ("created_at", "updated_at")
+
+
+class TenantSlugField(serializers.SlugRelatedField):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("slug_field", "slug")
+        kwargs.setdefault("queryset", Tenant.objects.all())
+        kwargs.setdefault("allow_null", True)
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+
+class MemberNamesField(serializers.ListField):
+    """A tier's models by name, in order (read from and written to ``TierModel`` positions)."""
+
+    def get_attribute(self, instance: Tier) -> list[str]:
+        return [tm.model.name for tm in instance.tier_models.select_related("model").order_by("position")]
+
+
+class TierSerializer(ValidatedModelSerializer):
+    tenant = TenantSlugField()
+    models = MemberNamesField(
+        child=serializers.CharField(max_length=200),
+        help_text="Model names in order: the primary first, then the fallbacks.",
+    )
+
+    class Meta:
+        model = Tier
+        validators: list[Any] = []  # uniqueness is checked by full_clean (DRF would make the fields required)
+        exclude = ("members",)
+        read_only_fields = ("created_at", "updated_at")
+
+    def validate_models(self, names: list[str]) -> list[Model]:
+        if len(set(names)) != len(names):
+            raise serializers.ValidationError("A model appears twice.")
+        found = {m.name: m for m in Model.objects.filter(name__in=names)}
+        missing = [n for n in names if n not in found]
+        if missing:
+            raise serializers.ValidationError(f"Unknown models: {', '.join(missing)}.")
+        return [found[n] for n in names]
+
+    def create(self, validated: dict[str, Any]) -> Tier:
+        members = validated.pop("models", [])
+        tier = super().create(validated)
+        self._set_members(tier, members)
+        return tier
+
+    def update(self, instance: Tier, validated: dict[str, Any]) -> Tier:
+        members = validated.pop("models", None)
+        tier = super().update(instance, validated)
+        if members is not None:
+            self._set_members(tier, members)
+        return tier
+
+    @staticmethod
+    def _set_members(tier: Tier, members: list[Model]) -> None:
+        TierModel.objects.filter(tier=tier).delete()
+        TierModel.objects.bulk_create(TierModel(tier=tier, model=m, position=i) for i, m in enumerate(members))
+        tier.save(update_fields=["updated_at"])  # one more save: the config version follows the new members
+
+
+class SkillSerializer(ValidatedModelSerializer):
+    tenant = TenantSlugField()
+
+    class Meta:
+        model = Skill
+        validators: list[Any] = []  # uniqueness is checked by full_clean (DRF would make the fields required)
+        fields = "__all__"
+
+
+class AliasSerializer(ValidatedModelSerializer):
+    tenant = TenantSlugField()
+
+    class Meta:
+        model = ModelAlias
+        validators: list[Any] = []  # uniqueness is checked by full_clean (DRF would make the fields required)
+        fields = "__all__"
+        read_only_fields = ("created_at", "updated_at")
+
+
+class RoutingPolicySerializer(ValidatedModelSerializer):
+    tenant = TenantSlugField()
+    fallback_model = serializers.SlugRelatedField(
+        slug_field="name", queryset=Model.objects.all(), allow_null=True, required=False
+    )
+
+    class Meta:
+        model = RoutingPolicy
+        validators: list[Any] = []  # uniqueness is checked by full_clean (DRF would make the fields required)
+        fields = "__all__"
+
+
+class GuardrailPolicySerializer(ValidatedModelSerializer):
+    tenant = TenantSlugField()
+
+    class Meta:
+        model = GuardrailPolicy
+        validators: list[Any] = []  # uniqueness is checked by full_clean (DRF would make the fields required)
+        fields = "__all__"
+
+
+class CachePolicySerializer(ValidatedModelSerializer):
+    tenant = TenantSlugField()
+
+    class Meta:
+        model = CachePolicy
+        validators: list[Any] = []  # uniqueness is checked by full_clean (DRF would make the fields required)
+        fields = "__all__"
+
+
+# --------------------------------------------------------------------------- viewsets
+
+
+class ConfigViewSet(ScopedViewSet):
+    """Scoped CRUD with the model's validation; integrity races answer 400 instead of 500."""
+
+    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
+        with _integrity_as_400(), transaction.atomic():
+            super().perform_create(serializer)
+
+    def perform_update(self, serializer: serializers.BaseSerializer) -> None:
+        instance = serializer.instance
+        fields = serializer.fields  # type: ignore[attr-defined]
+        before = {name: fields[name].get_attribute(instance) for name in serializer.validated_data}  # type: ignore[attr-defined]
+        with _integrity_as_400(), transaction.atomic():
+            obj = serializer.save()
+            after = {name: fields[name].get_attribute(obj) for name in before}
+            changes = {name: (old, after[name]) for name, old in before.items() if after[name] != old}
+            self.audit(obj, "change", changed_fields_message(changes))
+
+    def perform_destroy(self, instance: Any) -> None:
+        with _integrity_as_400(), transaction.atomic():
+            super().perform_destroy(instance)
+
+
+@contextlib.contextmanager
+def _integrity_as_400() -> Iterator[None]:
+    try:
+        yield
+    except IntegrityError:
+        raise serializers.ValidationError(
+            {"non_field_errors": ["Conflicts with an existing row or is still in use."]}
+        ) from None
+
+
+class GlobalConfigViewSet(ConfigViewSet):
+    """Platform configuration: superusers only (tenant admins do not see it in the admin either)."""
+
+    def visible(self, user: Any) -> QuerySet:
+        model = self.get_serializer_class().Meta.model  # type: ignore[attr-defined]
+        return model.objects.all().order_by("pk") if user.is_superuser else model.objects.none()
+
+    def may_create(self, user: Any) -> bool:
+        return bool(user.is_superuser)
+
+    def may_change(self, user: Any, obj: Any) -> bool:
+        return bool(user.is_superuser)
+
+
+class TenantConfigViewSet(ConfigViewSet):
+    """Global rows (no tenant) plus the rows of the tenants the user administers."""
+
+    scoped_choices = {"tenant": "administered"}
+
+    def administered(self, user: Any) -> QuerySet[Tenant]:
+        return permissions.administered_tenants(user)
+
+    def visible(self, user: Any) -> QuerySet:
+        model = self.get_serializer_class().Meta.model  # type: ignore[attr-defined]
+        rows = model.objects.all()
+        if not user.is_superuser:
+            rows = rows.filter(Q(tenant__isnull=True) | Q(tenant__in=self.administered(user)))
+        return rows.order_by("pk")
+
+    def may_create(self, user: Any) -> bool:
+        if user.is_superuser:
+            return True
+        # A tenant admin creates rows for one of their tenants only (never a global row).
+        tenant = self.request.data.get("tenant") if hasattr(self.request.data, "get") else None
+        return bool(tenant) and self.administered(user).filter(slug=tenant).exists()
+
+    def may_change(self, user: Any, obj: Any) -> bool:
+        if user.is_superuser:
+            return True
+        if obj.tenant_id is None or not self.administered(user).filter(pk=obj.tenant_id).exists():
+            return False
+        tenant = self.request.data.get("tenant", "") if hasattr(self.request.data, "get") else ""
+        return tenant == "" or self.administered(user).filter(slug=tenant).exists()
+
+
+class ProviderViewSet(GlobalConfigViewSet):
+    """Upstream providers (credentials by environment variable name only; never the secret)."""
+
+    serializer_class = ProviderSerializer
+    search_fields = ("name", "base_url")
+    filterset_fields = ("kind", "enabled")
+
+
+class ModelViewSet(GlobalConfigViewSet):
+    """Models clients can name, with prices, served by a provider."""
+
+    serializer_class = ProviderModelSerializer
+    search_fields = ("name", "upstream_model")
+    filterset_fields = ("enabled",)
+
+
+class TierViewSet(TenantConfigViewSet):
+    """Tiers and their ordered models (``models``: primary first)."""
+
+    serializer_class = TierSerializer
+    search_fields = ("name",)
+
+
+class SkillViewSet(TenantConfigViewSet):
+    serializer_class = SkillSerializer
+    search_fields = ("slug", "name")
+
+
+class AliasViewSet(TenantConfigViewSet):
+    serializer_class = AliasSerializer
+    search_fields = ("pattern", "target")
+
+
+class RoutingPolicyViewSet(TenantConfigViewSet):
+    serializer_class = RoutingPolicySerializer
+
+
+class GuardrailPolicyViewSet(TenantConfigViewSet):
+    serializer_class = GuardrailPolicySerializer
+
+
+class CachePolicyViewSet(TenantConfigViewSet):
+    serializer_class = CachePolicySerializer
+
+
+# --------------------------------------------------------------------------- POST /api/config
+
+
+class ConfigImportSerializer(serializers.Serializer):
+    config = serializers.CharField(help_text="The configuration in the config-file format (YAML or JSON).")
+    dry_run = serializers.BooleanField(default=True, help_text="Report what would change and change nothing.")
+
+
+class ChangeSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    name = serializers.CharField()
+    action = serializers.CharField()
+    note = serializers.CharField()
+
+
+class ConfigReportSerializer(serializers.Serializer):
+    dry_run = serializers.BooleanField()
+    changes = ChangeSerializer(many=True)
+    pending_sections = serializers.ListField(child=serializers.CharField())
+    warnings = serializers.ListField(child=serializers.CharField())
+    summary = serializers.ListField(child=serializers.CharField())
+
+
+class ConfigIssuesSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    issues = serializers.ListField(child=serializers.CharField())
+
+
+class _DryRun(Exception):
+    def __init__(self, report: ImportReport) -> None:
+        self.report = report
+
+
+def _audit_import(user: Any, report: ImportReport) -> None:
+    lookups: dict[str, Any] = {
+        "provider": lambda name: Provider.objects.filter(name=name).first(),
+        "model": lambda name: Model.objects.filter(name=name).first(),
+        "tier": lambda name: Tier.objects.filter(tenant=None, name=name).first(),
+        "routing policy": lambda name: RoutingPolicy.objects.filter(tenant=None).first(),
+        "section": lambda name: ConfigSection.objects.filter(name=name).first(),
+    }
+    for change in report.changes:
+        if change.action not in ("created", "updated") or change.kind not in lookups:
+            continue
+        obj: DbModel | None = lookups[change.kind](change.name)
+        if obj is not None:
+            verb = "add" if change.action == "created" else "change"
+            audit_log(user, obj, verb, f"Config import: {change.note or change.action}.", via=VIA)
+
+
+class ConfigImportViewSet(viewsets.ViewSet):
+    """``POST /api/config/``: apply a whole configuration (upsert by name), or preview it with ``dry_run``."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        request=ConfigImportSerializer,
+        responses={200: ConfigReportSerializer, 400: ConfigIssuesSerializer, 403: ConfigIssuesSerializer},
+    )
+    def create(self, request: Request) -> Response:
+        if not request.user.is_superuser:
+            return Response({"detail": "Only platform administrators change the configuration.", "issues": []}, 403)
+        form = ConfigImportSerializer(data=request.data)
+        if not form.is_valid():
+            issues = [f"{name}: {message}" for name, messages in form.errors.items() for message in messages]
+            return Response({"detail": "Invalid request; nothing changed.", "issues": issues}, 400)
+        dry_run = form.validated_data["dry_run"]
+        try:
+            with transaction.atomic():
+                report = config_import(text=form.validated_data["config"], source="API")
+                if dry_run:
+                    raise _DryRun(report)  # roll back: nothing changes, no version bump is sent
+                _audit_import(request.user, report)
+        except _DryRun as preview:
+            report = preview.report
+        except ConfigError as exc:
+            issues = [str(issue) for issue in exc.issues] or [str(exc)]
+            return Response({"detail": "The configuration is invalid; nothing changed.", "issues": issues}, 400)
+        body = {
+            "dry_run": dry_run,
+            "changes": [{"kind": c.kind, "name": c.name, "action": c.action, "note": c.note} for c in report.changes],
+            "pending_sections": list(report.pending_sections),
+            "warnings": [str(w) for w in report.warnings],
+            "summary": report.summary_lines(),
+        }
+        return Response(body, status=status.HTTP_200_OK)
+
+
+ROUTES = [
+    ("providers", ProviderViewSet, "provider"),
+    ("models", ModelViewSet, "model"),
+    ("tiers", TierViewSet, "tier"),
+    ("skills", SkillViewSet, "skill"),
+    ("aliases", AliasViewSet, "alias"),
+    ("routing-policies", RoutingPolicyViewSet, "routing-policy"),
+    ("guardrail-policies", GuardrailPolicyViewSet, "guardrail-policy"),
+    ("cache-policies", CachePolicyViewSet, "cache-policy"),
+    ("config", ConfigImportViewSet, "config"),
+]
