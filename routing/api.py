@@ -29,6 +29,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from caching.models import CachePolicy
+from gateway_platform.drf import SlugRelatedField
 from providers.models import Model, Provider
 from routing.config_file import ConfigError, config_import
 from routing.config_file.apply import ImportReport
@@ -106,7 +107,7 @@ class ProviderSerializer(ValidatedModelSerializer):
 
 
 class ProviderModelSerializer(ValidatedModelSerializer):
-    provider = serializers.SlugRelatedField(slug_field="name", queryset=Provider.objects.all())
+    provider = SlugRelatedField(slug_field="name", queryset=Provider.objects.all())
 
     class Meta:
         model = Model
@@ -115,7 +116,7 @@ class ProviderModelSerializer(ValidatedModelSerializer):
         read_only_fields = ("created_at", "updated_at")
 
 
-class TenantSlugField(serializers.SlugRelatedField):
+class TenantSlugField(SlugRelatedField):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("slug_field", "slug")
         kwargs.setdefault("queryset", Tenant.objects.all())
@@ -194,9 +195,7 @@ class AliasSerializer(ValidatedModelSerializer):
 
 class RoutingPolicySerializer(ValidatedModelSerializer):
     tenant = TenantSlugField()
-    fallback_model = serializers.SlugRelatedField(
-        slug_field="name", queryset=Model.objects.all(), allow_null=True, required=False
-    )
+    fallback_model = SlugRelatedField(slug_field="name", queryset=Model.objects.all(), allow_null=True, required=False)
 
     class Meta:
         model = RoutingPolicy
