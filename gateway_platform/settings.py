@@ -363,7 +363,14 @@ GATEWAY = {
     "SESSION_AFFINITY_SECONDS": env.int("GATEWAY_SESSION_AFFINITY_SECONDS", default=1800),
     # OpenAI-compatible hosts that get the session's prompt_cache_key (others may reject unknown fields).
     "PROMPT_CACHE_KEY_HOSTS": env.list("GATEWAY_PROMPT_CACHE_KEY_HOSTS", default=["api.openai.com"]),
+    # The cascade's quality check, seed 002's names: heuristic | llm (a billed call to the cheap tier as judge) | none.
+    "CASCADE_QUALITY_CHECK_MODE": env.str("CASCADE_QUALITY_CHECK_MODE", default="heuristic").strip().lower(),
+    "CASCADE_MIN_RESPONSE_LENGTH": env.int("CASCADE_MIN_RESPONSE_LENGTH", default=0),  # seed 002 suggests 100
+    "CASCADE_LOG_OUTCOMES": env.bool("CASCADE_LOG_OUTCOMES", default=True),
 }
+
+if GATEWAY["CASCADE_QUALITY_CHECK_MODE"] not in ("heuristic", "llm", "none"):
+    raise ImproperlyConfigured("CASCADE_QUALITY_CHECK_MODE must be heuristic, llm or none.")
 
 # --- Budgets, rate limits, usage rollups and alerts (billing) --------------------------
 _retention_days = env.int("GATEWAY_USAGE_RETENTION_DAYS", default=0)

@@ -19,7 +19,7 @@ def write_outcomes(records: Sequence[Mapping[str, Any]]) -> int:
     rows = []
     for record in records:
         decision = (record.get("route_reason") or {}).get(DECISION_KEY)
-        if not isinstance(decision, dict):
+        if not isinstance(decision, dict) or decision.get("log") is False:  # CASCADE_LOG_OUTCOMES=0
             continue
         status = int(record.get("status_code") or 0)
         rows.append(

@@ -163,3 +163,38 @@ def assess(question: Question, answer: Answer) -> Verdict:
             score *= factor
             reasons.append(reason)
     return Verdict(round(max(0.0, min(1.0, score)), 4) if math.isfinite(score) else 0.0, tuple(reasons))
+
+
+# -- the cascade's check modes (seed 002: CASCADE_QUALITY_CHECK_MODE, CASCADE_MIN_RESPONSE_LENGTH) --------
+
+HEURISTIC, LLM, NONE = "heuristic", "llm", "none"
+CHECK_MODES = (HEURISTIC, LLM, NONE)
+JUDGE_MAX_TOKENS = 8
+JUDGE_ANSWER_CHARS = 6000  # the judge reads the head of long answers: it rates, it does not re-derive
+_JUDGE_SCORE_RE = re.compile(r"\b(10|[0-9])\b")
+
+
+def heuristic(question: Question, answer: Answer, *, min_length: int) -> Verdict:
+    """``assess``, plus the minimum response length: a shorter text answer (no tool call) fails outright."""
+    if min_length > 0 and not answer.tool_calls and len(answer.text.strip()) < min_length:
+        return Verdict(0.0, ("below_min_length",))
+    return assess(question, answer)
+
+
+def judge_body(question: Question, answer: Answer) -> dict[str, Any]:
+    """The chat request that asks a cheap judge model to rate an answer from 0 to 10."""
+    prompt = (
+        "Rate how well the ANSWER resolves the QUESTION, from 0 (useless, wrong or a refusal) to 10 "
+        "(complete and correct). Reply with the number only.\n\n"
+        f"QUESTION:\n{question.text[:JUDGE_ANSWER_CHARS]}\n\nANSWER:\n{answer.text[:JUDGE_ANSWER_CHARS]}"
+    )
+    return {"messages": [{"role": "user", "content": prompt}], "max_tokens": JUDGE_MAX_TOKENS, "temperature": 0}
+
+
+def judged(text: str) -> Verdict | None:
+    """The judge's reply as a verdict (score / 10), or None when it holds no number 0-10."""
+    match = _JUDGE_SCORE_RE.search(text)
+    if match is None:
+        return None
+    score = int(match.group(1)) / 10
+    return Verdict(score, () if score >= 0.5 else ("judge",))

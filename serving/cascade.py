@@ -28,17 +28,24 @@ off the hot path, lossless and idempotent, like the usage event itself.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, TypeVar
 
+from django.conf import settings
+
 from billing.costs import cost_usd
 from gateway_platform.errors import GatewayError
+from providers.adapters import adapter_for
 from providers.adapters.base import Completion, Deployment, StreamChunk, Usage
+from providers.adapters.tokens import estimate_prompt_tokens
+from routing import quality
 from routing.cascade import DECISION_KEY, CascadePlan
-from routing.quality import Answer, Verdict, assess
+from routing.quality import Answer, Question, Verdict
 from routing.resolver import Route
 from serving import answers
+from serving.exchange import attempt_record
 from serving.failover import call_with_failover
 from serving.streaming import route_served, stream_with_failover, usage_or_estimate
 
@@ -66,6 +73,8 @@ def _decide(exchange: Exchange, cascade: CascadePlan, *, final_tier: str, reason
         "complexity": cascade.question.complexity,
         "query_hash": cascade.query_hash,
     }
+    if not settings.GATEWAY["CASCADE_LOG_OUTCOMES"]:
+        exchange.route_reason[DECISION_KEY]["log"] = False  # routing.outcomes stores no row for it
     outcome = "escalated" if final_tier != cascade.cheap_tier else "served cheap"
     extra = {"request_id": exchange.request_id, "cascade_reason": reason, "tier": final_tier}
     logger.info("cascade %s", outcome, extra=extra)
@@ -96,7 +105,7 @@ async def _cheap_attempt(
         return None
     deployment = route_served(exchange, cascade.cheap_route)
     answer, usage, chars = summary(result)
-    verdict = assess(cascade.question, answer)
+    verdict = await check_answer(exchange, deployment, cascade.question, answer)
     note = exchange.attempts[-1]
     note.update(tier=cascade.cheap_tier, quality=verdict.score)
     if verdict.passes(cascade.threshold):
@@ -107,6 +116,43 @@ async def _cheap_attempt(
     reason = "low quality: " + ", ".join(verdict.reasons)
     _decide(exchange, cascade, final_tier=cascade.requested_tier, reason=reason, verdict=verdict)
     return None
+
+
+async def check_answer(exchange: Exchange, deployment: Deployment, question: Question, answer: Answer) -> Verdict:
+    """The cheap answer's verdict under ``CASCADE_QUALITY_CHECK_MODE``.
+
+    ``none`` passes every answer; ``heuristic`` is ``routing.quality`` plus
+    ``CASCADE_MIN_RESPONSE_LENGTH``; ``llm`` asks the cheap tier's model itself to
+    rate the answer 0-10 (one more upstream call, billed on this request and noted
+    in its attempts), falling back to the heuristic when the judge fails or says
+    no number. The length floor applies in every mode but ``none``.
+    """
+    config = settings.GATEWAY
+    mode, min_length = config["CASCADE_QUALITY_CHECK_MODE"], config["CASCADE_MIN_RESPONSE_LENGTH"]
+    if mode == quality.NONE:
+        return Verdict(1.0, ())
+    fallback = quality.heuristic(question, answer, min_length=min_length)
+    if mode != quality.LLM or fallback.reasons == ("below_min_length",):
+        return fallback
+    adapter = adapter_for(deployment.provider.kind)
+    if adapter is None:
+        return fallback
+    started = time.monotonic()
+    body = quality.judge_body(question, answer)
+    try:
+        judgement = await adapter.complete(deployment, body)
+    except GatewayError as err:  # not a fallback hop: the heuristic decides instead
+        exchange.attempts.append({**attempt_record(deployment, None, started=started), "judge_error": err.code})
+        return fallback
+    note = {**attempt_record(deployment, None, started=started), "judge": deployment.name}
+    usage = usage_or_estimate(judgement.usage, lambda: estimate_prompt_tokens(body), len(judgement.text))
+    cost = cost_usd(deployment, usage)
+    exchange.discarded_cost_usd += cost  # the judge is paid for and billed with the request
+    note["cost_usd"] = str(cost)
+    verdict = quality.judged(judgement.text)
+    note["score"] = verdict.score if verdict else None
+    exchange.attempts.append(note)
+    return verdict or fallback
 
 
 def _applies(plan: ChatPlan, route: Route) -> bool:

@@ -266,3 +266,33 @@ def test_anthropic_prompt_caching_follows_the_tenant_switch(gateway_url, mock_up
 
     assert cached_tokens(plain_team) == [0, 0]
     assert cached_tokens(cached_team)[1] > 0  # the default policy caches the system prompt
+
+
+# -- check modes (CASCADE_QUALITY_CHECK_MODE, CASCADE_LOG_OUTCOMES) ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def judged_gateway(django_db_setup, django_db_blocker):
+    """A gateway whose cascade asks the cheap model to judge its own answer, and logs no outcomes."""
+    from tests.conftest import start_gateway, stop_process
+
+    proc, url = start_gateway(CASCADE_QUALITY_CHECK_MODE="llm", CASCADE_LOG_OUTCOMES="0")
+    yield url
+    stop_process(proc)
+
+
+def test_the_llm_check_is_a_billed_judge_call_and_outcomes_can_be_switched_off(judged_gateway, world, drained_events):
+    team, _ = world
+    client = openai.OpenAI(
+        base_url=f"{judged_gateway}/v1", api_key=make_key(team)[1], max_retries=0, default_headers=NO_CACHE
+    )
+    # The judge (the cheap model) answers "2": the cheap answer is discarded and the request escalates.
+    raw = client.chat.completions.with_raw_response.create(
+        model="heavy", messages=[{"role": "user", "content": f"explain the cascade {nonce()} {reply('2', 'cheap-1')}"}]
+    )
+    assert raw.headers["x-gateway-model"] == "strong-m"
+    [event] = drained_events(1, request_id=raw.headers["x-request-id"])
+    judge = next(a for a in event.attempts if "judge" in a)
+    assert judge["judge"] == "cheap-m" and judge["score"] == 0.2 and Decimal(judge["cost_usd"]) > 0
+    assert event.route_reason["cascade"]["escalated"] is True
+    assert not RoutingOutcome.objects.filter(request_id=event.request_id).exists()
