@@ -414,3 +414,19 @@ class UsageRetentionMark(models.Model):
 
     def __str__(self) -> str:
         return f"raw usage kept from {self.pruned_before:%Y-%m-%d %H:%M}"
+
+
+class RollupDirtyHour(models.Model):
+    """A UTC hour that received usage events since its rollups were last computed.
+
+    Written by the usage drain in the transaction that stores the events, so no
+    late event (a long stream, drain lag, a re-delivered or spooled record) can
+    miss its hour or day rollups; ``billing.rollups.rollup_dirty`` recomputes and
+    deletes these rows.
+    """
+
+    hour = models.DateTimeField(primary_key=True)
+    marked_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.hour.isoformat()

@@ -7,6 +7,12 @@ one transaction, computed by one ``INSERT … SELECT … GROUP BY`` in PostgreSQ
 (no Python loop over events), under an advisory lock so two workers cannot
 interleave: recomputation is idempotent.
 
+Which periods are recomputed: every hour that received events since its last
+rollup (``RollupDirtyHour``, marked by the drain in the transaction that stores
+the events) and every tenant-local day holding such an hour once that day is
+over, so a rollup always equals the raw events it covers, however late they
+were drained; ``rollups_reconcile`` proves it for any range.
+
 Savings: by cache, the events' ``cost_saved_usd``; by routing, what the same
 tokens would have cost on the primary model of the tenant's baseline tier
 minus what they cost (upstream-served tier requests only; negative when the
@@ -229,3 +235,82 @@ def rollup_days_due(*, now: datetime, close_hours: int = 6) -> int:
             yesterday = local_now.date() - timedelta(days=1)
             rows += rollup_day(day=yesterday, groups={tz_name: tenants}, baselines=baselines)
     return rows
+
+
+DIRTY_BATCH = 48
+
+
+def rollup_dirty(*, limit: int = 24 * 31) -> int:
+    """Recompute every hour marked dirty by the drain, and the finished local days holding them.
+
+    Each batch of hours is recomputed and unmarked in one transaction (rows locked
+    ``SKIP LOCKED``, so workers share the work); a drain that marks an hour again
+    meanwhile waits for that transaction and leaves the hour marked for the next run.
+    """
+    from billing.models import RollupDirtyHour
+
+    baselines: Baselines | None = None
+    groups: dict[str, list[int]] | None = None
+    rows = done = 0
+    while done < limit:
+        with transaction.atomic():
+            hours = list(
+                RollupDirtyHour.objects.select_for_update(skip_locked=True)
+                .order_by("hour")
+                .values_list("hour", flat=True)[:DIRTY_BATCH]
+            )
+            if not hours:
+                break
+            baselines = baselines or load_baselines()
+            groups = groups or timezone_groups()
+            days: set[tuple[str, date]] = set()
+            for hour in hours:
+                rows += rollup_hour(hour=hour, baselines=baselines)
+                for tz_name in groups:
+                    days.add((tz_name, local_date(hour, tz_name)))
+                    days.add((tz_name, local_date(hour + timedelta(minutes=59, seconds=59), tz_name)))
+            for tz_name, day in sorted(days):
+                rows += rollup_day(day=day, groups={tz_name: groups[tz_name]}, baselines=baselines)
+            RollupDirtyHour.objects.filter(hour__in=hours).delete()
+            done += len(hours)
+    return rows
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    """An hour whose hour rollups do not add up to its raw events."""
+
+    hour: datetime
+    events: int
+    rolled_up: int
+    event_cost: Decimal
+    rolled_up_cost: Decimal
+
+
+def rollups_reconcile(*, start: datetime, end: datetime) -> list[Mismatch]:
+    """Compare each UTC hour's raw events with its hour rollups (requests and cost); the hours that differ."""
+    from django.db.models import Count, Sum
+    from django.db.models.functions import TruncHour
+
+    from billing.models import UsageEvent, UsageRollup
+
+    raw = {
+        row["hour"]: (row["n"], row["cost"] or Decimal(0))
+        for row in UsageEvent.objects.filter(started_at__gte=start, started_at__lt=end)
+        .annotate(hour=TruncHour("started_at", tzinfo=UTC))
+        .values("hour")
+        .annotate(n=Count("id"), cost=Sum("cost_usd"))
+    }
+    rolled = {
+        row["period_start"]: (row["n"] or 0, row["cost"] or Decimal(0))
+        for row in UsageRollup.objects.filter(granularity=HOUR, period_start__gte=start, period_start__lt=end)
+        .values("period_start")
+        .annotate(n=Sum("requests"), cost=Sum("cost_usd"))
+    }
+    mismatches = []
+    for hour in sorted(set(raw) | set(rolled)):
+        events, cost = raw.get(hour, (0, Decimal(0)))
+        count, rolled_cost = rolled.get(hour, (0, Decimal(0)))
+        if events != count or cost != rolled_cost:
+            mismatches.append(Mismatch(hour, events, count, cost, rolled_cost))
+    return mismatches

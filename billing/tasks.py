@@ -17,8 +17,8 @@ def drain_usage_events() -> int:
 
 @shared_task(ignore_result=True)
 def rollup_current_hour() -> int:
-    """Recompute the current hour's rollups (beat: every minute)."""
-    return rollups.rollup_recent(now=timezone.now())
+    """Recompute every hour (and finished local day) that received events since its rollup (beat: every minute)."""
+    return rollups.rollup_dirty()
 
 
 @shared_task(ignore_result=True)

@@ -28,13 +28,13 @@ import os
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import redis
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 
 from billing import deadletter
 from billing.records import InvalidRecord, UsageRecord, event_fields, record_from_fields, record_from_payload
@@ -136,9 +136,22 @@ def write_events(batch: Sequence[UsageRecord | Mapping[str, Any]]) -> int:
         for key_id, ts in last_used.items():
             # Only ever move last_used_at forward, without a read-modify-write race.
             ApiKey.objects.filter(pk=key_id).exclude(last_used_at__gte=ts).update(last_used_at=ts)
+        _mark_dirty_hours({r.started_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0) for r in records})
         for writer in _record_writers:
             writer(rows)
     return len(created)
+
+
+def _mark_dirty_hours(hours: set[datetime]) -> None:
+    """Note the hours these events fall in, in the drain's transaction (``billing.rollups.rollup_dirty``)."""
+    if not hours:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO billing_rollupdirtyhour (hour, marked_at) SELECT h, now() FROM unnest(%s::timestamptz[]) h "
+            "ON CONFLICT (hour) DO UPDATE SET marked_at = now()",
+            [sorted(hours)],
+        )
 
 
 Queued = tuple[str, bytes]  # (where it came from: a stream entry id or a spool file, its payload)
