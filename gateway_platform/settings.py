@@ -184,6 +184,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("GATEWAY_CACHE_EVICT_SECONDS", default=60.0),
     },
     "rollup-cache-stats": {"task": "caching.tasks.rollup_cache_stats", "schedule": 300.0},
+    "export-trajectories": {
+        "task": "routing.tasks.export_trajectories",
+        "schedule": env.float("GATEWAY_TRAJECTORY_EXPORT_SECONDS", default=60.0),
+    },
     "celery-heartbeat": {
         "task": "providers.tasks.heartbeat",
         "schedule": GATEWAY_CELERY_HEARTBEAT_SECONDS,
@@ -367,6 +371,10 @@ GATEWAY = {
     "CASCADE_QUALITY_CHECK_MODE": env.str("CASCADE_QUALITY_CHECK_MODE", default="heuristic").strip().lower(),
     "CASCADE_MIN_RESPONSE_LENGTH": env.int("CASCADE_MIN_RESPONSE_LENGTH", default=0),  # seed 002 suggests 100
     "CASCADE_LOG_OUTCOMES": env.bool("CASCADE_LOG_OUTCOMES", default=True),
+    # Seed 003's telemetry.exportPath: one JSON line per request, appended by beat (routing.telemetry); empty = off.
+    "TRAJECTORY_EXPORT_PATH": env.str("GATEWAY_TRAJECTORY_EXPORT_PATH", default=""),
+    "TRAJECTORY_MAX_BYTES": env.int("GATEWAY_TRAJECTORY_MAX_BYTES", default=50 * 1024 * 1024),
+    "TRAJECTORY_BACKUPS": env.int("GATEWAY_TRAJECTORY_BACKUPS", default=5),
 }
 
 if GATEWAY["CASCADE_QUALITY_CHECK_MODE"] not in ("heuristic", "llm", "none"):
