@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -7,8 +9,24 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
 from billing import deadletter
-from billing.models import AlertChannel, Budget, BudgetAlert, KeyModelLimit, UsageEvent
-from tenants.admin_scoping import TenantScopedAdminMixin, is_platform_admin
+from billing.models import AlertChannel, AlertDelivery, Budget, BudgetAlert, KeyModelLimit, UsageEvent
+from tenants.admin_scoping import TenantScopedAdminMixin, TenantScopedInlineMixin, is_platform_admin
+
+
+class AlertDeliveryInline(TenantScopedInlineMixin, admin.TabularInline):
+    """Where each alert went and how that went (the outbox rows, read-only)."""
+
+    model = AlertDelivery
+    extra = 0
+    fields = ("channel", "state", "attempts", "next_attempt_at", "delivered_at", "last_error")
+    readonly_fields = fields
+    tenant_admin_permissions = ("view",)
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
 
 @admin.register(UsageEvent)
@@ -107,8 +125,18 @@ class AlertChannelAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
 class BudgetAlertAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     """Alerts sent: one per budget, period and threshold (read-only)."""
 
-    list_display = ("created_at", "budget", "threshold", "spent_usd", "amount_usd", "period_start")
+    list_display = ("created_at", "budget", "threshold", "spent_usd", "amount_usd", "period_start", "delivery")
     list_select_related = ("budget__tenant", "budget__team", "budget__api_key")
+    inlines = [AlertDeliveryInline]
+
+    @admin.display(description="delivery")
+    def delivery(self, obj: BudgetAlert) -> str:
+        states = [d.state for d in obj.deliveries.all()]
+        return ", ".join(f"{states.count(s)} {s.replace('_', ' ')}" for s in sorted(set(states))) or "no channel"
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).prefetch_related("deliveries")
+
     list_filter = ("threshold", "created_at")
     tenant_lookups = ("budget__tenant", "budget__team__tenant", "budget__api_key__team__tenant")
     tenant_admin_permissions = ("view",)

@@ -3,10 +3,12 @@
 ``budget_alerts_check`` (Celery beat) compares each budget period's settled
 spend in Redis with its thresholds. A crossed threshold becomes a
 ``BudgetAlert`` row; its unique constraint (budget, period, threshold) makes
-the alert exactly-once however many workers check at the same time, and only
-the transaction that inserted the row enqueues the deliveries. Each channel is
-delivered by its own Celery task with retries, so a failing webhook never
-re-sends an email.
+the alert exactly-once however many workers check at the same time. The same
+transaction writes one ``AlertDelivery`` (outbox) row per enabled channel; after
+commit each is handed to its own Celery task (the fast path), and the
+``retry_budget_alerts`` beat task sends whatever is still pending and due, with
+backoff, until delivered or given up: a broker that is down when the alert is
+queued delays it, never loses it, and a failing webhook never re-sends an email.
 
 Webhooks are JSON, signed with the channel's secret:
 ``X-Gateway-Signature: sha256=<hex HMAC-SHA256 of the raw body>``.
@@ -17,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -28,7 +30,7 @@ from django.db import IntegrityError, transaction
 
 from billing.budgets import BudgetClaim, nano_to_usd
 from billing.limits import BudgetInfo, load_limits
-from billing.models import AlertChannel, BudgetAlert
+from billing.models import AlertChannel, AlertDelivery, BudgetAlert
 from billing.periods import period_containing
 from gateway_platform import outbound
 from gateway_platform.redis_clients import sync_client
@@ -96,6 +98,8 @@ def _record(claim: BudgetClaim, threshold: int, spent: Decimal) -> BudgetAlert |
                 spent_usd=spent,
                 amount_usd=claim.budget.amount_usd,
             )
+            channels = AlertChannel.objects.filter(tenant=alert.budget.owner_tenant(), enabled=True)
+            AlertDelivery.objects.bulk_create([AlertDelivery(alert=alert, channel=c) for c in channels])
             transaction.on_commit(lambda: alert_deliveries_enqueue(alert=alert))
     except IntegrityError:
         return None  # another worker recorded it first, and delivers it
@@ -107,14 +111,63 @@ def _record(claim: BudgetClaim, threshold: int, spent: Decimal) -> BudgetAlert |
 
 
 def alert_deliveries_enqueue(*, alert: BudgetAlert) -> int:
-    """One delivery task per enabled channel of the budget's tenant."""
+    """Hand each pending delivery of ``alert`` to a Celery task (the outbox catches up if this fails)."""
     from billing.tasks import deliver_budget_alert
 
-    channels = AlertChannel.objects.filter(tenant=alert.budget.owner_tenant(), enabled=True)
-    ids = list(channels.values_list("pk", flat=True))
-    for channel_id in ids:
-        deliver_budget_alert.delay(alert.pk, channel_id)
-    return len(ids)
+    ids = list(alert.deliveries.filter(state=AlertDelivery.State.PENDING).values_list("pk", flat=True))
+    queued = 0
+    for delivery_id in ids:
+        try:
+            deliver_budget_alert.delay(delivery_id)
+            queued += 1
+        except Exception:  # broker down: the retry_budget_alerts beat task delivers it later
+            logger.warning("could not queue a budget alert delivery", extra={"delivery_id": delivery_id})
+    return queued
+
+
+def _backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(3600, 30 * 2 ** (attempts - 1)))
+
+
+def alert_delivery_attempt(*, delivery_id: int, now: datetime) -> str | None:
+    """Try one pending, due delivery (row-locked, so no two workers send it); its state afterwards."""
+    with transaction.atomic():
+        delivery = (
+            AlertDelivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("alert__budget", "channel")
+            .filter(pk=delivery_id, state=AlertDelivery.State.PENDING, next_attempt_at__lte=now)
+            .first()
+        )
+        if delivery is None:
+            return None
+        channel = delivery.channel
+        if channel is None or not channel.enabled:
+            delivery.state, delivery.last_error = AlertDelivery.State.GIVEN_UP, "the channel was removed or disabled"
+        else:
+            delivery.attempts += 1
+            try:
+                sent = alert_deliver(alert=delivery.alert, channel=channel)
+            except (DeliveryError, OSError) as exc:
+                delivery.last_error = str(exc)[:2000]
+                given_up = delivery.attempts >= AlertDelivery.MAX_ATTEMPTS
+                delivery.state = AlertDelivery.State.GIVEN_UP if given_up else AlertDelivery.State.PENDING
+                delivery.next_attempt_at = now + _backoff(delivery.attempts)
+            else:
+                if sent:
+                    delivery.state, delivery.delivered_at = AlertDelivery.State.DELIVERED, now
+                else:
+                    delivery.state = AlertDelivery.State.GIVEN_UP
+                    delivery.last_error = "refused by the outbound URL policy (see the logs)"
+        delivery.save()
+        return delivery.state
+
+
+def alert_deliveries_retry(*, now: datetime, limit: int = 100) -> int:
+    """Attempt every pending delivery that is due (beat); how many were delivered."""
+    due = AlertDelivery.objects.filter(state=AlertDelivery.State.PENDING, next_attempt_at__lte=now)
+    ids = list(due.order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
+    states = [alert_delivery_attempt(delivery_id=pk, now=now) for pk in ids]
+    return sum(1 for state in states if state == AlertDelivery.State.DELIVERED)
 
 
 def alert_payload(alert: BudgetAlert) -> dict[str, Any]:
@@ -153,7 +206,7 @@ def _send_email(alert: BudgetAlert, channel: AlertChannel, payload: dict[str, An
     send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [channel.target])
 
 
-def _post_webhook(channel: AlertChannel, payload: dict[str, Any]) -> None:
+def _post_webhook(channel: AlertChannel, payload: dict[str, Any]) -> bool:
     body = orjson.dumps(payload)
     headers = {
         "Content-Type": "application/json",
@@ -168,20 +221,25 @@ def _post_webhook(channel: AlertChannel, payload: dict[str, Any]) -> None:
     except outbound.OutboundURLRefused as exc:
         # Not retried: the same answer would come back. The channel stays for an admin to fix.
         logger.error("webhook refused by the outbound URL policy: %s", exc, extra={"channel_id": channel.pk})
-        return
+        return False
     except OSError as exc:
         raise DeliveryError(f"webhook {channel.target} unreachable: {exc}") from exc
     if status >= 500 or status == 429:
         raise DeliveryError(f"webhook {channel.target} answered {status}")
     if status >= 300:
         logger.warning("webhook refused a budget alert", extra={"channel_id": channel.pk, "status": status})
+    return True
 
 
-def alert_deliver(*, alert: BudgetAlert, channel: AlertChannel) -> None:
-    """Send one alert to one channel; raises ``DeliveryError`` (or an SMTP ``OSError``) to be retried."""
+def alert_deliver(*, alert: BudgetAlert, channel: AlertChannel) -> bool:
+    """Send one alert to one channel; raises ``DeliveryError`` (or an SMTP ``OSError``) to be retried.
+
+    False when the channel's URL is refused by the outbound URL policy (retrying would not help).
+    """
     payload = alert_payload(alert)
     if channel.kind == AlertChannel.Kind.EMAIL:
         _send_email(alert, channel, payload)
-    else:
-        _post_webhook(channel, payload)
+    elif not _post_webhook(channel, payload):
+        return False
     logger.info("budget alert delivered", extra={"alert_id": alert.pk, "channel_id": channel.pk, "kind": channel.kind})
+    return True

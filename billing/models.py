@@ -13,6 +13,7 @@ from django.core.validators import EmailValidator, URLValidator
 from django.db import models
 from django.db.models import Sum, Value
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 if TYPE_CHECKING:
     from tenants.models import Tenant
@@ -430,3 +431,36 @@ class RollupDirtyHour(models.Model):
 
     def __str__(self) -> str:
         return self.hour.isoformat()
+
+
+class AlertDelivery(models.Model):
+    """One budget alert to one channel: the outbox row that carries its delivery state.
+
+    Created in the transaction that records the alert, so a broker that is down
+    when the alert is queued delays the delivery but cannot lose it: the
+    ``retry_budget_alerts`` beat task sends what is pending and due, with backoff,
+    until it is delivered or given up (after ``MAX_ATTEMPTS``).
+    """
+
+    MAX_ATTEMPTS = 10
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        GIVEN_UP = "given_up", "Given up"
+
+    alert = models.ForeignKey(BudgetAlert, on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.ForeignKey(AlertChannel, null=True, on_delete=models.SET_NULL, related_name="deliveries")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_error = models.TextField(blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "alert deliveries"
+        constraints = [models.UniqueConstraint(fields=["alert", "channel"], name="alert_delivery_once_per_channel")]
+        indexes = [models.Index(fields=["state", "next_attempt_at"], name="alert_delivery_due")]
+
+    def __str__(self) -> str:
+        return f"{self.alert_id} → {self.channel_id}: {self.state}"

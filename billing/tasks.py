@@ -6,7 +6,6 @@ from celery import shared_task
 from django.utils import timezone
 
 from billing import alerts, retention, rollups, spend, usage
-from billing.models import AlertChannel, BudgetAlert
 
 
 @shared_task(ignore_result=True)
@@ -45,17 +44,13 @@ def reconcile_budgets() -> int:
     return len(spend.budgets_reconcile(now=timezone.now()))
 
 
-@shared_task(
-    ignore_result=True,
-    autoretry_for=(alerts.DeliveryError, OSError),
-    retry_backoff=5,
-    retry_backoff_max=600,
-    retry_jitter=True,
-    max_retries=10,
-)
-def deliver_budget_alert(alert_id: int, channel_id: int) -> None:
-    """Send one budget alert to one channel, retried with backoff when it fails."""
-    alert = BudgetAlert.objects.select_related("budget").filter(pk=alert_id).first()
-    channel = AlertChannel.objects.filter(pk=channel_id, enabled=True).first()
-    if alert is not None and channel is not None:
-        alerts.alert_deliver(alert=alert, channel=channel)
+@shared_task(ignore_result=True)
+def deliver_budget_alert(delivery_id: int) -> str | None:
+    """Send one budget alert delivery now (the fast path; retries come from ``retry_budget_alerts``)."""
+    return alerts.alert_delivery_attempt(delivery_id=delivery_id, now=timezone.now())
+
+
+@shared_task(ignore_result=True)
+def retry_budget_alerts() -> int:
+    """Send pending budget alert deliveries that are due, with backoff (beat: every 30 s)."""
+    return alerts.alert_deliveries_retry(now=timezone.now())

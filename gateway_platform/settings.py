@@ -408,6 +408,7 @@ CELERY_BEAT_SCHEDULE |= {
         "schedule": env.float("GATEWAY_BUDGET_ALERT_SECONDS", default=30.0),
     },
     "reconcile-budgets": {"task": "billing.tasks.reconcile_budgets", "schedule": 300.0},
+    "retry-budget-alerts": {"task": "billing.tasks.retry_budget_alerts", "schedule": 30.0},
 }
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")

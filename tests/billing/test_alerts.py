@@ -138,3 +138,58 @@ def test_a_failing_webhook_raises_to_be_retried(webhook_url):
     channel.target = "http://127.0.0.1:9/unreachable"
     with pytest.raises(alerts.DeliveryError):
         alerts.alert_deliver(alert=alert, channel=channel)
+
+
+def test_an_alert_queued_while_the_broker_is_down_is_delivered_later(webhook_url, monkeypatch):
+    from kombu.exceptions import OperationalError
+
+    from billing import tasks
+    from billing.models import AlertDelivery
+
+    key, _ = make_key()
+    budget = make_budget("1", tenant=key.team.tenant, thresholds=[50])
+    AlertChannel.objects.create(tenant=key.team.tenant, kind="webhook", target=webhook_url)
+
+    def broker_down(*args: object, **kwargs: object) -> None:
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(tasks.deliver_budget_alert, "delay", broker_down)
+    spend(budget, "0.6")
+    [alert] = alerts.budget_alerts_check(now=NOW)
+    [delivery] = AlertDelivery.objects.filter(alert=alert)
+    assert delivery.state == AlertDelivery.State.PENDING and Receiver.received == []
+    assert alerts.budget_alerts_check(now=NOW) == []  # "already seen": only the outbox can deliver it now
+
+    monkeypatch.undo()
+    tasks.retry_budget_alerts()  # the beat task
+    delivery.refresh_from_db()
+    assert delivery.state == AlertDelivery.State.DELIVERED and len(Receiver.received) == 1
+
+
+def test_a_failing_webhook_backs_off_and_is_given_up(webhook_url):
+    from datetime import timedelta
+
+    from billing.models import AlertDelivery
+
+    key, _ = make_key()
+    budget = make_budget("1", tenant=key.team.tenant, thresholds=[50])
+    AlertChannel.objects.create(tenant=key.team.tenant, kind="webhook", target=webhook_url)
+    Receiver.status = 503
+    spend(budget, "0.6")
+    [alert] = alerts.budget_alerts_check(now=NOW)  # the fast path tries once and fails
+    delivery = AlertDelivery.objects.get(alert=alert)
+    assert (delivery.state, delivery.attempts) == (AlertDelivery.State.PENDING, 1) and "503" in delivery.last_error
+    assert alerts.alert_deliveries_retry(now=timezone_now()) == 0  # not due yet: backoff
+    assert AlertDelivery.objects.get(pk=delivery.pk).attempts == 1
+    later = timezone_now()
+    for _ in range(AlertDelivery.MAX_ATTEMPTS):
+        later += timedelta(hours=2)
+        alerts.alert_deliveries_retry(now=later)
+    delivery.refresh_from_db()
+    assert delivery.state == AlertDelivery.State.GIVEN_UP and delivery.attempts == AlertDelivery.MAX_ATTEMPTS
+
+
+def timezone_now() -> datetime:
+    from django.utils import timezone
+
+    return timezone.now()
