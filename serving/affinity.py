@@ -1,8 +1,12 @@
-"""Session identity and deployment affinity as steps of a chat request (``routing.sessions``)."""
+"""Session identity, deployment affinity and long-context preference as steps of a chat request.
+
+``routing.sessions`` decides the pin, ``routing.windows`` the long-context order; this module applies
+them to the request's exchange and route.
+"""
 
 from __future__ import annotations
 
-from routing import sessions
+from routing import sessions, windows
 from routing.resolver import Route
 from serving.chat_plan import ChatPlan
 from serving.exchange import Exchange
@@ -32,6 +36,18 @@ async def keep(exchange: Exchange, route: Route, plan: ChatPlan) -> Route:
     note = f"affinity={deployment}"
     exchange.route_header = f"{exchange.route_header}; {note}" if exchange.route_header else note
     return pinned_route
+
+
+def fit_window(exchange: Exchange, route: Route, body: dict[str, object], prompt_tokens: int) -> Route:
+    """Long-context routing: a deployment of the route whose window holds the prompt goes first."""
+    fitting = windows.prefer_fitting(route, body, prompt_tokens)
+    if fitting is None:
+        return route
+    deployment = fitting.deployments[0].name
+    exchange.route_reason = {**exchange.route_reason, "long_context": deployment}
+    note = f"long_context={deployment}"
+    exchange.route_header = f"{exchange.route_header}; {note}" if exchange.route_header else note
+    return fitting
 
 
 async def remember(exchange: Exchange) -> None:

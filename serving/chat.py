@@ -69,17 +69,19 @@ async def serve_chat(
     exchange.tier = route.tier
     affinity.identify(exchange, request.body, raw)  # the client's agent session, if it names one
     plan = plan_chat(exchange, snapshot, key, request, route)  # token reduction, cascade, answer checks
+    prompt_tokens = estimate_prompt_tokens(request.body)
     async with admission.admitted(
         exchange,
         key,
         snapshot=snapshot,
         route=route,
-        prompt_tokens=estimate_prompt_tokens(request.body),
+        prompt_tokens=prompt_tokens,
         body=request.body,
         also=(plan.cascade.cheap_route,) if plan.cascade else (),
         downgrade=True,
     ) as route:  # rate limits and budgets; a budget may downgrade the route
         route = await affinity.keep(exchange, route, plan)  # the session's deployment first (its prompt cache)
+        route = affinity.fit_window(exchange, route, request.body, prompt_tokens)  # a window that fits: no trim
         cached = await response_cache.lookup(exchange, snapshot, request.body, route)
         if cached.hit is not None:
             await response_cache.serve_hit(

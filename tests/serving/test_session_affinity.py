@@ -8,6 +8,7 @@ import openai
 import pytest
 
 from billing.models import UsageEvent
+from providers.models import Model
 from tests.factories import make_key, make_model, make_provider, make_team, make_tier
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -44,3 +45,28 @@ def test_a_session_stays_on_its_fallback_deployment_and_is_recorded(mock_upstrea
     events = drained_events(3, request_id__in=[r.headers["x-request-id"] for r in (first, second, other)])
     assert {e.session for e in events} == {session, session + "-other"}
     assert UsageEvent.objects.get(request_id=second.headers["x-request-id"]).route_reason["affinity"] == "fallback"
+
+
+def test_a_prompt_too_long_for_the_primary_goes_to_the_deployment_whose_window_fits(
+    mock_upstream_url, gateway_url, drained_events
+):
+    provider = make_provider(f"{mock_upstream_url}/v1", name="mockai")
+    small = make_model(provider, name="small-window", upstream_model="mock-gpt")
+    large = make_model(provider, name="large-window", upstream_model="mock-gpt-mini")
+    Model.objects.filter(pk=small.pk).update(context_window=4_000)
+    Model.objects.filter(pk=large.pk).update(context_window=200_000)
+    make_tier("long_tier", [small, large])
+    client = openai.OpenAI(base_url=f"{gateway_url}/v1", api_key=make_key(make_team())[1], max_retries=0)
+    raw = client.chat.completions.with_raw_response.create(
+        model="long_tier",
+        messages=[{"role": "user", "content": "summarise this log:\n" + "line of the log\n" * 2_000}],
+        extra_headers={"X-Gateway-Cache": "no-store"},
+    )
+    assert raw.headers["x-gateway-model"] == "large-window"
+    assert "long_context=large-window" in raw.headers["x-gateway-route-reason"]
+    short = client.chat.completions.with_raw_response.create(
+        model="long_tier", messages=[{"role": "user", "content": "hi"}], extra_headers={"X-Gateway-Cache": "no-store"}
+    )
+    assert short.headers["x-gateway-model"] == "small-window"
+    [event] = drained_events(1, request_id=raw.headers["x-request-id"])
+    assert event.route_reason["long_context"] == "large-window" and "trim_context" not in event.tokens_saved
