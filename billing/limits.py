@@ -7,7 +7,7 @@ limit edit bumps the config version and every process reloads within a request.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from gateway_platform.config.snapshot import KeyInfo, Snapshot, register_loader
@@ -38,6 +38,8 @@ class BudgetInfo:
     model: str = ""
     downgrade_tier: str = ""
     thresholds: tuple[int, ...] = ()
+    # A key budget's logical key: its key and every key rotated into it (their spend is the budget's).
+    lineage: tuple[int, ...] = ()
 
     def applies_to(self, model_names: frozenset[str]) -> bool:
         """Whether a request that may be served by ``model_names`` counts against this budget."""
@@ -107,9 +109,19 @@ def load_limits() -> Limits:
 
     grouped: dict[str, dict[int, list[BudgetInfo]]] = {"key": {}, "team": {}, "tenant": {}}
     budgets = Budget.objects.select_related("api_key__team__tenant", "team__tenant", "tenant").order_by("pk")
+    successor = _final_successors()
+    lineages: dict[int, list[int]] = {}
+    for old, new in successor.items():
+        lineages.setdefault(new, []).append(old)
     for budget in budgets:
         scope, scope_id, info = _budget_info(budget)
+        if scope == "key" and scope_id in lineages:
+            info = replace(info, lineage=(scope_id, *sorted(lineages[scope_id])))
         grouped[scope].setdefault(scope_id, []).append(info)
+    # A rotated key still in its grace period spends from its successor's budgets.
+    for old, new in successor.items():
+        if new in grouped["key"]:
+            grouped["key"][old] = grouped["key"][new]
     model_limits: dict[int, dict[str, RateLimits]] = {}
     for row in KeyModelLimit.objects.all():
         model_limits.setdefault(row.api_key_id, {})[row.model] = RateLimits(row.rpm_limit, row.tpm_limit)
@@ -124,6 +136,21 @@ def load_limits() -> Limits:
         tenant_limits={t.pk: RateLimits(t.rpm_limit, t.tpm_limit) for t in tenants},
         model_limits=model_limits,
     )
+
+
+def _final_successors() -> dict[int, int]:
+    """Each rotated key → the key at the end of its rotation chain."""
+    from tenants.models import ApiKey
+
+    step = dict(ApiKey.objects.filter(rotated_to__isnull=False).values_list("pk", "rotated_to"))
+    final = {}
+    for key in step:
+        current, seen = key, {key}
+        while current in step and step[current] not in seen:
+            current = step[current]
+            seen.add(current)
+        final[key] = current
+    return final
 
 
 def limits_of(snapshot: Snapshot) -> Limits:

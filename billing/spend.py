@@ -36,7 +36,10 @@ _SCOPE_FIELD = {"key": "api_key_id", "team": "team_id", "tenant": "tenant_id"}
 
 
 def _scope_filter(budget: BudgetInfo) -> Q:
-    condition = Q(**{_SCOPE_FIELD[budget.scope]: budget.scope_id})
+    if budget.scope == "key" and budget.lineage:
+        condition = Q(api_key_id__in=budget.lineage)  # the logical key: every key rotated into this one
+    else:
+        condition = Q(**{_SCOPE_FIELD[budget.scope]: budget.scope_id})
     if budget.model:
         condition &= Q(model=budget.model)
     return condition

@@ -119,6 +119,15 @@ class ApiKey(models.Model):
     )
     rpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Requests per minute.")
     tpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Tokens per minute.")
+    rotated_to = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="rotated_from",
+        editable=False,
+        help_text="The key that replaced this one; its budgets are this key's too (one budget per logical key).",
+    )
 
     objects = ApiKeyQuerySet.as_manager()
 

@@ -78,9 +78,13 @@ class RotateError(ValueError):
 def api_key_rotate(*, api_key: ApiKey, grace: timedelta = timedelta(0)) -> IssuedKey:
     """Replace ``api_key`` by a new key with the same settings and return the new secret.
 
-    The new key keeps the name, owner, team, model access, limits, expiry and
-    per-key budgets. The old key stays valid for ``grace`` (its expiry moves to
-    ``now + grace`` unless it already expires sooner); no grace revokes it now.
+    The new key keeps the name, owner, team, model access, limits and expiry.
+    Its per-key budgets *move* to the new key (same rows, so the same spend
+    counters): a budget belongs to the logical key, so rotating never restarts
+    it, and during the grace period the old key (``rotated_to`` the new one)
+    spends from the same budgets. The old key stays valid for ``grace`` (its
+    expiry moves to ``now + grace`` unless it already expires sooner); no grace
+    revokes it now.
     """
     from billing.models import Budget
 
@@ -98,11 +102,10 @@ def api_key_rotate(*, api_key: ApiKey, grace: timedelta = timedelta(0)) -> Issue
         tpm_limit=old.tpm_limit,
     )
     for budget in Budget.objects.filter(api_key=old):
-        # A copy of every field (model, thresholds, downgrade tier, ...), re-scoped to the new key.
-        budget.pk = None
-        budget._state.adding = True
         budget.api_key = issued.api_key
-        budget.save()
+        budget.save(update_fields=["api_key"])  # save(), not update(): the config version must move
+    old.rotated_to = issued.api_key
+    old.save(update_fields=["rotated_to"])
     if grace <= timedelta(0):
         api_key_revoke(api_key=old)
     else:
