@@ -86,3 +86,19 @@ def test_it_offers_a_tenant_admin_without_teams_to_start_one():
 def test_it_answers_head_and_refuses_post():
     assert Client().head("/").status_code == 200
     assert Client().post("/").status_code == 405
+
+
+def test_every_link_on_the_landing_page_works_for_a_superuser():
+    """A fresh `make run` shows a landing page with working links (issue 18's "Done when")."""
+    import re
+
+    client = signed_in("root", is_superuser=True, is_staff=True)
+    html = client.get("/").content.decode()
+    links = sorted(set(re.findall(r'href="(/[^"#]*)"', html)) - {"/static/css/gateway.css"})
+    assert {"/portal/", "/reports/", "/admin/", "/api/docs/", "/api/schema/", "/health"} <= set(links)
+    broken = {}
+    for link in links:
+        status = client.get(link).status_code
+        if status >= 400 and not (link == "/metrics" and status == 403):  # /metrics: token or allowed network
+            broken[link] = status
+    assert broken == {}

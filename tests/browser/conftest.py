@@ -79,6 +79,21 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
+def gateway_url(django_db_setup: None, django_db_blocker: object) -> Iterator[str]:
+    """A gateway process of this test's own.
+
+    The flush after each transactional test re-creates content types under new ids; a
+    server process kept for the session has the old ids cached, and the portal's audit log
+    (admin LogEntry rows) would then violate their foreign key in the next browser test.
+    """
+    from tests.conftest import start_gateway, stop_process
+
+    proc, url = start_gateway()
+    yield url
+    stop_process(proc)
+
+
+@pytest.fixture
 def screenshot() -> Callable[[object, str], Path]:
     """Save a full-page screenshot of ``page`` as ``test-artifacts/screenshots/NAME.png``."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
