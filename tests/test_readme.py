@@ -19,7 +19,7 @@ SETTINGS = (BASE_DIR / "gateway_platform" / "settings.py").read_text(encoding="u
 # env.str("X"), env.int("X", ...), env_secret("X"), os.environ.get("X"), os.environ["X"], env("X")
 ENV_READ = re.compile(r"""(?:\benv(?:\.\w+)?|env_secret|os\.environ\.get|os\.getenv)\(\s*f?["']([A-Z][A-Z0-9_]+)["']""")
 ENV_INDEX = re.compile(r"""os\.environ\[\s*["']([A-Z][A-Z0-9_]+)["']\s*\]""")
-FIRST_CELL = re.compile(r"^\|([^|\n]*)\|", re.MULTILINE)  # a table row's first cell: `A` / `B`, `C`
+TABLE_ROW = re.compile(r"^\|.*\|\s*$", re.MULTILINE)  # any Markdown table row
 NAME = re.compile(r"`([A-Z][A-Z0-9_]+)`")
 
 
@@ -35,7 +35,7 @@ def test_the_scan_finds_the_settings_env_vars():
 
 
 def test_every_environment_variable_the_settings_read_is_in_the_readme_table():
-    documented = {name for cell in FIRST_CELL.findall(README) for name in NAME.findall(cell)}
+    documented = {name for row in TABLE_ROW.findall(README) for name in NAME.findall(row)}
     missing = sorted(settings_env_vars() - documented)
     assert missing == [], "add a row to the README's Configuration table for: " + ", ".join(missing)
 
