@@ -317,6 +317,7 @@ ROLLUP_MONEY = (
     "saved_by_routing_usd",
     "saved_by_reduction_usd",
     "saved_by_prompt_cache_usd",
+    "saved_by_semantic_cache_usd",
 )
 
 
@@ -390,6 +391,13 @@ class UsageRollup(models.Model):
     cache_read_tokens = models.BigIntegerField(default=0, help_text="Prompt tokens served from provider caches.")
     cache_write_tokens = models.BigIntegerField(default=0, help_text="Prompt tokens written to provider caches.")
     saved_by_prompt_cache_usd = models.DecimalField(max_digits=18, decimal_places=10, default=0)
+    saved_by_semantic_cache_usd = models.DecimalField(
+        max_digits=18,
+        decimal_places=10,
+        default=0,
+        db_default=0,  # raw INSERTs that predate the column (benchmarks) still work
+        help_text="The semantic layer's part of saved_by_cache_usd.",
+    )
 
     objects = UsageRollupQuerySet.as_manager()
 

@@ -58,7 +58,7 @@ INSERT INTO billing_usagerollup (
     granularity, period_start, tenant_id, team_id, api_key_id, model, provider, tier,
     requests, errors, prompt_tokens, completion_tokens, cost_usd, cache_hits,
     saved_by_cache_usd, saved_by_routing_usd, saved_by_reduction_usd, tokens_saved,
-    cache_read_tokens, cache_write_tokens, saved_by_prompt_cache_usd
+    cache_read_tokens, cache_write_tokens, saved_by_prompt_cache_usd, saved_by_semantic_cache_usd
 )
 SELECT %(granularity)s, %(period_start)s, e.tenant_id, e.team_id, e.api_key_id, e.model, e.provider, e.tier,
     count(*),
@@ -77,7 +77,8 @@ SELECT %(granularity)s, %(period_start)s, e.tenant_id, e.team_id, e.api_key_id, 
     sum(e.saved_tokens)::bigint,
     sum(e.cache_read_tokens)::bigint,
     sum(e.cache_write_tokens)::bigint,
-    sum(e.prompt_cache_saved_usd)
+    sum(e.prompt_cache_saved_usd),
+    COALESCE(sum(e.cost_saved_usd) FILTER (WHERE e.cache_status = 'SEMANTIC'), 0)
 FROM events e
 LEFT JOIN baseline b ON b.tenant_id = e.tenant_id
 LEFT JOIN providers_model m ON m.name = e.model

@@ -144,6 +144,7 @@ class UsageRowSerializer(serializers.Serializer):
     cache_read_tokens = serializers.IntegerField(help_text="Prompt tokens read from provider prompt caches.")
     cache_write_tokens = serializers.IntegerField(help_text="Prompt tokens written to provider prompt caches.")
     saved_by_prompt_cache_usd = serializers.DecimalField(max_digits=20, decimal_places=10)
+    saved_by_semantic_cache_usd = serializers.DecimalField(max_digits=20, decimal_places=10)
     prompt_cache_hit_rate = serializers.SerializerMethodField(
         help_text="Share of prompt tokens read from provider prompt caches (0-1)."
     )

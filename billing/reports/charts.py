@@ -169,3 +169,30 @@ def burn_chart(
         last_x=last_x,
         last_y=last_y,
     )
+
+
+def category_bar_chart(points: list[tuple[str, Decimal]], *, title: str) -> BarChart:
+    """One bar per named amount (e.g. savings by mechanism); a negative amount is drawn as zero."""
+    y_max = nice_ceiling(float(max((max(v, Decimal(0)) for _, v in points), default=Decimal(0))))
+    plot_w = WIDTH - LEFT - RIGHT
+    plot_h = HEIGHT - TOP - BOTTOM
+    slot = plot_w / max(len(points), 1)
+    gap = min(slot * 0.3, 24)
+    bars = []
+    for i, (name, value) in enumerate(points):
+        h = plot_h * max(float(value), 0.0) / y_max
+        bars.append(
+            Bar(
+                x=LEFT + i * slot + gap / 2,
+                y=TOP + plot_h - h,
+                width=max(slot - gap, 1),
+                height=h,
+                title=f"{name}: ${value:,.4f}",
+            )
+        )
+    labels = [(LEFT + (i + 0.5) * slot, name) for i, (name, _) in enumerate(points)]
+    total = sum((v for _, v in points), Decimal(0))
+    description = ", ".join(f"{name} ${value:,.4f}" for name, value in points) + f"; total ${total:,.4f}."
+    frame = _frame(y_max, labels)
+    frame.x_labels[:] = [XLabel(x=x, label=text) for x, text in labels]  # every category is labelled
+    return BarChart(title=title, description=description, frame=frame, bars=bars)

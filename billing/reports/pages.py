@@ -6,11 +6,13 @@ A page and its CSV exports call the same builders, so the numbers are the same b
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from functools import cached_property, partial
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce
 
 from billing.models import UsageRollup
 from billing.reports import budgets, charts, periods, queries, tables
@@ -191,6 +193,48 @@ class Statement:
     totals: queries.Measures
     provisional: bool
     generated_at: str  # in the tenant's time zone
+    savings_chart: charts.BarChart | None = None
+    reconciliation: list[Reconciled] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """One measure of a statement summed from its rollups and from the raw usage events."""
+
+    label: str
+    rollups: Decimal
+    events: Decimal
+
+    @property
+    def matches(self) -> bool:
+        return self.rollups == self.events
+
+
+def reconcile(tenant: Tenant, month: periods.DateRange, total: queries.Measures) -> list[Reconciled]:
+    """The statement's requests, cost and per-mechanism cache savings against the raw usage events.
+
+    Rollups are recomputed from events (``billing.rollups``); a difference means a period is not rolled
+    up yet (the current hour) or raw events were pruned (``GATEWAY_USAGE_RETENTION_DAYS``).
+    """
+    from billing.models import UsageEvent
+
+    events = UsageEvent.objects.filter(tenant_id=tenant.pk, started_at__gte=month.start, started_at__lt=month.end)
+    zero = Value(Decimal(0))
+    sums = events.aggregate(
+        requests=Count("id"),
+        cost=Coalesce(Sum("cost_usd"), zero),
+        cache=Coalesce(Sum("cost_saved_usd"), zero),
+        semantic=Coalesce(Sum("cost_saved_usd", filter=Q(cache_status="SEMANTIC")), zero),
+        prompt_cache=Coalesce(Sum("prompt_cache_saved_usd"), zero),
+    )
+    return [
+        Reconciled("Requests", Decimal(total.requests), Decimal(sums["requests"])),
+        Reconciled("Cost (USD)", total.cost_usd, sums["cost"]),
+        Reconciled("Saved by exact cache (USD)", total.saved_by_cache_usd - total.saved_by_semantic_cache_usd,
+                   sums["cache"] - sums["semantic"]),
+        Reconciled("Saved by semantic cache (USD)", total.saved_by_semantic_cache_usd, sums["semantic"]),
+        Reconciled("Saved by provider prompt caching (USD)", total.saved_by_prompt_cache_usd, sums["prompt_cache"]),
+    ]  # fmt: skip
 
 
 def statement(tenant: Tenant, year: int, month: int, now: datetime) -> Statement:
@@ -210,6 +254,8 @@ def statement(tenant: Tenant, year: int, month: int, now: datetime) -> Statement
         totals=total,
         provisional=month_range.end > now,
         generated_at=now.astimezone(tz).strftime("%-d %b %Y, %H:%M %Z"),
+        savings_chart=charts.category_bar_chart(tables.savings_by_mechanism(total), title="Savings by mechanism"),
+        reconciliation=reconcile(tenant, month_range, total),
     )
 
 

@@ -36,6 +36,7 @@ def _sums() -> dict[str, Coalesce]:
         "saved_by_routing_usd",
         "saved_by_reduction_usd",
         "saved_by_prompt_cache_usd",
+        "saved_by_semantic_cache_usd",
     )
     counts = (
         "requests",
@@ -67,6 +68,7 @@ class Measures:
     saved_by_reduction_usd: Decimal = ZERO
     tokens_saved: int = 0
     saved_by_prompt_cache_usd: Decimal = ZERO
+    saved_by_semantic_cache_usd: Decimal = ZERO  # part of saved_by_cache_usd
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
 

@@ -221,6 +221,17 @@ def daily_table(days: list[tuple[date, Measures]], total: Measures) -> Table:
     return table
 
 
+def savings_by_mechanism(total: Measures) -> list[tuple[str, Decimal]]:
+    """USD saved per mechanism, in the order reports show them."""
+    return [
+        ("Exact cache", total.saved_by_cache_usd - total.saved_by_semantic_cache_usd),
+        ("Semantic cache", total.saved_by_semantic_cache_usd),
+        ("Routing (vs. baseline tier)", total.saved_by_routing_usd),
+        ("Token reduction", total.saved_by_reduction_usd),
+        ("Provider prompt caching", total.saved_by_prompt_cache_usd),
+    ]
+
+
 def savings_table(total: Measures) -> Table:
     """USD saved by the cache, by routing (vs. the baseline tier), by token reduction and by provider prompt caching."""
     table = Table(
@@ -233,12 +244,7 @@ def savings_table(total: Measures) -> Table:
         ],
     )
     saved = total.saved_usd
-    for source, amount in (
-        ("Semantic and exact cache", total.saved_by_cache_usd),
-        ("Routing (vs. baseline tier)", total.saved_by_routing_usd),
-        ("Token reduction", total.saved_by_reduction_usd),
-        ("Provider prompt caching", total.saved_by_prompt_cache_usd),
-    ):
+    for source, amount in savings_by_mechanism(total):
         table.add({"source": source, "saved": amount, "share": float(amount / saved) if saved else 0.0})
     table.set_footer({"source": "Total", "saved": saved, "share": 1.0 if saved else 0.0})
     return table

@@ -83,3 +83,25 @@ def test_usage_api_and_reports_show_the_prompt_cache_hit_rate_and_savings(key):
     html = web.get("/reports/?start=2026-11-10&end=2026-11-10").content.decode()
     assert "Prompt-cache hit rate" in html and "44.4" in html
     assert "Provider prompt caching" in html
+
+
+def test_the_monthly_statement_shows_savings_by_mechanism_with_a_chart_and_reconciles(key):
+    event(key, prompt=4_000, read=0, write=4_000, cost="0.015", saved="-0.003")
+    event(key, prompt=5_000, read=4_000, write=0, cost="0.0042", saved="0.0108")
+    for status, saved in (("HIT", "0.02"), ("SEMANTIC", "0.05")):
+        cached = event(key, prompt=0, read=0, write=0, cost="0", saved="0")
+        UsageEvent.objects.filter(pk=cached.pk).update(cache_status=status, cost_saved_usd=Decimal(saved))
+    rollups.rollup_range(start=HOUR, end=HOUR + timedelta(hours=1))
+    root = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+    web = Client()
+    web.force_login(root)
+    slug = key.team.tenant.slug
+    html = web.get(f"/reports/statement/{slug}/2026-11/").content.decode()
+    assert 'id="savings-chart-title"' in html and "Savings by mechanism" in html
+    assert "Exact cache" in html and "Semantic cache" in html and "Provider prompt caching" in html
+    reconciliation = html.split('id="reconciliation"')[1].split("</table>")[0]
+    assert reconciliation.count("<td>yes</td>") == 5
+    csv = web.get(f"/reports/statement/{slug}/2026-11/csv/?table=savings").content.decode()
+    rows = {line.split(",")[0]: line.split(",")[1] for line in csv.strip().splitlines()[1:]}
+    assert Decimal(rows["Exact cache"]) == Decimal("0.02") and Decimal(rows["Semantic cache"]) == Decimal("0.05")
+    assert Decimal(rows["Provider prompt caching"]) == Decimal("0.0078")
