@@ -357,6 +357,8 @@ GATEWAY = {
     "UNKNOWN_KEY_CACHE_MAX": env.int("GATEWAY_UNKNOWN_KEY_CACHE_MAX", default=10_000),
     # Where usage events wait when Redis is unreachable (replayed by the drain task).
     "USAGE_SPOOL_DIR": Path(env.str("GATEWAY_USAGE_SPOOL_DIR", default=str(VAR_DIR / "spool"))),
+    # Fernet keys for tenants' own provider credentials (first encrypts); empty: derived from SECRET_KEY.
+    "ENCRYPTION_KEYS": [k.strip() for k in env_secret("GATEWAY_ENCRYPTION_KEYS").split(",") if k.strip()],
     # Threads embedding prompts for the semantic cache (off the event loop).
     "CACHE_EMBED_THREADS": env.int("GATEWAY_CACHE_EMBED_THREADS", default=2),
     # Per-message caps in characters, seed 002's names and defaults (0 turns one off): routing.reduction.caps.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.db.models import Count, F, Func, IntegerField, Q, QuerySet
@@ -95,6 +96,36 @@ class ModelInline(admin.TabularInline):
     show_change_link = True
 
 
+class ProviderForm(forms.ModelForm):
+    """The provider with a write-only field for a tenant's own credential (stored encrypted, never shown)."""
+
+    api_key = forms.CharField(
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Optional: this provider's own key, stored encrypted and never shown again. "
+        "Leave empty to keep the stored one; or use 'Api key env' to name an environment variable instead.",
+    )
+
+    class Meta:
+        model = Provider
+        fields = (
+            "name",
+            "tenant",
+            "kind",
+            "base_url",
+            "api_key_env",
+            "api_version",
+            "region",
+            "extra_headers",
+            "connect_timeout",
+            "read_timeout",
+            "total_timeout",
+            "max_connections",
+            "enabled",
+        )
+
+
 @admin.register(Provider)
 class ProviderAdmin(GlobalConfigAdminMixin, admin.ModelAdmin):
     """Global configuration: superusers only (tenant admins are not given its permissions)."""
@@ -118,6 +149,13 @@ class ProviderAdmin(GlobalConfigAdminMixin, admin.ModelAdmin):
     list_filter = ("kind", "enabled", "health__status")
     search_fields = ("name", "base_url")
     inlines = [ModelInline]
+    form = ProviderForm
+
+    def save_model(self, request: HttpRequest, obj: Provider, form: forms.ModelForm, change: bool) -> None:
+        if form.cleaned_data.get("api_key"):
+            obj.set_api_key(form.cleaned_data["api_key"])
+        super().save_model(request, obj, form, change)
+
     actions = ("reset_circuits", "probe_now")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Provider]:

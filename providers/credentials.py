@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from django.conf import settings
 
 from providers.adapters.base import ProviderConfig
+from providers.secrets import CredentialUnreadable, decrypt
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,13 @@ def provider_config(provider: object) -> ProviderConfig:
 
     assert isinstance(provider, Provider)
     api_key = (os.environ.get(provider.api_key_env) if provider.api_key_env else None) or None
+    if provider.api_key_encrypted:
+        try:
+            api_key = decrypt(provider.api_key_encrypted)
+        except CredentialUnreadable:
+            # Rotated away or a wrong key: the provider answers 502 upstream_auth_failed, the gateway lives on.
+            logger.error("provider credential cannot be decrypted", extra={"provider": provider.name})
+            api_key = None
     base_url = provider_base_url(provider.kind, provider.base_url, provider.has_credential)
     if base_url != provider.base_url:
         # The mock, like the real API, wants some credential (and checks Bedrock's signature).
@@ -69,4 +77,5 @@ def provider_config(provider: object) -> ProviderConfig:
         extra_headers=extra_header_values(provider.name, provider.extra_headers or {}),
         api_version=provider.api_version,
         region=provider.region,
+        tenant_id=provider.tenant_id,
     )

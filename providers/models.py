@@ -45,6 +45,14 @@ class Provider(models.Model):
         BEDROCK = "bedrock", "AWS Bedrock (Converse)"
 
     name = models.SlugField(max_length=100, unique=True)
+    tenant = models.ForeignKey(
+        "tenants.Tenant",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="providers",
+        help_text="Empty: a platform provider. Set: the tenant's own provider (own key), used only for its requests.",
+    )
     kind = models.CharField(max_length=16, choices=Kind.choices)
     base_url = models.URLField(
         max_length=500,
@@ -60,6 +68,11 @@ class Provider(models.Model):
             "Name of the environment variable holding the credential (never the credential). Bedrock: "
             "ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN]; empty = the standard AWS_* variables."
         ),
+    )
+    api_key_encrypted = models.TextField(
+        blank=True,
+        editable=False,
+        help_text="The tenant's own credential, Fernet-encrypted (providers.secrets); never shown.",
     )
     api_version = models.CharField(
         max_length=32, blank=True, help_text="Azure OpenAI: the api-version query parameter (default 2024-10-21)."
@@ -92,10 +105,18 @@ class Provider(models.Model):
 
     @property
     def has_credential(self) -> bool:
+        if self.api_key_encrypted:
+            return True
         if self.api_key_env:
             return bool(os.environ.get(self.api_key_env))
         # Bedrock falls back to the standard AWS variables.
         return self.kind == self.Kind.BEDROCK and bool(os.environ.get("AWS_ACCESS_KEY_ID"))
+
+    def set_api_key(self, secret: str) -> None:
+        """Store ``secret`` encrypted (an empty one clears it); the caller saves."""
+        from providers.secrets import encrypt
+
+        self.api_key_encrypted = encrypt(secret) if secret else ""
 
 
 class Model(models.Model):

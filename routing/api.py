@@ -79,8 +79,26 @@ class ValidatedModelSerializer(serializers.ModelSerializer):
         return []
 
 
+class TenantSlugField(SlugRelatedField):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("slug_field", "slug")
+        kwargs.setdefault("queryset", Tenant.objects.all())
+        kwargs.setdefault("allow_null", True)
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+
 class ProviderSerializer(ValidatedModelSerializer):
     credential_set = serializers.BooleanField(source="has_credential", read_only=True)
+    tenant = TenantSlugField(help_text="Empty: a platform provider (superusers). Set: that tenant's own provider.")
+    api_key = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=4000,
+        style={"input_type": "password"},
+        help_text="A tenant's own credential: stored encrypted, never shown again. Empty clears it.",
+    )
 
     class Meta:
         model = Provider
@@ -88,9 +106,11 @@ class ProviderSerializer(ValidatedModelSerializer):
         fields = (
             "id",
             "name",
+            "tenant",
             "kind",
             "base_url",
             "api_key_env",
+            "api_key",
             "credential_set",
             "api_version",
             "region",
@@ -105,6 +125,20 @@ class ProviderSerializer(ValidatedModelSerializer):
         )
         read_only_fields = ("created_at", "updated_at")
 
+    def create(self, validated: dict[str, Any]) -> Provider:
+        secret = validated.pop("api_key", None)
+        provider = Provider(**validated)
+        if secret is not None:
+            provider.set_api_key(secret)
+        provider.save()
+        return provider
+
+    def update(self, instance: Provider, validated: dict[str, Any]) -> Provider:
+        secret = validated.pop("api_key", None)
+        if secret is not None:
+            instance.set_api_key(secret)
+        return super().update(instance, validated)
+
 
 class ProviderModelSerializer(ValidatedModelSerializer):
     provider = SlugRelatedField(slug_field="name", queryset=Provider.objects.all())
@@ -114,15 +148,6 @@ class ProviderModelSerializer(ValidatedModelSerializer):
         validators: list[Any] = []  # uniqueness is checked by full_clean (DRF would make the fields required)
         fields = "__all__"
         read_only_fields = ("created_at", "updated_at")
-
-
-class TenantSlugField(SlugRelatedField):
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("slug_field", "slug")
-        kwargs.setdefault("queryset", Tenant.objects.all())
-        kwargs.setdefault("allow_null", True)
-        kwargs.setdefault("required", False)
-        super().__init__(**kwargs)
 
 
 class MemberNamesField(serializers.ListField):
@@ -234,12 +259,17 @@ class ConfigViewSet(ScopedViewSet):
     def perform_update(self, serializer: serializers.BaseSerializer) -> None:
         instance = serializer.instance
         fields = serializer.fields  # type: ignore[attr-defined]
-        before = {name: fields[name].get_attribute(instance) for name in serializer.validated_data}  # type: ignore[attr-defined]
+        names = list(serializer.validated_data)  # type: ignore[attr-defined]
+        before = {name: fields[name].get_attribute(instance) for name in names if not fields[name].write_only}
         with _integrity_as_400(), transaction.atomic():
             obj = serializer.save()
             after = {name: fields[name].get_attribute(obj) for name in before}
             changes = {name: (old, after[name]) for name, old in before.items() if after[name] != old}
-            self.audit(obj, "change", changed_fields_message(changes))
+            message = changed_fields_message(changes)
+            secrets = [name for name in names if fields[name].write_only]
+            if secrets:  # never the value: only that it was replaced
+                message += f" Replaced {', '.join(secrets)}."
+            self.audit(obj, "change", message)
 
     def perform_destroy(self, instance: Any) -> None:
         with _integrity_as_400(), transaction.atomic():
@@ -254,20 +284,6 @@ def _integrity_as_400() -> Iterator[None]:
         raise serializers.ValidationError(
             {"non_field_errors": ["Conflicts with an existing row or is still in use."]}
         ) from None
-
-
-class GlobalConfigViewSet(ConfigViewSet):
-    """Platform configuration: superusers only (tenant admins do not see it in the admin either)."""
-
-    def visible(self, user: Any) -> QuerySet:
-        model = self.get_serializer_class().Meta.model  # type: ignore[attr-defined]
-        return model.objects.all().order_by("pk") if user.is_superuser else model.objects.none()
-
-    def may_create(self, user: Any) -> bool:
-        return bool(user.is_superuser)
-
-    def may_change(self, user: Any, obj: Any) -> bool:
-        return bool(user.is_superuser)
 
 
 class TenantConfigViewSet(ConfigViewSet):
@@ -301,20 +317,45 @@ class TenantConfigViewSet(ConfigViewSet):
         return tenant == "" or self.administered(user).filter(slug=tenant).exists()
 
 
-class ProviderViewSet(GlobalConfigViewSet):
-    """Upstream providers (credentials by environment variable name only; never the secret)."""
+class ProviderViewSet(TenantConfigViewSet):
+    """Upstream providers: platform ones (superusers; credentials by environment variable name) and
+    tenants' own (their tenant admins too; the key sent once, stored encrypted, never shown).
+
+    Unlike tiers, a tenant admin does not see the platform's providers (as in the admin).
+    """
 
     serializer_class = ProviderSerializer
     search_fields = ("name", "base_url")
     filterset_fields = ("kind", "enabled")
 
+    def visible(self, user: Any) -> QuerySet:
+        if user.is_superuser:
+            return Provider.objects.all().order_by("pk")
+        return Provider.objects.filter(tenant__in=self.administered(user)).order_by("pk")
 
-class ModelViewSet(GlobalConfigViewSet):
-    """Models clients can name, with prices, served by a provider."""
+
+class ModelViewSet(ConfigViewSet):
+    """Models clients can name, with prices: on platform providers (superusers) or a tenant's own."""
 
     serializer_class = ProviderModelSerializer
     search_fields = ("name", "upstream_model")
     filterset_fields = ("enabled",)
+    scoped_choices = {"provider": "providers"}
+
+    def providers(self, user: Any) -> QuerySet[Provider]:
+        if user.is_superuser:
+            return Provider.objects.all()
+        return Provider.objects.filter(tenant__in=permissions.administered_tenants(user))
+
+    def visible(self, user: Any) -> QuerySet:
+        return Model.objects.filter(provider__in=self.providers(user)).order_by("pk")
+
+    def may_create(self, user: Any) -> bool:
+        name = self.request.data.get("provider") if hasattr(self.request.data, "get") else None
+        return bool(user.is_superuser) or (bool(name) and self.providers(user).filter(name=name).exists())
+
+    def may_change(self, user: Any, obj: Any) -> bool:
+        return bool(user.is_superuser) or self.providers(user).filter(pk=obj.provider_id).exists()
 
 
 class TierViewSet(TenantConfigViewSet):

@@ -33,6 +33,12 @@ class Route:
     deployments: tuple[Deployment, ...]
 
 
+def usable(deployment: Deployment, key: KeyInfo) -> bool:
+    """A tenant's own provider serves only that tenant's requests; platform providers serve everyone."""
+    owner = deployment.provider.tenant_id
+    return owner is None or owner == key.tenant_id
+
+
 def _with_fallback(snapshot: Snapshot, deployments: tuple[Deployment, ...]) -> tuple[Deployment, ...]:
     fallback = snapshot.local_fallback
     if fallback is None or fallback in deployments:
@@ -48,11 +54,16 @@ def _explicit(snapshot: Snapshot, key: KeyInfo, provider_name: str, model_name: 
     candidates = [
         d
         for d in snapshot.models.values()
-        if d.provider.name == provider_name and model_name in (d.name, d.upstream_model) and key.may_use(d.name)
+        if d.provider.name == provider_name
+        and model_name in (d.name, d.upstream_model)
+        and key.may_use(d.name)
+        and usable(d, key)
     ]
     if not candidates:
         allowed = sorted(
-            d.name for d in snapshot.models.values() if d.provider.name == provider_name and key.may_use(d.name)
+            d.name
+            for d in snapshot.models.values()
+            if d.provider.name == provider_name and key.may_use(d.name) and usable(d, key)
         )
         hint = f" Models available from '{provider_name}': {', '.join(allowed)}." if allowed else ""
         raise invalid_request(
@@ -74,7 +85,7 @@ def resolve(snapshot: Snapshot, key: KeyInfo, requested: str, provider_hint: str
     if tier is not None:
         return tier_route(snapshot, key, tier)
     deployment = snapshot.models.get(requested)
-    if deployment is not None:
+    if deployment is not None and usable(deployment, key):
         if not key.may_use(deployment.name):
             raise _not_allowed(requested)
         return Route(requested=requested, tier=None, deployments=(deployment,))
@@ -92,14 +103,13 @@ def tier_route(snapshot: Snapshot, key: KeyInfo, tier: TierInfo, *, requested: s
     """The route through ``tier`` (400 if the key may not use it or it has no enabled models)."""
     if not key.may_use(tier.name):
         raise _not_allowed(tier.name)
-    if not tier.deployments:
+    deployments = tuple(d for d in tier.deployments if usable(d, key))
+    if not deployments:
         capped = " within its max_cost_per_million" if tier.max_cost_per_million is not None else ""
         raise invalid_request(
             f"The tier '{tier.name}' has no enabled models{capped}.", param="model", code="model_not_found"
         )
-    return Route(
-        requested=requested or tier.name, tier=tier.name, deployments=_with_fallback(snapshot, tier.deployments)
-    )
+    return Route(requested=requested or tier.name, tier=tier.name, deployments=_with_fallback(snapshot, deployments))
 
 
 def local_first(snapshot: Snapshot, route: Route) -> Route:
@@ -150,7 +160,7 @@ def visible_models(snapshot: Snapshot, key: KeyInfo) -> list[tuple[str, str]]:
     Glob aliases (``claude-*``) cannot be listed; an exact alias is listed when its target is (``GET /v1/models``).
     """
     view = tiers_for(snapshot, key.tenant_id)
-    entries = [(name, d.provider.name) for name, d in snapshot.models.items() if key.may_use(name)]
+    entries = [(name, d.provider.name) for name, d in snapshot.models.items() if key.may_use(name) and usable(d, key)]
     entries += [(name, "gateway-tier") for name in view.tiers if key.may_use(name)]
     if auto_allowed(view, key):
         entries.append((AUTO, "gateway-router"))

@@ -35,6 +35,8 @@ class ProviderConfig:
     api_version: str = ""
     # AWS Bedrock: the region requests are signed for.
     region: str = ""
+    # A tenant's own provider: only that tenant's requests may use it (None: every tenant).
+    tenant_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

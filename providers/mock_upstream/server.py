@@ -20,6 +20,7 @@ and prompt cache), ``GET /_mock/health``.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections import deque
@@ -50,7 +51,7 @@ OPENAI_MODELS = ["mock-gpt", "mock-gpt-mini", "mock-embedding"]
 ANTHROPIC_MODELS = ["mock-claude"]
 OLLAMA_MODELS = ["mock-llama:latest", "mock-embed:latest"]
 MAX_EVENTS = 1000
-CREDENTIAL_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key", "x-amz-security-token"})
+CREDENTIAL_HEADERS = ("authorization", "x-api-key", "api-key", "x-goog-api-key", "x-amz-security-token")
 HANG_SECONDS = 3600.0
 
 
@@ -193,6 +194,15 @@ def _new_record(request: web.Request) -> JSON:
         "directives": {},
         # What arrived, credentials left out (tests check configured extra headers reach the provider).
         "headers": {k.lower(): v for k, v in request.headers.items() if k.lower() not in CREDENTIAL_HEADERS},
+        # Which credential came, without keeping it: SHA-256 of the first credential header's value.
+        "credential_sha256": next(
+            (
+                hashlib.sha256(request.headers[h].encode()).hexdigest()
+                for h in CREDENTIAL_HEADERS
+                if h in request.headers
+            ),
+            None,
+        ),
         "started_at": time.time(),
         "ended_at": None,
     }

@@ -96,8 +96,12 @@ def config_seed_defaults() -> ImportReport:
 def config_export() -> str:
     """The current configuration as YAML in the import schema; importing it reproduces this state."""
     document: dict[str, Any] = {
-        "providers": [_provider_entry(provider) for provider in Provider.objects.order_by("pk")],
-        "models": [_model_entry(model) for model in Model.objects.select_related("provider").order_by("pk")],
+        # Tenants' own providers (and their encrypted keys) are tenant data, not platform configuration.
+        "providers": [_provider_entry(p) for p in Provider.objects.filter(tenant=None).order_by("pk")],
+        "models": [
+            _model_entry(model)
+            for model in Model.objects.filter(provider__tenant=None).select_related("provider").order_by("pk")
+        ],
         "routing": _routing_entry(),
     }
     for section in ConfigSection.objects.order_by("name"):
