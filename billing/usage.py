@@ -75,6 +75,21 @@ def _spool(payload: bytes) -> None:
             return
 
 
+def spool_depth() -> int:
+    """Usage records waiting in this node's spool (Redis was down when they were recorded)."""
+    spool: Path = settings.GATEWAY["USAGE_SPOOL_DIR"]
+    if not spool.exists():
+        return 0
+    total = 0
+    for path in [*spool.glob("usage-*.jsonl"), *spool.glob("usage-*.replaying")]:
+        try:
+            with open(path, "rb") as fh:
+                total += sum(1 for line in fh if line.strip())
+        except FileNotFoundError:
+            continue  # replayed meanwhile
+    return total
+
+
 async def record(usage: UsageRecord, *, batch: Batch | None = None) -> None:
     """Queue one usage record (never raises: accounting must not break answers).
 

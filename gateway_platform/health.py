@@ -67,6 +67,12 @@ def _provider_statuses() -> dict[str, str]:
     return {name: status or ProviderHealth.Status.UNKNOWN for name, status in rows}
 
 
+def _spool_depth() -> int:
+    from billing.usage import spool_depth
+
+    return spool_depth()
+
+
 def _redis_durability() -> list[str]:
     from gateway_platform.redis_durability import durability_problems
 
@@ -94,4 +100,5 @@ def readiness(request: HttpRequest) -> JsonResponse:
     if scrape_allowed(request):
         body["providers"] = _provider_statuses() if checks["database"] == OK else {}
         body["redis_durability"] = _redis_durability() if checks["redis"] == OK else []
+        body["usage_spool_records"] = _spool_depth()
     return JsonResponse(body, status=200 if ready else 503)

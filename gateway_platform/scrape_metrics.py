@@ -10,6 +10,8 @@ where they are shared anyway — at scrape time instead:
   so the first entry is the oldest one not yet stored in PostgreSQL);
 - ``gateway_usage_dead_letters``: records on the dead-letter stream (refused on their
   own, waiting for an operator);
+- ``gateway_usage_spool_records``: records in this node's local spool (written while
+  Redis was down; the node's drainer replays them);
 - ``gateway_budget_used_ratio``: (settled + reserved) / amount of each budget's current
   period that has a live counter.
 
@@ -43,6 +45,7 @@ LABELS: dict[str, tuple[str, ...]] = {
     "gateway_usage_stream_length": (),
     "gateway_usage_drain_lag_seconds": (),
     "gateway_usage_dead_letters": (),
+    "gateway_usage_spool_records": (),
     "gateway_budget_used_ratio": ("budget", "scope", "name", "action"),
     "gateway_scrape_errors": ("family",),
 }
@@ -96,6 +99,11 @@ class RedisStateCollector(Collector):
             "gateway_usage_dead_letters",
             "Usage records on the dead-letter stream, waiting for an operator.",
             value=dead,
+        )
+        yield GaugeMetricFamily(
+            "gateway_usage_spool_records",
+            "Usage records in this node's local spool (Redis was down), waiting for its drainer.",
+            value=usage.spool_depth(),
         )
 
     def _budgets(self) -> Iterator[Metric]:

@@ -37,6 +37,7 @@ def test_health_without_a_celery_heartbeat_is_degraded_but_ready():
         "checks": {"database": "ok", "redis": "ok", "celery": "stale"},
         "providers": {},
         "redis_durability": [],  # the project's Redis runs with AOF and noeviction
+        "usage_spool_records": 0,
     }
 
 
@@ -76,6 +77,7 @@ def test_health_is_503_when_redis_fails(monkeypatch):
         "checks": {"database": "ok", "redis": "error: ConnectionError", "celery": "unknown"},
         "providers": {},
         "redis_durability": [],
+        "usage_spool_records": 0,
     }
 
 

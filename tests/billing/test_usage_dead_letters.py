@@ -182,6 +182,7 @@ def test_a_spool_file_stranded_by_a_dead_drainer_is_replayed(settings, tmp_path,
     good = payload()
     stranded = tmp_path / "usage-web-2.replaying"  # claimed by a drainer that was killed mid-replay
     stranded.write_bytes(orjson.dumps(good) + b"\n")
+    assert usage.spool_depth() == 1  # what /metrics and /health report
     usage.drain()
     assert not UsageEvent.objects.filter(request_id=good["request_id"]).exists()  # maybe still being replayed
     old = time.time() - usage.CLAIM_IDLE_MS / 1000 - 5
@@ -189,6 +190,7 @@ def test_a_spool_file_stranded_by_a_dead_drainer_is_replayed(settings, tmp_path,
     usage.drain()
     assert UsageEvent.objects.filter(request_id=good["request_id"]).exists()
     assert not list(tmp_path.iterdir())
+    assert usage.spool_depth() == 0
 
 
 def test_a_request_with_an_overlong_model_does_not_stop_billing(gateway_url, mock_upstream_url, drained_events):

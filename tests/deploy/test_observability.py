@@ -7,6 +7,7 @@ can): ``promtool check rules`` and the rule unit tests in ``deploy/prometheus/al
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import shutil
@@ -126,7 +127,10 @@ def test_promtool_accepts_the_rules_and_their_unit_tests_pass():
 
 
 @pytest.mark.django_db
-def test_metrics_report_drain_lag_dead_letters_and_budget_burn():
+def test_metrics_report_drain_lag_dead_letters_and_budget_burn(settings):
+    # Scraped from loopback: allowed only where configured (outside local mode the token is the default).
+    loopback = [ipaddress.ip_network("127.0.0.0/8")]
+    settings.GATEWAY = {**settings.GATEWAY, "METRICS_ALLOWED_NETWORKS": loopback}
     client = sync_client()
     client.delete(usage.STREAM, deadletter.DEAD_STREAM)
     oldest_ms = int(time.time() * 1000) - 90_000
@@ -149,6 +153,7 @@ def test_metrics_report_drain_lag_dead_letters_and_budget_burn():
     assert values["gateway_usage_stream_length"] == 2
     assert 90 <= values["gateway_usage_drain_lag_seconds"] < 3600
     assert values["gateway_usage_dead_letters"] == 1
+    assert values["gateway_usage_spool_records"] == 0
     (ratio,) = [
         v for k, v in values.items() if k.startswith(f'gateway_budget_used_ratio{{action="block",budget="{budget.id}"')
     ]
