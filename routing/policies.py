@@ -26,6 +26,8 @@ class RoutingPolicyInfo:
     diff_first_edits: bool = False
     code_mode: bool = False
     anthropic_prompt_caching: bool = True
+    summarize_context: bool = False
+    summarize_threshold_tokens: int = 60_000
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ from serving.streaming import (
     route_served,
     send_json,
 )
+from serving.summarize import summarize
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ async def serve_chat(
     route = plan_route(exchange, snapshot, key, request)  # skill, then auto / forced tier / named model
     exchange.tier = route.tier
     affinity.identify(exchange, request.body, raw)  # the client's agent session, if it names one
+    await summarize(exchange, snapshot, key, request)  # a long conversation's older turns → one summary
     plan = plan_chat(exchange, snapshot, key, request, route)  # token reduction, cascade, answer checks
     prompt_tokens = estimate_prompt_tokens(request.body)
     async with admission.admitted(

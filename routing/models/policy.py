@@ -63,6 +63,13 @@ class RoutingPolicy(models.Model):
     anthropic_prompt_caching = models.BooleanField(
         default=True, help_text="Mark stable prompt prefixes with cache_control on Anthropic deployments."
     )
+    summarize_context = models.BooleanField(
+        default=False,
+        help_text="Replace the oldest turns of a long conversation by a summary from the cheapest tier (billed).",
+    )
+    summarize_threshold_tokens = models.PositiveIntegerField(
+        default=60_000, help_text="Conversation size (estimated prompt tokens) above which older turns are summarised."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
