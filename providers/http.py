@@ -148,6 +148,29 @@ async def stream_lines(
                 yield line
 
 
+async def stream_line_batches(
+    provider: ProviderConfig, url: str, payload: JSON, headers: Mapping[str, str]
+) -> AsyncGenerator[list[bytes], None]:
+    """Like ``stream_lines``, but all complete lines of one network read together (without ``\\n``).
+
+    Events that arrived together can then be relayed in one write. Closing the
+    generator closes the upstream connection, as for ``stream_lines``.
+    """
+    reads = stream_bytes(provider, url, orjson.dumps(payload), headers)
+    pending = b""
+    try:
+        async for data in reads:
+            pending += data
+            if b"\n" not in data:
+                continue
+            *lines, pending = pending.split(b"\n")
+            yield lines
+    finally:
+        await reads.aclose()  # closes the upstream connection now, not when collected
+    if pending:
+        yield [pending]
+
+
 async def stream_bytes(
     provider: ProviderConfig, url: str, data: bytes, headers: Mapping[str, str]
 ) -> AsyncGenerator[bytes, None]:

@@ -19,6 +19,7 @@ import orjson
 from django.conf import settings
 
 from billing.costs import cost_usd
+from gateway_platform.errors import GatewayError
 from providers.adapters.base import Deployment, StreamChunk, Usage
 from providers.adapters.tokens import tokens_for_chars
 from routing.resolver import Route
@@ -188,23 +189,29 @@ async def relay_stream(
     usage: Usage | None = None
     text_len = 0
     send_body = responder.send_body
+    pending: list[bytes] = []  # events of one upstream read, sent in one write
     try:
         with KeepAlive(exchange, responder, deployment, may_commit=may_commit) as keepalive:
             async for chunk in chunks:
                 if chunk.usage is not None:
                     usage = chunk.usage
                 text_len += len(chunk.text)
-                if chunk.data is None or (chunk.usage_only and not include_usage):
-                    continue
-                if exchange.first_token_monotonic is None:
-                    await start_stream(exchange, responder, deployment)
-                    exchange.first_token_monotonic = time.monotonic()
-                if answer is None:
-                    await send_body(b"data: " + chunk.data + b"\n\n", more_body=True)
-                else:
-                    for data in answer.feed(chunk):
-                        await send_body(b"data: " + data + b"\n\n", more_body=True)
-                keepalive.last_sent = time.monotonic()
+                if chunk.data is not None and not (chunk.usage_only and not include_usage):
+                    if exchange.first_token_monotonic is None:
+                        await start_stream(exchange, responder, deployment)
+                        exchange.first_token_monotonic = time.monotonic()
+                    if answer is None:
+                        pending.append(b"data: " + chunk.data + b"\n\n")
+                    else:
+                        pending.extend(b"data: " + data + b"\n\n" for data in answer.feed(chunk))
+                if pending and not chunk.more:
+                    await send_body(b"".join(pending), more_body=True)
+                    pending.clear()
+                    keepalive.last_sent = time.monotonic()
+    except GatewayError:
+        if pending:  # what arrived before the upstream failed still reaches the client, in order
+            await send_body(b"".join(pending), more_body=True)
+        raise
     finally:
         # Runs on success, error and cancellation alike: bill what was generated.
         if exchange.headers_sent or usage is not None:

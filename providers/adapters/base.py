@@ -86,6 +86,8 @@ class StreamChunk:
     usage: Usage | None = None
     finish_reason: str | None = None
     usage_only: bool = False
+    # Another chunk of the same network read follows at once (the relay sends them in one write).
+    more: bool = False
 
 
 class ChatAdapter(Protocol):

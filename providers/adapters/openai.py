@@ -131,23 +131,29 @@ class OpenAIAdapter:
 
     async def stream(self, deployment: Deployment, body: JSON) -> AsyncIterator[StreamChunk]:
         provider = deployment.provider
-        lines = http.stream_lines(
+        batches = http.stream_line_batches(
             provider, self._url(deployment), build_chat_request(deployment, body, stream=True), self._headers(provider)
         )
         finished = False
         try:
-            async for line in lines:
-                if line.startswith(b"data: [DONE]"):
-                    finished = True
-                    continue
-                try:
-                    chunk = parse_stream_line(line)
-                except (orjson.JSONDecodeError, AttributeError):
-                    raise errors.upstream_status(provider.name, 502, "malformed stream chunk") from None
-                if chunk is not None:
+            async for lines in batches:
+                chunks: list[StreamChunk] = []
+                for line in lines:
+                    if line.startswith(b"data: [DONE]"):
+                        finished = True
+                        continue
+                    try:
+                        chunk = parse_stream_line(line)
+                    except (orjson.JSONDecodeError, AttributeError):
+                        raise errors.upstream_status(provider.name, 502, "malformed stream chunk") from None
+                    if chunk is not None:
+                        chunks.append(chunk)
+                for chunk in chunks[:-1]:
+                    chunk.more = True
+                for chunk in chunks:
                     yield chunk
         finally:
-            await lines.aclose()
+            await batches.aclose()
         if not finished:
             # A clean close without [DONE] still lost the end of the answer.
             raise errors.upstream_dropped(provider.name)
