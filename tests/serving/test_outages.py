@@ -31,7 +31,11 @@ def chat(url: str, secret: str) -> httpx2.Response:
 @pytest.mark.parametrize(
     ("down", "env"),
     [
-        ("database", {"DATABASE_URL": f"postgresql://gateway:x@127.0.0.1:{free_port()}/gateway"}),
+        # A short pool timeout: each check otherwise waits 10 s for a connection that never comes.
+        (
+            "database",
+            {"DATABASE_URL": f"postgresql://gateway:x@127.0.0.1:{free_port()}/gateway", "DATABASE_POOL_TIMEOUT": "2"},
+        ),
         ("redis", {"REDIS_URL": "unix:///nonexistent/redis.sock"}),
     ],
 )
