@@ -416,6 +416,12 @@ def additional_tools(items: list[JSON], names: ToolNames) -> list[JSON]:
     return result
 
 
+def _unique(tools: list[JSON]) -> list[JSON]:
+    """One tool per name, the last definition winning (a stored conversation may declare them again)."""
+    by_name = {tool["function"]["name"]: tool for tool in tools}
+    return list(by_name.values())
+
+
 def translate_tool_choice(choice: object) -> str | JSON | None:
     """Responses ``tool_choice`` → chat ``tool_choice`` (hosted-tool choices become ``auto``)."""
     if choice is None:
@@ -498,7 +504,7 @@ def build_chat_request(parsed: ParsedResponses, history: list[JSON]) -> tuple[Ch
     body: JSON = {"model": model, "messages": system + messages + own}
     if not body["messages"]:
         raise invalid_request("'input' must contain at least one item.", param="input")
-    tools = translate_tools(data.get("tools"), names) + additional_tools([*history, *items], names)
+    tools = _unique(translate_tools(data.get("tools"), names) + additional_tools([*history, *items], names))
     if tools:
         body["tools"] = tools
         choice = translate_tool_choice(data.get("tool_choice"))

@@ -272,3 +272,9 @@ def test_it_reads_the_tools_codex_sends_as_additional_tools_items() -> None:
         "status": "completed",
         "namespace": "functions",
     }
+
+
+def test_tools_declared_again_in_a_stored_conversation_are_sent_once() -> None:
+    declared = {"type": "additional_tools", "tools": [{"type": "function", "name": "ls"}]}
+    chat, _ = translate({"model": "m", "input": [declared, {"role": "user", "content": "x"}]}, history=[declared])
+    assert [t["function"]["name"] for t in chat["tools"]] == ["ls"]
