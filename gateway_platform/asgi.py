@@ -19,7 +19,11 @@ from serving.consumers.embeddings import EmbeddingsConsumer  # noqa: E402
 from serving.consumers.messages import CountTokensConsumer, MessagesConsumer  # noqa: E402
 from serving.consumers.models import ModelsConsumer  # noqa: E402
 from serving.consumers.not_found import NotFoundConsumer  # noqa: E402
-from serving.consumers.responses import ResponsesConsumer, StoredResponseConsumer  # noqa: E402
+from serving.consumers.responses import (  # noqa: E402
+    InputTokensConsumer,
+    ResponsesConsumer,
+    StoredResponseConsumer,
+)
 from serving.consumers.skills import SkillsConsumer  # noqa: E402
 
 v1_routes = URLRouter(
@@ -30,6 +34,7 @@ v1_routes = URLRouter(
         re_path(r"^v1/messages/?$", MessagesConsumer.as_asgi()),
         re_path(r"^v1/messages/count_tokens/?$", CountTokensConsumer.as_asgi()),
         re_path(r"^v1/responses/?$", ResponsesConsumer.as_asgi()),
+        re_path(r"^v1/responses/input_tokens/?$", InputTokensConsumer.as_asgi()),
         re_path(r"^v1/responses/(?P<response_id>[A-Za-z0-9_-]{1,64})/?$", StoredResponseConsumer.as_asgi()),
         re_path(r"^v1/embeddings/?$", EmbeddingsConsumer.as_asgi()),
         re_path(r"^v1/completions/?$", CompletionsConsumer.as_asgi()),

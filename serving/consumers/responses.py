@@ -5,7 +5,8 @@
 ``previous_response_id`` is given, and serves it through the shared chat flow
 — keys, models/tiers/``auto``/skills/aliases, budgets and rate limits, cache,
 failover, usage (endpoint ``responses``) — answering as Responses objects or
-events. ``GET`` / ``DELETE /v1/responses/{id}`` read and forget stored responses.
+events. ``GET`` / ``DELETE /v1/responses/{id}`` read and forget stored responses;
+``POST /v1/responses/input_tokens`` estimates a body's input tokens.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import orjson
 
 from gateway_platform.config.snapshot import config_cache
 from gateway_platform.errors import GatewayError
+from providers.adapters.tokens import estimate_prompt_tokens, estimate_tokens
+from routing.aliases import resolved_name
+from routing.resolver import resolve
 from serving.auth import authenticate
 from serving.chat import serve_chat
 from serving.consumers.base import GatewayConsumer
@@ -58,6 +62,42 @@ class ResponsesConsumer(GatewayConsumer):
         responder = getattr(self, "_responder", None)
         events = responder.stream_error(err.code or err.type, err.message) if responder is not None else None
         return events if events is not None else super().render_stream_error(err)
+
+
+class InputTokensConsumer(GatewayConsumer):
+    """``POST /v1/responses/input_tokens``: the gateway's token estimate for a Responses body.
+
+    The same estimate budgets and rate limits use (no tokenizer download, no provider call);
+    ``previous_response_id`` counts the stored conversation too.
+    """
+
+    endpoint = "responses.input_tokens"
+
+    def _records_usage(self, exchange: Exchange) -> bool:
+        return False
+
+    async def serve(self, exchange: Exchange, body: bytes) -> None:
+        cache = config_cache()
+        snapshot = await cache.snapshot()
+        key = exchange.key = await authenticate(cache, snapshot, exchange.request_headers)
+        parsed = parse_responses_body(body)
+        history = []
+        if parsed.previous_response_id:
+            history = (
+                await store.load(key.tenant_id, parsed.previous_response_id, param="previous_response_id")
+            ).conversation
+        request, _ = build_chat_request(parsed, history)
+        model = request.model if request.provider else resolved_name(snapshot, key.tenant_id, request.model)
+        resolve(snapshot, key, model, request.provider)  # unknown models are still a 400
+        tokens = estimate_prompt_tokens(request.body) + estimate_tokens(
+            orjson.dumps(request.body.get("tools", [])).decode()
+        )
+        exchange.status = 200
+        await self.send_headers(
+            status=200, headers=[(b"Content-Type", b"application/json"), *exchange.gateway_headers()]
+        )
+        exchange.headers_sent = True
+        await self.send_body(orjson.dumps({"object": "response.input_tokens", "input_tokens": tokens}))
 
 
 class StoredResponseConsumer(GatewayConsumer):

@@ -203,3 +203,26 @@ def test_a_stream_that_fails_after_it_started_ends_with_response_failed(mock_ups
     assert events[-1]["type"] == "response.failed"
     assert events[-1]["response"]["status"] == "failed" and events[-1]["response"]["error"]["message"]
     assert not StoredResponse.objects.exists()  # a failed response is not kept
+
+
+def test_input_tokens_estimates_a_body_without_calling_a_provider(mock_upstream_url, gateway, secret, drained_events):
+    deploy(mock_upstream_url, "openai")
+    headers = {"Authorization": f"Bearer {secret}"}
+    short = httpx2.post(
+        f"{gateway}/v1/responses/input_tokens",
+        json={"model": "gpt-5-codex", "input": "hi"},
+        headers=headers,
+        timeout=10,
+    )
+    long = httpx2.post(
+        f"{gateway}/v1/responses/input_tokens",
+        json={"model": "code_gen", "input": "hello " * 200, "tools": TOOLS},
+        headers=headers,
+        timeout=10,
+    )
+    assert short.status_code == 200 and short.json()["object"] == "response.input_tokens"
+    assert 0 < short.json()["input_tokens"] < long.json()["input_tokens"]
+    unknown = httpx2.post(
+        f"{gateway}/v1/responses/input_tokens", json={"model": "nope", "input": "x"}, headers=headers, timeout=10
+    )
+    assert unknown.status_code == 400 and unknown.json()["error"]["param"] == "model"
