@@ -2,8 +2,8 @@
 
 Starts the embedded PostgreSQL and Redis when no URLs are configured, migrates,
 seeds defaults, ensures an admin user, starts the bundled mock upstream when no
-provider credential is set, then the web server (Daphne, or uvicorn with
-``GATEWAY_SERVER=uvicorn``), a Celery worker and beat. Every step is a production
+provider credential is set, then the web server (uvicorn, the faster by measurement; Daphne with
+``GATEWAY_SERVER=daphne``), a Celery worker and beat. Every step is a production
 role (``python -m gateway_platform migrate|serve|worker|beat``) run with
 ``GATEWAY_LOCAL=1``. Ctrl-C stops all.
 """
@@ -119,7 +119,7 @@ def main() -> int:
 
     # The roles refuse embedded servers unless told this is a laptop; the URLs above are shared by all.
     os.environ["GATEWAY_LOCAL"] = "1"
-    os.environ.setdefault("GATEWAY_SERVER", "daphne")  # the laptop default; `serve` alone picks uvicorn
+    os.environ.setdefault("GATEWAY_SERVER", "uvicorn")  # as `serve` in production (docs/benchmarks.md)
     os.environ.setdefault("GATEWAY_WEB_WORKERS", "1")
     os.environ.setdefault("CELERY_CONCURRENCY", "2")
     subprocess.run(_role("migrate"), cwd=BASE_DIR, check=True)
