@@ -112,7 +112,9 @@ def test_a_silent_provider_times_out_quickly(silent_port, monkeypatch):
     make_provider(f"http://127.0.0.1:{silent_port}", kind="ollama", connect_timeout=0.5)
     started = time.monotonic()
     [result] = probes.probe_all()
-    assert time.monotonic() - started < 3
+    # The provider's own read timeout is the default (minutes): only the probe's cap ends it this soon.
+    # A wide bound (the cap on the whole probe), not a tight timing assertion.
+    assert time.monotonic() - started < probes.PROBE_MAX_SECONDS
     assert result.status == Status.DOWN and "did not answer in time" in result.error
 
 
