@@ -79,8 +79,9 @@ def output_cap(snapshot: Snapshot, key: KeyInfo, route: Route, body: dict[str, A
 
 
 def _choices(body: dict[str, Any]) -> int:
-    n = body.get("n")
-    return n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1
+    """How many completions the upstream generates (and bills): ``n``, or ``best_of`` when larger."""
+    counts = [value for value in (body.get("n"), body.get("best_of")) if isinstance(value, int)]
+    return max([1, *(value for value in counts if not isinstance(value, bool))])
 
 
 async def _try(
