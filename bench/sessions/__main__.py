@@ -10,7 +10,13 @@ Anthropic: ``cache_control`` breakpoints with lookback):
 - **gateway, rewrites off**: every token reduction and per-message cap off;
 - **gateway, default**: the configuration a fresh install has (trimming on, caps on);
 - **gateway, all on**: every reduction on (boilerplate, de-duplication, trimming, code mode,
-  diff-first, caps), to show what each rewrite saves while the prefix stays cacheable.
+  diff-first, caps), to show what each rewrite saves while the prefix stays cacheable;
+- **gateway, all on + summaries**: the same with summarisation past 40,000 tokens (by the cheapest
+  tier: tiers without bands get them in price order, so the sonnet tier).
+
+A second, in-process table runs the reduction pipeline alone (every switch on, caps, a 32,000-token
+budget) on every request of every session: the time it adds per request, and whether the last user
+message and every tool call / tool result pair arrive intact.
 
 Costs use the models' input / cache-read / cache-write / output prices (sonnet 3 / 0.30 / 3.75 / 15,
 the OpenAI-style model 5 / 0.50 / - / 15). The OpenAI-style tier has a 32,000-token window, so
@@ -42,8 +48,9 @@ PRICES = {  # model: (input, cache read, cache write, output) per million tokens
     "gpt-a": ("5", "0.50", None, "15"),
     "gpt-b": ("5", "0.50", None, "15"),
 }
-RUNS = ("direct", "rewrites_off", "default", "all_on")
+RUNS = ("direct", "rewrites_off", "default", "all_on", "all_on_summaries")
 REWRITES = ("strip_ide_boilerplate", "dedupe_files", "trim_context", "diff_first_edits", "code_mode")
+SUMMARY_THRESHOLD = 40_000  # the all-on run summarises conversations past this many tokens
 CAPS_OFF = {"SYSTEM_MAX_CHARS": "0", "USER_MSG_MAX_CHARS": "0", "TOOL_RESULT_MAX_CHARS": "0"}
 
 
@@ -79,7 +86,9 @@ def set_rewrites(mode: str) -> None:
     policy = RoutingPolicy.objects.get(tenant=None)
     for name in REWRITES:
         default = RoutingPolicy._meta.get_field(name).default
-        setattr(policy, name, {"off": False, "default": default, "all": True}[mode])
+        setattr(policy, name, {"off": False, "default": default, "all": True, "summaries": True}[mode])
+    policy.summarize_context = mode == "summaries"
+    policy.summarize_threshold_tokens = SUMMARY_THRESHOLD
     policy.save()
 
 
@@ -186,6 +195,48 @@ def gateway_totals(ids: list[str]) -> dict[str, Any]:
     return dict(totals)
 
 
+def pipeline_check(sessions: list[dict[str, Any]]) -> dict[str, Any]:
+    """The reduction pipeline on every request: added time, and the last user turn and tool chain intact."""
+    from routing.reduction import Switches, reduce_messages
+    from routing.reduction.caps import Caps
+    from routing.reduction.common import message_text
+    from routing.reduction.instructions import DIFF_FIRST_INSTRUCTION
+
+    switches = Switches(True, True, True, True, True)
+    result: dict[str, Any] = {}
+    for session in sessions:
+        times: list[float] = []
+        intact = 0
+        points = request_points(session["messages"])
+        for end in points:
+            messages = session["messages"][:end]
+            started = time.perf_counter()
+            reduced = reduce_messages(messages, switches, budget_tokens=32_000, message_caps=Caps())
+            times.append((time.perf_counter() - started) * 1000)
+            sent = reduced.messages
+            final_ok = sent[-1]["role"] == messages[-1]["role"] and sent[-1].get("tool_call_id") == messages[-1].get(
+                "tool_call_id"
+            )
+            last_user = next(m for m in reversed(messages) if m["role"] == "user")
+            sent_last = next(m for m in reversed(sent) if m["role"] == "user")
+            sent_text = message_text(sent_last).replace(DIFF_FIRST_INSTRUCTION, "").rstrip()
+            # The question itself (its last line of prose) arrives whole; IDE boilerplate and repeated files
+            # around it may be cut by design.
+            prose = [line for line in message_text(last_user).splitlines() if line.strip() and line[0] != "<"]
+            last_ok = final_ok and (not prose or prose[-1] in sent_text)
+            calls = {c["id"] for m in sent for c in m.get("tool_calls") or []}
+            results = {m["tool_call_id"] for m in sent if m["role"] == "tool"}
+            intact += bool(last_ok and calls == results)
+        ordered = sorted(times)
+        result[session["name"]] = {
+            "requests": len(points),
+            "p50_ms": ordered[len(ordered) // 2],
+            "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
+            "intact": intact,
+        }
+    return result
+
+
 def main_share(totals: dict[str, Any]) -> float:
     counts = [v for k, v in totals.items() if k.startswith("model:")]
     return max(counts) / totals["turns"] if counts else 0.0
@@ -205,6 +256,7 @@ def run() -> dict[str, Any]:
                 ("rewrites_off", CAPS_OFF, "off"),
                 ("default", {}, "default"),
                 ("all_on", {}, "all"),
+                ("all_on_summaries", {}, "summaries"),
             ):
                 set_rewrites(rewrites)
                 httpx2.post(f"{mock_url}/_mock/reset")
@@ -212,7 +264,10 @@ def run() -> dict[str, Any]:
                     for session in sessions:
                         ids = replay_gateway(session, gateway_url, secret)
                         results[session["name"]][run_name] = gateway_totals(ids)
-    return {"sessions": {s["name"]: {"client": s["client"], **results[s["name"]]} for s in sessions}}
+    return {
+        "sessions": {s["name"]: {"client": s["client"], **results[s["name"]]} for s in sessions},
+        "pipeline": pipeline_check(sessions),
+    }
 
 
 def _f(value: Any) -> float:
@@ -279,6 +334,16 @@ def report(data: dict[str, Any]) -> list[str]:
                 "≥ 95 % of turns on one deployment",
             ],
             checks,
+        ),
+        "",
+        "The reduction pipeline alone (every switch on, caps, 32,000-token budget), per request:",
+        "",
+        table(
+            ["session", "requests", "added p50 ms", "added p99 ms", "last user turn and tool chain intact"],
+            [
+                [name, p["requests"], f"{p['p50_ms']:.2f}", f"{p['p99_ms']:.2f}", f"{p['intact']} / {p['requests']}"]
+                for name, p in data["pipeline"].items()
+            ],
         ),
         "",
         provenance_line(),
