@@ -32,7 +32,7 @@ run: $(VENV)/.base-installed $(if $(filter 0,$(EMBEDDINGS)),,$(VENV)/.embeddings
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
 	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
-	  || echo "chromium is not installed and could not be: the browser tests will be skipped"
+	  || echo "chromium is not installed and could not be: the browser tests will be skipped (and fail under CI=true)"
 
 # The agent CLIs the conformance suite drives (tests/agents), pinned to exact versions in
 # tests/agents/package.json, installed from npm into var/agents. Their postinstall scripts only

@@ -41,7 +41,7 @@ async def test_embedding_runs_off_the_event_loop(minilm: MiniLM, monkeypatch: py
     """The model runs in a worker thread, never in the event loop's thread.
 
     Structure, not timing: the ONNX session (a third-party object) records the thread
-    that calls it. How long the loop stalls is measured in ``bench/``, not asserted here.
+    that calls it. How long the loop stalls is measured by ``python -m bench.embedder_loop``, not asserted here.
     """
     assert minilm.embed_sync("load the session") is not None
     session, threads = minilm._session, []
