@@ -50,7 +50,7 @@ class UsageEventAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     )
     list_filter = ("status_code", "stream", "cache_status", "provider", "tenant")
     # "=": exact matches, so the (partial) index on the client's id serves the search.
-    search_fields = ("=request_id", "=client_request_id", "requested_model", "model")
+    search_fields = ("=request_id", "=client_request_id", "=session", "requested_model", "model")
     date_hierarchy = "started_at"
     list_select_related = ("tenant", "api_key")
     show_full_result_count = False  # no COUNT(*) over a big table on every page

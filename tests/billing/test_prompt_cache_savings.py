@@ -105,3 +105,14 @@ def test_the_monthly_statement_shows_savings_by_mechanism_with_a_chart_and_recon
     rows = {line.split(",")[0]: line.split(",")[1] for line in csv.strip().splitlines()[1:]}
     assert Decimal(rows["Exact cache"]) == Decimal("0.02") and Decimal(rows["Semantic cache"]) == Decimal("0.05")
     assert Decimal(rows["Provider prompt caching"]) == Decimal("0.0078")
+
+
+def test_usage_events_can_be_found_by_session_in_the_admin(key):
+    mine = event(key, prompt=10, read=0, write=0, cost="0", saved="0")
+    other = event(key, prompt=10, read=0, write=0, cost="0", saved="0")
+    UsageEvent.objects.filter(pk=other.pk).update(session="another-session")
+    root = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+    web = Client()
+    web.force_login(root)
+    html = web.get("/admin/billing/usageevent/", {"q": "s-1"}).content.decode()
+    assert mine.request_id in html and other.request_id not in html
