@@ -144,6 +144,7 @@ class _Importer:
         self.mode = mode
         self.changes: list[Change] = []
         self.errors: list[Issue] = []
+        self.notes: list[Issue] = []  # warnings about what was imported (e.g. models above a tier's cap)
         self.pending_sections: list[str] = []
         self._defaults: ConfigFile | None = None
 
@@ -165,7 +166,7 @@ class _Importer:
             mode=self.mode,
             changes=tuple(self.changes),
             pending_sections=tuple(self.pending_sections),
-            warnings=self.config.warnings,
+            warnings=(*self.config.warnings, *self.notes),
         )
 
     # -- rows ----------------------------------------------------------------------------------
@@ -223,6 +224,16 @@ class _Importer:
         if self.set_members(tier, model_ids) and action != "created":
             action, changed = "updated", (*changed, "models")
         self.record("tier", spec.name, action, ", ".join(changed))
+        cap = spec.max_cost_per_million
+        for member in members:
+            if cap is not None and member is not None and member.input_cost_per_million > cap:
+                self.notes.append(
+                    self.config.issue(
+                        (*spec.path, "max_cost_per_million"),
+                        f"model '{member.name}' costs {member.input_cost_per_million.normalize()} per million input "
+                        f"tokens, above this cap of {cap}: it is skipped when routing through '{spec.name}'",
+                    )
+                )
 
     def save_policy(self, routing: RoutingSpec) -> None:
         """Set the global policy's strategy and fallback, as far as the file names them."""
