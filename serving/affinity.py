@@ -6,8 +6,10 @@ them to the request's exchange and route.
 
 from __future__ import annotations
 
+from gateway_platform.config.snapshot import KeyInfo, Snapshot
 from routing import sessions, windows
-from routing.resolver import Route
+from routing.resolver import AUTO, Route, tier_route
+from routing.tier_views import tiers_for
 from serving.chat_plan import ChatPlan
 from serving.exchange import Exchange
 
@@ -36,6 +38,29 @@ async def keep(exchange: Exchange, route: Route, plan: ChatPlan) -> Route:
     note = f"affinity={deployment}"
     exchange.route_header = f"{exchange.route_header}; {note}" if exchange.route_header else note
     return pinned_route
+
+
+async def sticky_auto(exchange: Exchange, snapshot: Snapshot, key: KeyInfo, model: str, route: Route) -> Route:
+    """``auto`` within a session keeps the session's tier unless the request scores a higher band.
+
+    A tier change moves the session to another deployment and a cold prompt cache; escalation
+    (a harder turn) goes through, a lighter turn stays where the session's cache is.
+    """
+    if model != AUTO or not exchange.session or route.tier is None:
+        return route
+    pin = await sessions.pinned(key.tenant_id, exchange.session)
+    if pin is None or pin.tier == route.tier or not key.may_use(pin.tier):
+        return route
+    view = tiers_for(snapshot, key.tenant_id)
+    bands = [tier.name for tier in view.bands]
+    if pin.tier not in bands or route.tier not in bands or bands.index(route.tier) > bands.index(pin.tier):
+        return route
+    sticky = tier_route(snapshot, key, view.tiers[pin.tier], requested=route.requested)
+    exchange.tier = sticky.tier
+    exchange.route_reason = {**exchange.route_reason, "session_tier": pin.tier, "scored_tier": route.tier}
+    note = f"session_tier={pin.tier}"
+    exchange.route_header = f"{exchange.route_header}; {note}" if exchange.route_header else note
+    return sticky
 
 
 def fit_window(exchange: Exchange, route: Route, body: dict[str, object], prompt_tokens: int) -> Route:

@@ -69,6 +69,7 @@ async def serve_chat(
     route = plan_route(exchange, snapshot, key, request)  # skill, then auto / forced tier / named model
     exchange.tier = route.tier
     affinity.identify(exchange, request.body, raw)  # the client's agent session, if it names one
+    route = await affinity.sticky_auto(exchange, snapshot, key, request.model, route)  # auto keeps its tier
     await summarize(exchange, snapshot, key, request)  # a long conversation's older turns → one summary
     plan = plan_chat(exchange, snapshot, key, request, route)  # token reduction, cascade, answer checks
     prompt_tokens = estimate_prompt_tokens(request.body)

@@ -70,3 +70,32 @@ def test_a_prompt_too_long_for_the_primary_goes_to_the_deployment_whose_window_f
     assert short.headers["x-gateway-model"] == "small-window"
     [event] = drained_events(1, request_id=raw.headers["x-request-id"])
     assert event.route_reason["long_context"] == "large-window" and "trim_context" not in event.tokens_saved
+
+
+def test_auto_keeps_a_sessions_tier_for_lighter_turns_and_escalates_for_harder_ones(mock_upstream_url, gateway_url):
+    provider = make_provider(f"{mock_upstream_url}/v1", name="mockai")
+    layout = (
+        ("simple_ops", "cheap-a", 0.35, "file_ops"),
+        ("code_gen", "mid-a", 0.65, "refactoring"),
+        ("complex_reasoning", "top-a", 1.0, "architecture"),
+    )
+    for tier, model, band, capability in layout:
+        deployment = make_model(provider, name=model, upstream_model=f"mock-{model}")
+        make_tier(tier, [deployment], complexity_max=band, capabilities=[capability])
+    client = openai.OpenAI(base_url=f"{gateway_url}/v1", api_key=make_key(make_team())[1], max_retries=0)
+    session = uuid.uuid4().hex
+
+    def ask(text: str, session_id: str | None = session):
+        headers = {"X-Gateway-Cache": "no-store", **({"X-Gateway-Session": session_id} if session_id else {})}
+        return client.chat.completions.with_raw_response.create(
+            model="auto", messages=[{"role": "user", "content": text}], extra_headers=headers
+        )
+
+    light = "list the files in the migrations folder"
+    assert ask(light).headers["x-gateway-tier"] == "simple_ops"
+    code = ask("refactor the billing module into smaller functions")
+    assert code.headers["x-gateway-tier"] == "code_gen"  # a harder turn escalates
+    back = ask(light)
+    assert back.headers["x-gateway-tier"] == "code_gen"  # a lighter one stays where the cache is
+    assert "session_tier=code_gen" in back.headers["x-gateway-route-reason"]
+    assert ask(light, None).headers["x-gateway-tier"] == "simple_ops"  # no session: scored as usual
