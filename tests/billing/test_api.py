@@ -171,3 +171,23 @@ def test_the_schema_documents_budgets_and_usage(world):
         assert path in schema["paths"], path
     parameters = {p["name"] for p in schema["paths"]["/api/usage/"]["get"]["parameters"]}
     assert {"start", "end", "granularity", "group_by", "tenant", "model", "tier"} <= parameters
+
+
+def test_the_model_filter_is_no_oracle_for_other_tenants_models(world):
+    h1 = datetime(2026, 11, 20, 10, tzinfo=UTC)
+    rollup(world, hour=h1, model="shared", cost="1")
+    rollup(
+        world,
+        hour=h1,
+        model="globex-only",
+        cost="3",
+        tenant=world.foreign_tenant,
+        team=world.foreign,
+        key=world.keys["foreign"],
+    )
+    client = client_for(world, "tenant_admin")
+    query = {"start": "2026-11-20", "end": "2026-11-20", "group_by": "model"}
+    foreign = client.get("/api/usage/", {**query, "model": "globex-only"})
+    missing = client.get("/api/usage/", {**query, "model": "no-such-model"})
+    assert foreign.status_code == missing.status_code == 200
+    assert foreign.data["results"] == missing.data["results"] == []
