@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from django.db import connections
 
 from caching.embedders import local
-from caching.models import CacheEntry
+from caching.models import CacheEntry, CachePolicy
 from gateway_platform.redis_clients import sync_client
 
 
@@ -22,12 +22,37 @@ def minilm() -> local.MiniLM:
 
 
 @pytest.fixture(autouse=True)
-def _empty_exact_layer() -> None:
-    """Tenant ids restart with every test database; exact-layer keys from an earlier run must not answer."""
+def _empty_exact_layer(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Tenant ids restart with every test database; exact-layer keys from an earlier run must not answer.
+
+    Afterwards, waits for the gateway's background stores of the test's answers: an entry
+    inserted while the test database is being flushed deadlocks the flush (TRUNCATE).
+    """
     client = sync_client()
     keys = list(client.scan_iter(match="gwcache:*", count=1000))
     if keys:
         client.delete(*keys)
+    yield
+    if request.node.get_closest_marker("django_db") is not None:
+        _wait_for_background_stores()
+
+
+def _wait_for_background_stores(quiet: float = 0.5, timeout: float = 10.0) -> None:
+    """Return once the number of cache entries has not changed for ``quiet`` seconds (or at ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    last, stable_since = -1, time.monotonic()
+    try:
+        if not CachePolicy.objects.exists():
+            return  # the cache is off: nothing is stored in the background
+        while time.monotonic() < deadline:
+            count = CacheEntry.objects.count()
+            if count != last:
+                last, stable_since = count, time.monotonic()
+            elif time.monotonic() - stable_since >= quiet:
+                return
+            time.sleep(0.1)
+    finally:
+        connections.close_all()
 
 
 @pytest.fixture
