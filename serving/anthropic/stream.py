@@ -23,11 +23,11 @@ from typing import TypeGuard
 import orjson
 
 from serving.anthropic.translate import JSON, error_payload, sse_event
+from serving.chat_events import ChatEventTranslator
 from serving.exchange import Exchange, Responder
 
 logger = logging.getLogger(__name__)
 
-EVENT_SEPARATOR = b"\n\n"
 KEEPALIVE_COMMENT = b"keep-alive"
 STOP_REASONS: dict[str, str] = {
     "stop": "end_turn",
@@ -155,74 +155,27 @@ def translate_completion(data: object, *, message_id: str, model: str) -> JSON:
 # --------------------------------------------------------------------------- streams
 
 
-class StreamTranslator:
+class StreamTranslator(ChatEventTranslator):
     """OpenAI ``chat.completion.chunk`` SSE pieces → Anthropic stream events (pure)."""
 
     def __init__(self, *, message_id: str, model: str) -> None:
         self.message_id = message_id
         self.model = model
+        super().__init__()
         self.started = False
-        self.finished = False
         self.usage: MessageUsage | None = None
         self.finish_reason: str | None = None
-        self._buffer = b""
         self._next_index = 0
         self._open: int | None = None  # index of the open content block
         self._open_is_text = False
         self._tools: dict[int, tuple[str, int]] = {}  # OpenAI tool call index → (call id, block index)
 
-    # ----------------------------------------------------------------- input
-
-    def feed(self, piece: bytes) -> bytes:
-        """One body piece from the chat flow → the Anthropic bytes to send now."""
-        self._buffer += piece
-        out: list[bytes] = []
-        while (end := self._buffer.find(EVENT_SEPARATOR)) >= 0:
-            event, self._buffer = self._buffer[:end], self._buffer[end + len(EVENT_SEPARATOR) :]
-            out.extend(self._event(event))
-        return b"".join(out)
-
-    def close(self) -> bytes:
-        """The end of the chat flow's body: finish the message if ``[DONE]`` never came."""
-        out: list[bytes] = []
-        if self._buffer.strip():
-            out.extend(self._event(self._buffer))
-        self._buffer = b""
-        if not self.finished:
-            out.extend(self._finish())
-        return b"".join(out)
-
-    def _event(self, event: bytes) -> list[bytes]:
-        out: list[bytes] = []
-        data: list[bytes] = []
-        for line in event.splitlines():
-            if line.startswith(b":"):
-                out.extend(self._comment(line))
-            elif line.startswith(b"data:"):
-                data.append(line[5:].strip())
-        if data:
-            out.extend(self._data(b"\n".join(data)))
-        return out
-
     def _comment(self, line: bytes) -> list[bytes]:
         if line[1:].strip() == KEEPALIVE_COMMENT:
             return [] if self.finished else [*self._start(), PING]
-        return [line + EVENT_SEPARATOR]  # e.g. the stream's cost, for clients that read it
+        return super()._comment(line)  # e.g. the stream's cost, for clients that read it
 
-    def _data(self, raw: bytes) -> list[bytes]:
-        if self.finished:
-            return []
-        if raw == b"[DONE]":
-            return self._finish()
-        try:
-            chunk = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            logger.warning("skipping a stream event that is not JSON")
-            return []
-        if not isinstance(chunk, dict):
-            return []
-        if "error" in chunk:
-            return self._error(chunk["error"])
+    def _chunk(self, chunk: JSON) -> list[bytes]:
         out = self._start()
         usage = MessageUsage.from_openai(chunk.get("usage"))
         if usage is not None:

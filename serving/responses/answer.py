@@ -24,12 +24,12 @@ from typing import Any
 
 import orjson
 
+from serving.chat_events import EVENT_SEPARATOR, ChatEventTranslator
 from serving.responses.request import CUSTOM_INPUT, ResponsesContext
 
 logger = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
-EVENT_SEPARATOR = b"\n\n"
 INCOMPLETE_REASONS = {"length": "max_output_tokens", "content_filter": "content_filter"}
 
 
@@ -216,7 +216,7 @@ class _OpenItem:
         self.text: list[str] = []
 
 
-class ResponsesStream:
+class ResponsesStream(ChatEventTranslator):
     """OpenAI chat chunk SSE pieces → Responses stream events (pure)."""
 
     def __init__(self, context: ResponsesContext, *, response_id: str, created_at: int | None = None) -> None:
@@ -224,37 +224,15 @@ class ResponsesStream:
         self.response_id = response_id
         self.created_at = created_at if created_at is not None else int(time.time())
         self.suffix = response_id.removeprefix("resp_")
+        super().__init__()
         self.started = False
-        self.finished = False
         self.final: JSON | None = None  # the last response object sent (completed, incomplete or failed)
         self.output: list[JSON] = []
         self.usage: JSON | None = None
         self.finish_reason: str | None = None
         self._sequence = 0
-        self._buffer = b""
         self._open: _OpenItem | None = None
         self._calls: dict[int, _OpenItem] = {}  # chat tool call index → its item
-
-    # ----------------------------------------------------------------- input
-
-    def feed(self, piece: bytes) -> bytes:
-        """One body piece from the chat flow → the Responses bytes to send now."""
-        self._buffer += piece
-        out: list[bytes] = []
-        while (end := self._buffer.find(EVENT_SEPARATOR)) >= 0:
-            event, self._buffer = self._buffer[:end], self._buffer[end + len(EVENT_SEPARATOR) :]
-            out.extend(self._event(event))
-        return b"".join(out)
-
-    def close(self) -> bytes:
-        """The end of the chat flow's body: finish the response if ``[DONE]`` never came."""
-        out: list[bytes] = []
-        if self._buffer.strip():
-            out.extend(self._event(self._buffer))
-        self._buffer = b""
-        if not self.finished:
-            out.extend(self._finish())
-        return b"".join(out)
 
     def fail(self, code: str, message: str) -> bytes:
         """The events that end a stream which failed after it started."""
@@ -266,35 +244,11 @@ class ResponsesStream:
         out.append(self._emit({"type": "response.failed", "response": self.final}))
         return b"".join(out)
 
-    def _event(self, event: bytes) -> list[bytes]:
-        out: list[bytes] = []
-        data: list[bytes] = []
-        for line in event.splitlines():
-            if line.startswith(b":"):
-                out.append(line + EVENT_SEPARATOR)
-            elif line.startswith(b"data:"):
-                data.append(line[5:].strip())
-        if data:
-            out.extend(self._data(b"\n".join(data)))
-        return out
+    def _error(self, error: object) -> list[bytes]:
+        error = _object(error)
+        return [self.fail(str(error.get("code") or "server_error"), str(error.get("message") or "The stream failed."))]
 
-    def _data(self, raw: bytes) -> list[bytes]:
-        if self.finished:
-            return []
-        if raw == b"[DONE]":
-            return self._finish()
-        try:
-            chunk = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            logger.warning("skipping a stream event that is not JSON")
-            return []
-        if not isinstance(chunk, dict):
-            return []
-        if "error" in chunk:
-            error = _object(chunk["error"])
-            return [
-                self.fail(str(error.get("code") or "server_error"), str(error.get("message") or "The stream failed."))
-            ]
+    def _chunk(self, chunk: JSON) -> list[bytes]:
         out = self._start()
         usage = response_usage(chunk.get("usage"))
         if usage is not None:
