@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from django.utils import timezone
 
@@ -16,6 +16,9 @@ from gateway_platform.config.snapshot import KeyInfo
 from gateway_platform.errors import GatewayError
 from providers.adapters.base import Deployment, Usage
 from providers.circuit import Permit
+
+if TYPE_CHECKING:  # admission imports this module
+    from serving.admission import Ticket
 
 NONE = "none"
 
@@ -86,7 +89,7 @@ class Exchange:
     # Read with admission in one Redis round trip: breakers of deployments found closed (used once).
     circuit_permits: dict[str, Permit] = field(default_factory=dict)
     # The admission ticket still to settle; settled with the usage record (``serving.admission``).
-    ticket: Any = None
+    ticket: Ticket | None = None
 
     def gateway_headers(self, extra: dict[str, str] | None = None) -> list[tuple[bytes, bytes]]:
         """The contract's response headers, as far as they are known now."""
