@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
+PING = "PING (the floor: one round trip on this machine)"
+
 
 @dataclass(frozen=True, slots=True)
 class Latency:
@@ -139,7 +141,7 @@ async def measure(calls: int, concurrency: int) -> list[Latency]:
 
     results = []
     for name, fn, command in (
-        ("PING (the floor: one round trip on this machine)", ping, "ping"),
+        (PING, ping, "ping"),
         ("reserve (Lua: 6 limits + 3 budgets)", reserve_only, "evalsha"),
         ("reserve + settle (2 Lua calls)", lua, "evalsha"),
         ("admission.admitted() enter + exit (Python + 2 Lua calls)", whole, "evalsha"),
