@@ -45,7 +45,8 @@ INSERT INTO billing_usageevent (
     request_id, tenant_id, team_id, api_key_id, endpoint, requested_model, tier, model, provider,
     prompt_tokens, completion_tokens, tokens_estimated, cost_usd, latency_ms, status_code, error_code,
     cache_status, stream, client_disconnected, attempts, skill, route_reason, tokens_saved, cost_saved_usd,
-    budget_status, guardrail, started_at, finished_at, recorded_at
+    budget_status, guardrail, started_at, finished_at, recorded_at,
+    client_request_id, cache_read_tokens, cache_write_tokens, prompt_cache_saved_usd, session
 )
 SELECT 'bench-' || r.g, k.tenant_id, k.team_id, k.api_key_id, 'chat.completions', m.tier, m.tier, m.name, m.provider,
        CASE WHEN r.dice < 2 THEN 0 ELSE r.prompt END,
@@ -59,7 +60,8 @@ SELECT 'bench-' || r.g, k.tenant_id, k.team_id, k.api_key_id, 'chat.completions'
        r.dice %% 2 = 0, false, '[]'::jsonb, '', '{}'::jsonb,
        CASE WHEN r.dice >= 80 THEN jsonb_build_object('trim_context', r.prompt / 5) ELSE '{}'::jsonb END,
        CASE WHEN r.dice BETWEEN 2 AND 16 THEN (r.prompt * m.price_in + r.completion * m.price_out) / 1000000 ELSE 0 END,
-       '', '', r.ts, r.ts + interval '800 milliseconds', r.ts + interval '1 second'
+       '', '', r.ts, r.ts + interval '800 milliseconds', r.ts + interval '1 second',
+       '', 0, 0, 0, ''
 FROM rows r JOIN keys k ON k.idx = r.key_idx JOIN models m ON m.idx = r.model_idx
 """
 
