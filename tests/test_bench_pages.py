@@ -16,6 +16,7 @@ GENERATED = {
     "benchmarks-routing.md": "routing",
     "benchmarks-token-reduction.md": "token_reduction",
     "benchmarks-reports.md": "reports",
+    "benchmarks-billing.md": "billing",
 }
 PROVENANCE = re.compile(
     r"_Generated from the run at commit `([0-9a-f]{7,40}(?:\+dirty)?)` on (\d{4}-\d\d-\d\d \d\d:\d\d UTC)"
