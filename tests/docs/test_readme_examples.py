@@ -54,9 +54,28 @@ def test_find_examples_refuses_duplicate_names_and_unknown_languages() -> None:
         find_examples("<!-- example: b -->\n```yaml\nx: 1\n```\n")
 
 
-def test_the_readme_has_examples_for_every_feature_section() -> None:
-    # Guards the marker format: if it stopped matching, the runs below would silently be none.
-    assert len(EXAMPLES) >= 20, [e.name for e in EXAMPLES]
+# The user-visible features that must keep a runnable example (issue 18): a name may only be
+# removed from here together with the feature.
+REQUIRED = {
+    "quickstart-chat-curl",
+    "quickstart-stream-openai-sdk",
+    "chat-json",
+    "models",
+    "responses-openai-sdk",
+    "messages-anthropic-sdk",
+    "count-tokens",
+    "embeddings-and-completions",
+    "aliases",
+    "failover",
+    "error-shape",
+    "streamed-cost",
+}
+
+
+def test_every_feature_keeps_its_runnable_example() -> None:
+    # Also guards the marker format: if it stopped matching, the runs below would silently be none.
+    missing = sorted(REQUIRED - {e.name for e in EXAMPLES})
+    assert missing == [], "README examples missing (or their marker is broken): " + ", ".join(missing)
 
 
 # --- running them ------------------------------------------------------------------------------
