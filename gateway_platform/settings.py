@@ -321,6 +321,9 @@ GATEWAY = {
     # How often each process compares its configuration snapshot with the version stamp in Redis:
     # admin edits (and key revocations) reach every process within this bound; 0 checks per request.
     "CONFIG_POLL_SECONDS": env.float("GATEWAY_CONFIG_POLL_SECONDS", default=0.5),
+    # A whole answer (or held stream) whose client left is finished in the background for its real
+    # cost (the provider charges it anyway), for at most this long; then it is cancelled.
+    "ABANDONED_ANSWER_SECONDS": env.float("GATEWAY_ABANDONED_ANSWER_SECONDS", default=300.0),
     # SSE comment sent while the upstream is silent, every N seconds.
     "KEEPALIVE_SECONDS": env.float("GATEWAY_KEEPALIVE_SECONDS", default=15.0),
     # Mock upstream used when no provider credential is configured (set by `make run`).

@@ -59,6 +59,11 @@ T = TypeVar("T")
 Relay = Callable[[Deployment, AsyncIterator[StreamChunk], bool, bool], Awaitable[None]]
 
 
+def client_gone() -> GatewayError:
+    """The client left before the escalated stream started (recorded as 499, never sent)."""
+    return GatewayError("The client closed the connection.", status=499, type="api_error", code="client_disconnected")
+
+
 def _decide(exchange: Exchange, cascade: CascadePlan, *, final_tier: str, reason: str, verdict: Verdict | None) -> None:
     exchange.tier = final_tier
     exchange.route_reason[DECISION_KEY] = {
@@ -198,6 +203,8 @@ async def stream(
     async def holding(deployment: Deployment) -> answers.HeldStream:
         return await answers.hold(deployment, open_stream(deployment))
 
+    # A held answer is finished and billed even if the client leaves (serving.consumers.base).
+    exchange.holding = _applies(plan, route) or plan.holds
     if _applies(plan, route):
         held = await _cheap_attempt(exchange, plan, holding, _held_summary)
         if held is not None:
@@ -207,4 +214,7 @@ async def stream(
         held = await call_with_failover(exchange, route, holding)
         await relay(held.deployment, answers.release(exchange, plan, held), True, True)
         return
+    exchange.holding = False
+    if exchange.client_disconnected:
+        raise client_gone()  # left during the held cheap attempt: no escalated stream to nobody
     await stream_with_failover(exchange, route, lambda d, last: relay(d, open_stream(d), last, False))

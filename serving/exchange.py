@@ -70,6 +70,8 @@ class Exchange:
     headers_sent: bool = False
     first_token_monotonic: float | None = None
     client_disconnected: bool = False
+    # A held stream (cascade, guardrail block mode) is being produced: nothing reached the client yet.
+    holding: bool = False
     cache_status: str = "BYPASS"
     rate_headers: dict[str, str] = field(default_factory=dict)
     attempts: list[dict[str, Any]] = field(default_factory=list)
@@ -90,6 +92,14 @@ class Exchange:
     circuit_permits: dict[str, Permit] = field(default_factory=dict)
     # The admission ticket still to settle; settled with the usage record (``serving.admission``).
     ticket: Ticket | None = None
+
+    def finishes_when_abandoned(self) -> bool:
+        """Whether the answer is still produced (and billed) when the client leaves: anything but a live stream.
+
+        A whole answer or a held stream is paid for upstream while nothing has been sent: cancelling it
+        would leave the provider's charge unbilled. A live stream is cancelled and billed for what it sent.
+        """
+        return not self.stream or self.holding
 
     def gateway_headers(self, extra: dict[str, str] | None = None) -> list[tuple[bytes, bytes]]:
         """The contract's response headers, as far as they are known now."""

@@ -15,6 +15,7 @@ import math
 import re
 import struct
 import uuid
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -47,6 +48,9 @@ REPLY_QUOTE_CHARS = 60
 TOOL_QUERY_CHARS = 40
 
 FinishReason = Literal["stop", "length", "tool_calls"]
+
+# The replies built while serving one request (set by the server): its ledger of tokens served.
+built_replies: ContextVar[list[Reply] | None] = ContextVar("mock_built_replies", default=None)
 
 
 class BadRequest(Exception):
@@ -207,19 +211,28 @@ def build_reply(
             arguments_json=arguments_json,
             pieces=split_json(arguments_json),
         )
-        return Reply(
-            text="",
-            pieces=call.pieces,
-            finish="tool_calls",
-            prompt_tokens=prompt_tokens,
-            tool_call=call,
+        return _built(
+            Reply(
+                text="",
+                pieces=call.pieces,
+                finish="tool_calls",
+                prompt_tokens=prompt_tokens,
+                tool_call=call,
+            )
         )
     pieces = split_words(_reply_text(conversation, directives))
     finish: FinishReason = "stop"
     if max_tokens is not None and len(pieces) > max(1, max_tokens):
         pieces = pieces[: max(1, max_tokens)]
         finish = "length"
-    return Reply(text="".join(pieces), pieces=pieces, finish=finish, prompt_tokens=prompt_tokens)
+    return _built(Reply(text="".join(pieces), pieces=pieces, finish=finish, prompt_tokens=prompt_tokens))
+
+
+def _built(reply: Reply) -> Reply:
+    built = built_replies.get()
+    if built is not None:
+        built.append(reply)
+    return reply
 
 
 def embedding_vector(text: str, dimensions: int = DEFAULT_EMBEDDING_DIMENSIONS) -> list[float]:

@@ -13,8 +13,14 @@ Routes: ``POST /v1/chat/completions``, ``/v1/completions``, ``/v1/embeddings``,
 OpenAI, ``api-key`` header); ``POST /v1beta/models/{model}:generateContent|streamGenerateContent``
 (Gemini, ``x-goog-api-key``); ``POST /model/{id}/converse|converse-stream`` (Bedrock,
 SigV4 checked against ``bedrock_format.MOCK_AWS_SECRET``); control: ``GET|DELETE
-/_mock/events`` (request records, last 1000), ``POST /_mock/reset`` (records
+/_mock/events`` (request records, last 1000 unless told otherwise), ``POST /_mock/reset`` (records
 and prompt cache), ``GET /_mock/health``.
+
+Each request record is also the mock's billing ledger: ``usage`` holds the tokens the
+answer was built with (``prompt_tokens``, ``completion_tokens``, ``cached_prompt_tokens``)
+and ``chunks_sent`` how many content chunks of a stream were written before it ended, so
+tests can price what a real provider would have charged and compare it with the gateway's
+usage events.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from providers.mock_upstream import (
     openai_format,
 )
 from providers.mock_upstream.builders import Builder
-from providers.mock_upstream.replies import BadRequest, StreamPlan, new_id
+from providers.mock_upstream.replies import BadRequest, Reply, StreamPlan, built_replies, new_id
 
 logger = logging.getLogger(__name__)
 
@@ -205,6 +211,8 @@ def _new_record(request: web.Request) -> JSON:
         ),
         "started_at": time.time(),
         "ended_at": None,
+        "usage": None,  # the ledger: tokens the answer was built with (set once rendered)
+        "chunks_sent": None,  # streams: content chunks written before the stream ended
     }
     request.app[EVENTS_KEY].append(record)
     return record
@@ -218,7 +226,9 @@ async def _write_stream(
     ttft: float,
     tokens_per_second: float,
     drop_after: int | None,
+    record: JSON,
 ) -> web.StreamResponse:
+    record["chunks_sent"] = 0
     response = web.StreamResponse(
         status=200,
         headers={
@@ -238,6 +248,7 @@ async def _write_stream(
         if index and interval:
             await asyncio.sleep(interval)
         await response.write(chunk)
+        record["chunks_sent"] = index + 1
         if drop_after is not None and index + 1 >= drop_after:
             raise _Dropped
     if drop_after is not None:  # more chunks requested than exist: drop before the trailer
@@ -279,7 +290,13 @@ async def _serve(request: web.Request, api: Api, builder: Builder) -> web.Stream
             )
         config = request.app[CONFIG_KEY]
         ttft = directives.ttft if directives.ttft is not None else config.ttft
-        rendered = prepared.render()
+        built: list[Reply] = []
+        reset = built_replies.set(built)
+        try:
+            rendered = prepared.render()
+        finally:
+            built_replies.reset(reset)
+        record["usage"] = _ledger(built, rendered)
         if isinstance(rendered, StreamPlan):
             tps = directives.tps if directives.tps is not None else config.tokens_per_second
             response = await _write_stream(
@@ -289,6 +306,7 @@ async def _serve(request: web.Request, api: Api, builder: Builder) -> web.Stream
                 ttft=ttft,
                 tokens_per_second=tps,
                 drop_after=directives.drop_after,
+                record=record,
             )
         else:
             await _sleep(ttft + config.latency)
@@ -314,6 +332,21 @@ async def _serve(request: web.Request, api: Api, builder: Builder) -> web.Stream
         raise asyncio.CancelledError from exc
     finally:
         record["ended_at"] = time.time()
+
+
+def _ledger(built: list[Reply], rendered: JSON | StreamPlan) -> JSON | None:
+    """The tokens an answer was built with: its reply's, or an embeddings body's prompt tokens."""
+    if built:
+        reply = built[-1]
+        return {
+            "prompt_tokens": reply.prompt_tokens,
+            "completion_tokens": reply.completion_tokens,
+            "cached_prompt_tokens": reply.cached_prompt_tokens,
+        }
+    usage = rendered.get("usage") if isinstance(rendered, dict) else None
+    if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int):
+        return {"prompt_tokens": usage["prompt_tokens"], "completion_tokens": 0, "cached_prompt_tokens": 0}
+    return None
 
 
 def _endpoint(api: Api, builder: Builder) -> Handler:
@@ -383,16 +416,19 @@ async def _reset(request: web.Request) -> web.StreamResponse:
 # --------------------------------------------------------------------------- public API
 
 
-def create_app(*, ttft: float = 0.0, tokens_per_second: float = 0.0, latency: float = 0.0) -> web.Application:
+def create_app(
+    *, ttft: float = 0.0, tokens_per_second: float = 0.0, latency: float = 0.0, max_events: int = MAX_EVENTS
+) -> web.Application:
     """The mock upstream application.
 
     ``ttft``: seconds before the first token (streaming) or before the answer;
     ``tokens_per_second``: pacing between streamed chunks (0 = no pacing);
-    ``latency``: extra seconds for non-streaming answers.
+    ``latency``: extra seconds for non-streaming answers;
+    ``max_events``: request records kept for ``/_mock/events`` (the oldest are dropped).
     """
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app[CONFIG_KEY] = MockConfig(ttft=ttft, tokens_per_second=tokens_per_second, latency=latency)
-    app[EVENTS_KEY] = deque(maxlen=MAX_EVENTS)
+    app[EVENTS_KEY] = deque(maxlen=max_events)
     app[CACHE_KEY] = anthropic_format.PromptCache()
     app.router.add_post("/v1/chat/completions", _endpoint("openai", builders.openai_chat))
     app.router.add_post("/v1/completions", _endpoint("openai", builders.openai_completion))
@@ -415,7 +451,7 @@ def create_app(*, ttft: float = 0.0, tokens_per_second: float = 0.0, latency: fl
     return app
 
 
-async def start_mock(host: str = "127.0.0.1", port: int = 0, **opts: float) -> tuple[web.AppRunner, int]:
+async def start_mock(host: str = "127.0.0.1", port: int = 0, **opts: Any) -> tuple[web.AppRunner, int]:
     """Start the mock on ``host:port`` (0 = any free port); return (runner, port).
 
     ``opts`` are :func:`create_app`'s keywords. Stop with ``await runner.cleanup()``.

@@ -4,6 +4,11 @@ Takes care of what Channels' ``AsyncHttpConsumer`` leaves to us: a body size
 limit, one error shape for everything (an exception inside ``handle`` must
 never leave the client hanging), the request id, client-disconnect detection
 while the answer is being produced, and recording usage after the answer.
+
+When the client leaves, a live stream is cancelled (closing the upstream request) and billed for
+what it generated; a whole answer or a held stream, which the provider charges for in full, is
+left to finish in the background (``GATEWAY_ABANDONED_ANSWER_SECONDS`` at most) and billed for
+its real tokens.
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ logger = logging.getLogger(__name__)
 # What of a client's X-Request-Id is kept (and echoed as X-Client-Request-Id): printable ASCII, bounded.
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
 CLIENT_REQUEST_ID_MAX = 128
+# Answers finishing after their client left (``GatewayConsumer._finish_abandoned``): held here so
+# the event loop keeps a strong reference to each task until it is done.
+_finishing: set[asyncio.Future[None]] = set()
 
 
 def client_request_id(headers: dict[bytes, bytes]) -> str:
@@ -112,12 +120,19 @@ class GatewayConsumer(AsyncHttpConsumer):
         )
         self._usage_queued = False
         self._answered = False
+        self._client_gone = False
+        finishing = False
         try:
-            await self._serve_until_disconnect(exchange, body)
+            finishing = await self._serve_until_disconnect(exchange, body)
         finally:
-            await self._queue_usage(exchange)  # no final body was sent (client gone): record it now
+            if not finishing:  # else the background task records it when the answer is done
+                await self._queue_usage(exchange)  # no final body was sent (client gone): record it now
             client_address_var.reset(address_token)
             request_id_var.reset(token)
+
+    async def send_headers(self, *, status: int = 200, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+        if not self._client_gone:  # an answer finished after the client left goes nowhere
+            await super().send_headers(status=status, headers=headers)
 
     async def send_body(self, body: bytes, *, more_body: bool = False) -> None:
         """Send a piece of the answer; the usage record is queued before the last piece.
@@ -127,6 +142,8 @@ class GatewayConsumer(AsyncHttpConsumer):
         """
         if not more_body:
             await self._queue_usage(self._exchange)
+        if self._client_gone:
+            return
         await super().send_body(body, more_body=more_body)
         if not more_body:
             self._answered = True
@@ -139,6 +156,8 @@ class GatewayConsumer(AsyncHttpConsumer):
             # No valid key, no usage row: junk must not become permanent rows (a metric counts it).
             metrics.observe_unauthenticated(exchange)
             return
+        if self._client_gone and exchange.status < 400:
+            exchange.status = 499  # produced and billed, but the client never got it
         record = exchange.to_usage_record()
         metrics.observe(exchange, record.latency_ms / 1000)
         batch = Batch()
@@ -148,7 +167,8 @@ class GatewayConsumer(AsyncHttpConsumer):
     def _records_usage(self, exchange: Exchange) -> bool:
         return True
 
-    async def _serve_until_disconnect(self, exchange: Exchange, body: bytes) -> None:
+    async def _serve_until_disconnect(self, exchange: Exchange, body: bytes) -> bool:
+        """Serve, watching for the client to leave; True when the answer is left to finish in the background."""
         work = asyncio.ensure_future(self._serve_safely(exchange, body))
         watcher = asyncio.ensure_future(self._wait_for_disconnect())
         try:
@@ -157,17 +177,50 @@ class GatewayConsumer(AsyncHttpConsumer):
                 # uvicorn reports http.disconnect as soon as the whole answer was sent: the client
                 # did not leave, so the work still settling after the last byte runs to its end.
                 await work
-        finally:
             if not work.done():
-                # The client is gone: cancelling the work closes the upstream request.
+                exchange.client_disconnected = True
+                exchange.error_code = exchange.error_code or "client_disconnected"
+                if exchange.finishes_when_abandoned():
+                    self._client_gone = True
+                    self._finish_abandoned(exchange, work)
+                    return True
+        finally:
+            if not work.done() and not self._client_gone:
+                # A live stream's client is gone (or this task was cancelled): closing the upstream
+                # request stops the generation; the relay bills what was generated.
                 exchange.client_disconnected = True
                 exchange.error_code = exchange.error_code or "client_disconnected"
                 exchange.status = exchange.status or 499
                 work.cancel()
             watcher.cancel()
-            for task in (work, watcher):
+            for task in (watcher,) if self._client_gone else (work, watcher):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        return False
+
+    def _finish_abandoned(self, exchange: Exchange, work: asyncio.Future[None]) -> None:
+        """Let an answer whose client left finish upstream (bounded), then record what it cost.
+
+        The provider charges for a whole answer or a held stream whether or not anyone reads it, so
+        the usage record carries its real tokens and cost (status 499, ``client_disconnected``). The
+        task is detached from the ASGI application, which the server may cancel once the client is gone.
+        """
+        bound = float(settings.GATEWAY["ABANDONED_ANSWER_SECONDS"])
+
+        async def finish() -> None:
+            try:
+                done, _ = await asyncio.wait((work,), timeout=bound)
+                if not done:
+                    logger.warning("an abandoned answer passed its bound and is cancelled", extra={"seconds": bound})
+                    work.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await work
+            finally:
+                await self._queue_usage(exchange)
+
+        task = asyncio.ensure_future(finish())
+        _finishing.add(task)
+        task.add_done_callback(_finishing.discard)
 
     async def _wait_for_disconnect(self) -> None:
         while True:

@@ -49,6 +49,9 @@ class Command(BaseCommand):
             default=0.0,
             help="extra seconds for non-streaming answers",
         )
+        parser.add_argument(
+            "--max-events", type=int, default=1000, help="request records kept for /_mock/events (its ledger)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         _runner()(
@@ -58,6 +61,7 @@ class Command(BaseCommand):
                 ttft=options["ttft"],
                 tokens_per_second=options["tokens_per_second"],
                 latency=options["latency"],
+                max_events=options["max_events"],
             )
         )
 
@@ -69,9 +73,10 @@ class Command(BaseCommand):
         ttft: float,
         tokens_per_second: float,
         latency: float,
+        max_events: int,
     ) -> None:
         runner, bound_port = await start_mock(
-            host, port, ttft=ttft, tokens_per_second=tokens_per_second, latency=latency
+            host, port, ttft=ttft, tokens_per_second=tokens_per_second, latency=latency, max_events=max_events
         )
         shown_host = f"[{host}]" if ":" in host else host
         message = f"mock upstream listening on http://{shown_host}:{bound_port}"

@@ -1,0 +1,103 @@
+"""A request whose client leaves before the answer is still billed for what the provider charged.
+
+Through the real gateway and the mock upstream: the client gives up while the
+upstream is still working. A whole (non-streaming) answer and a held stream
+(guardrail block mode) are paid for upstream whether anyone reads them or not,
+so the gateway lets the call finish in the background and records exactly one
+usage event with the provider's tokens and their cost (status 499). The mock's
+own ledger (``usage`` on its request records) is what the provider charged.
+"""
+
+from __future__ import annotations
+
+import httpx2
+import pytest
+
+from billing import usage
+from billing.budgets import usd_to_nano
+from billing.costs import cost_usd
+from billing.models import UsageEvent
+from gateway_platform.redis_clients import sync_client
+from providers.adapters.base import Usage
+from routing.catalog import load_catalog
+from routing.models import GuardrailPolicy
+from tests.billing.conftest import auth
+from tests.factories import make_budget, make_key, make_model, make_provider, make_team
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def model(mock_upstream_url: str):
+    provider = make_provider(f"{mock_upstream_url}/v1", name="mockai")
+    return make_model(provider, name="abandoned", input_cost="3", output_cost="15")
+
+
+def leave_early(gateway_url: str, secret: str, body: dict[str, object]) -> None:
+    """Send ``body`` and hang up after half a second, long before the mock answers."""
+    with pytest.raises(httpx2.ReadTimeout):
+        httpx2.post(f"{gateway_url}/v1/chat/completions", headers=auth(secret), json=body, timeout=0.5)
+
+
+def mock_ledger(mock_upstream_url: str, request_id: str) -> list[dict[str, object]]:
+    records = httpx2.get(f"{mock_upstream_url}/_mock/events", timeout=5).json()
+    return [r for r in records if r["id"] == request_id]
+
+
+def assert_billed_like_the_provider(event: UsageEvent, mock_upstream_url: str) -> None:
+    [served] = mock_ledger(mock_upstream_url, event.request_id)
+    assert served["completed"] and not served["cancelled"]  # the upstream call was not cut short
+    tokens = served["usage"]
+    assert (event.prompt_tokens, event.completion_tokens) == (tokens["prompt_tokens"], tokens["completion_tokens"])
+    assert not event.tokens_estimated and event.completion_tokens > 0
+    deployment = load_catalog()[0]["abandoned"]
+    assert event.cost_usd == cost_usd(deployment, Usage(tokens["prompt_tokens"], tokens["completion_tokens"])) > 0
+    assert event.status_code == 499 and event.client_disconnected
+
+
+def only_event(drained_events, key_id: int) -> UsageEvent:
+    events = drained_events(1, timeout=20, api_key_id=key_id)
+    usage.drain()  # anything queued twice would land now
+    assert UsageEvent.objects.filter(api_key_id=key_id).count() == 1
+    return events[0]
+
+
+def test_a_whole_answer_whose_client_left_is_billed_at_the_providers_cost(
+    model, gateway_url, mock_upstream_url, drained_events
+):
+    key, secret = make_key()
+    words = "[[mock: delay=2 words=40]]"
+    leave_early(gateway_url, secret, {"model": "abandoned", "messages": [{"role": "user", "content": words}]})
+
+    event = only_event(drained_events, key.pk)
+    assert_billed_like_the_provider(event, mock_upstream_url)
+
+
+def test_a_held_stream_whose_client_left_is_billed_at_the_providers_cost(
+    model, gateway_url, mock_upstream_url, drained_events
+):
+    team = make_team()
+    GuardrailPolicy.objects.create(tenant=team.tenant, mode="block", commands=["rm"])
+    key, secret = make_key(team)
+    body = {
+        "model": "abandoned",
+        "stream": True,
+        "messages": [{"role": "user", "content": "[[mock: ttft=2 words=40]]"}],
+    }
+    leave_early(gateway_url, secret, body)
+
+    event = only_event(drained_events, key.pk)
+    assert_billed_like_the_provider(event, mock_upstream_url)
+
+
+def test_the_budget_is_charged_the_real_cost_of_an_abandoned_answer(model, gateway_url, drained_events):
+    key, secret = make_key()
+    budget = make_budget("100", api_key=key)
+    body = {"model": "abandoned", "messages": [{"role": "user", "content": "[[mock: delay=2]]"}]}
+    leave_early(gateway_url, secret, body)
+
+    event = only_event(drained_events, key.pk)
+    [counter] = sync_client().keys(f"bud:{budget.pk}:*")
+    settled = sync_client().hgetall(counter)
+    assert int(settled[b"s"]) == usd_to_nano(event.cost_usd) > 0  # settled at the real cost
+    assert int(settled.get(b"r", 0)) == 0  # nothing left reserved
