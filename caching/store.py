@@ -134,13 +134,24 @@ async def mark_scope(scope: str, ttl_seconds: int) -> None:
     await async_client().set(scope, b"1", ex=max(1, ttl_seconds))
 
 
-async def note_hit(entry_id: int | None) -> None:
-    """Count a hit in Redis (written to the entry by ``flush_hits``)."""
+def hit_commands(entry_id: int | None) -> list[tuple[Any, ...]]:
+    """The Redis commands that count a hit (written to the entry by ``flush_hits``), to send in a batch."""
     if entry_id is None:
+        return []
+    return [
+        ("HINCRBY", HITS_KEY, str(entry_id), 1),
+        ("HSET", LAST_HIT_KEY, str(entry_id), timezone.now().isoformat()),
+    ]
+
+
+async def note_hit(entry_id: int | None) -> None:
+    """Count a hit in Redis now (``hit_commands`` in a pipeline of its own)."""
+    commands = hit_commands(entry_id)
+    if not commands:
         return
     pipe = async_client().pipeline(transaction=False)
-    pipe.hincrby(HITS_KEY, str(entry_id), 1)
-    pipe.hset(LAST_HIT_KEY, str(entry_id), timezone.now().isoformat())
+    for command in commands:
+        pipe.execute_command(*command)
     await pipe.execute()
 
 

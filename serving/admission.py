@@ -20,7 +20,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.utils import timezone
@@ -43,6 +43,19 @@ logger = logging.getLogger(__name__)
 
 DOWNGRADED = "downgraded"
 BLOCKED = "blocked"
+
+
+class Lookahead(Protocol):
+    """Reads a later step of the request sends in admission's Redis round trip (the exact-cache lookup).
+
+    ``queue`` gets the route being admitted and the body as it goes upstream when admitted (with the
+    ``max_tokens`` admission sets); ``receive`` gets the batch's results. A downgraded request queues
+    again for the downgrade tier's route, so the last ``receive`` belongs to the route admitted.
+    """
+
+    def queue(self, batch: Batch, route: Route, body: dict[str, Any]) -> None: ...
+
+    def receive(self, results: list[Any]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +107,7 @@ async def _try(
     prompt_tokens: int,
     body: dict[str, Any],
     produces_output: bool,
+    lookahead: Lookahead | None = None,
 ) -> _Attempt:
     limits = limits_of(snapshot)
     legs = [list(r.deployments) for r in (*also, route)]
@@ -111,23 +125,41 @@ async def _try(
     cap, from_request = output_cap(snapshot, key, route, body) if produces_output else (0, True)
     bound = prompt_token_bound(body) if budgets else 0
     claims = claims_for(budgets, legs, prompt_tokens=bound, output_tokens=cap * _choices(body), now=timezone.now())
+    sets_cap = bool(claims) and produces_output and not from_request
     verdict = await _reserve_and_peek(
-        exchange, enforcement.admission(rates, claims, request_id=exchange.request_id), legs
+        exchange,
+        enforcement.admission(rates, claims, request_id=exchange.request_id),
+        legs,
+        lookahead=lookahead,
+        route=route,
+        body={**body, "max_tokens": cap} if sets_cap and lookahead is not None else body,
     )
     exchange.rate_headers = ratelimit.headers(rates, verdict.remaining)
     return _Attempt(route, legs, rates, claims, cap, from_request, bound, verdict)
 
 
-async def _reserve_and_peek(exchange: Exchange, call: enforcement.Admission, legs: list[list[Deployment]]) -> Verdict:
-    """Admit, and read the first deployment's circuit breaker, in one Redis round trip.
+async def _reserve_and_peek(
+    exchange: Exchange,
+    call: enforcement.Admission,
+    legs: list[list[Deployment]],
+    *,
+    lookahead: Lookahead | None,
+    route: Route,
+    body: dict[str, Any],
+) -> Verdict:
+    """Admit, and read the first deployment's circuit breaker (and the lookahead's keys), in one Redis round trip.
 
     A closed breaker read here spares failover its own call (``exchange.circuit_permits``).
     """
     batch = Batch()
+    if lookahead is not None:
+        lookahead.queue(batch, route, body)
     admitted_at = enforcement.queue_admission(batch, call)
     first = legs[0][0] if legs and legs[0] else None
     peeked_at = circuit.queue_peek(batch, first.name) if first is not None else None
     results = await batch.execute()
+    if lookahead is not None:
+        lookahead.receive(results)
     raw = results[admitted_at]
     if isinstance(raw, Exception):
         raise raw
@@ -187,6 +219,7 @@ async def admit(
     also: Sequence[Route] = (),
     downgrade: bool = False,
     produces_output: bool = True,
+    lookahead: Lookahead | None = None,
 ) -> tuple[Ticket, Route]:
     """Charge the rate limits and reserve the budgets, or raise 429; returns the ticket and the route to use."""
 
@@ -200,6 +233,7 @@ async def admit(
             prompt_tokens=prompt_tokens,
             body=body,
             produces_output=produces_output,
+            lookahead=lookahead,
         )
 
     attempt = await attempt_on(route)
@@ -281,11 +315,13 @@ async def admitted(
     also: Sequence[Route] = (),
     downgrade: bool = False,
     produces_output: bool = True,
+    lookahead: Lookahead | None = None,
 ) -> AsyncIterator[Route]:
     """Admit the request for the duration of the block (which gets the route to use), then settle.
 
     ``also``: routes the request may call before ``route`` (a cascade's cheaper tier); their cost is
     reserved too, also when the request is downgraded (the block gets the downgrade tier's route).
+    ``lookahead``: reads sent in the same Redis round trip as the admission (``Lookahead``).
     """
     ticket, route = await admit(
         exchange,
@@ -297,6 +333,7 @@ async def admitted(
         also=also,
         downgrade=downgrade,
         produces_output=produces_output,
+        lookahead=lookahead,
     )
     # Settled with the usage record when it is queued (one round trip for both), unless a ticket
     # is already pending for this exchange; whatever is still pending when the block ends settles here.

@@ -29,6 +29,7 @@ from caching.keys import CacheKeys, cache_keys, client_cache_key
 from caching.policy import CachePolicyInfo, Decision, Mode, cache_policy, client_directive, decide
 from caching.store import CachedAnswer, NewEntry, SemanticQuery
 from gateway_platform.config.snapshot import Snapshot
+from gateway_platform.redis_clients import Batch
 from providers.adapters.base import Usage
 from routing.resolver import Route
 from serving.exchange import Exchange, Responder
@@ -89,14 +90,75 @@ def spawn(work: Coroutine[Any, Any, None], what: str) -> None:
     task.add_done_callback(_background.discard)
 
 
-async def lookup(exchange: Exchange, snapshot: Snapshot, body: dict[str, Any], route: Route) -> CacheLookup:
-    """Decide, then look in the exact and the semantic layer; sets ``exchange.cache_status``."""
+@dataclass(slots=True)
+class CacheProbe:
+    """The exact-cache read sent in admission's Redis round trip (``serving.admission.Lookahead``).
+
+    ``queue`` decides and computes the keys for the route being admitted and queues the exact
+    layer's ``GET`` (and the semantic scope marker's ``EXISTS``); ``lookup`` then uses the answer
+    when the route it gets has the same cache name (a session pin or a long-context preference can
+    reorder a model route). Nothing raised here reaches admission: a probe that failed is simply
+    not used, and ``lookup`` reads the cache itself.
+    """
+
+    exchange: Exchange
+    snapshot: Snapshot
+    route_name: str | None = None
+    prepared: CacheLookup | None = None
+    exact: bytes | None = None
+    scoped: bool = False
+    _at: tuple[int, int | None] | None = None
+
+    def queue(self, batch: Batch, route: Route, body: dict[str, Any]) -> None:
+        self.route_name, self.prepared, self._at = None, None, None
+        key = self.exchange.key
+        if key is None:
+            return
+        try:
+            name = route_name(route)
+            prepared = _prepare(self.exchange, self.snapshot, body, name, key.tenant_id)
+        except Exception:
+            logger.exception("response cache: preparing the lookup failed; the cache step will retry it")
+            return
+        self.route_name, self.prepared = name, prepared
+        if prepared.keys is not None and prepared.decision.mode is Mode.FULL:
+            scope = _scope(key.tenant_id, prepared.keys, prepared.embedder)
+            self._at = (batch.command("GET", prepared.keys.exact_key), None)
+            if scope is not None:
+                self._at = (self._at[0], batch.command("EXISTS", scope))
+
+    def receive(self, results: list[Any]) -> None:
+        if self._at is None:
+            return
+        get_at, scope_at = self._at
+        raw = results[get_at]
+        scoped = results[scope_at] if scope_at is not None else 0
+        if isinstance(raw, Exception) or isinstance(scoped, Exception):
+            logger.error("response cache: the exact lookup failed: %s", raw if isinstance(raw, Exception) else scoped)
+            self.route_name, self.prepared = None, None  # the cache step looks again
+            return
+        self.exact, self.scoped = raw, bool(scoped)
+
+    def result_for(self, route: Route) -> CacheLookup | None:
+        """The prepared lookup if it was made for this route's cache name (else None: look again)."""
+        if self.prepared is None or self.route_name != route_name(route):
+            return None
+        return self.prepared
+
+
+async def lookup(
+    exchange: Exchange, snapshot: Snapshot, body: dict[str, Any], route: Route, probe: CacheProbe | None = None
+) -> CacheLookup:
+    """Decide, then look in the exact and the semantic layer; sets ``exchange.cache_status``.
+
+    ``probe``: the exact layer as read with admission (no round trip of its own when it applies).
+    """
     exchange.cache_status = BYPASS
     key = exchange.key
     if key is None:
         return CacheLookup(Decision(Mode.BYPASS, "no key"))
     try:
-        return await _lookup(exchange, snapshot, body, route, key.tenant_id)
+        return await _lookup(exchange, snapshot, body, route, key.tenant_id, probe)
     except Exception:
         logger.exception("response cache lookup failed; answering without the cache")
         exchange.cache_status = BYPASS
@@ -104,11 +166,9 @@ async def lookup(exchange: Exchange, snapshot: Snapshot, body: dict[str, Any], r
         return CacheLookup(Decision(Mode.BYPASS, "error"))
 
 
-async def _lookup(
-    exchange: Exchange, snapshot: Snapshot, body: dict[str, Any], route: Route, tenant_id: int
-) -> CacheLookup:
+def _prepare(exchange: Exchange, snapshot: Snapshot, body: dict[str, Any], name: str, tenant_id: int) -> CacheLookup:
+    """The decision, keys and embedder for one request on one route (pure: no I/O, no exchange change)."""
     policy = cache_policy(snapshot, tenant_id)
-    name = route_name(route)
     decision = decide(
         policy,
         endpoint=exchange.endpoint,
@@ -127,12 +187,34 @@ async def _lookup(
     )
     found = CacheLookup(decision, policy, snapshot, keys)
     found.embedder = embedder_for(policy, snapshot) if _embeddable(keys.prompt_text) else None
+    return found
+
+
+async def _lookup(
+    exchange: Exchange,
+    snapshot: Snapshot,
+    body: dict[str, Any],
+    route: Route,
+    tenant_id: int,
+    probe: CacheProbe | None,
+) -> CacheLookup:
+    found = probe.result_for(route) if probe is not None else None
+    probed = found is not None
+    if found is None:
+        found = _prepare(exchange, snapshot, body, route_name(route), tenant_id)
+    keys, policy = found.keys, found.policy
+    if keys is None:  # bypassed
+        return found
     exchange.cache_status = MISS
-    if decision.mode is not Mode.FULL:
+    if found.decision.mode is not Mode.FULL:
         return found
     embedder = found.embedder
-    scope = _scope(tenant_id, keys, embedder)
-    found.hit, scoped = await store.exact_get_and_scope(keys.exact_key, scope)
+    if probed:
+        assert probe is not None
+        raw, scoped = probe.exact, probe.scoped
+        found.hit = CachedAnswer.from_json(raw) if raw else None
+    else:
+        found.hit, scoped = await store.exact_get_and_scope(keys.exact_key, _scope(tenant_id, keys, embedder))
     if found.hit is not None:
         exchange.cache_status = HIT
         return found
@@ -188,6 +270,7 @@ async def serve_hit(
     exchange.usage = Usage()
     exchange.cost_usd = Decimal(0)
     exchange.cost_saved_usd = hit.cost_usd
+    exchange.end_commands.extend(store.hit_commands(hit.entry_id))  # counted with the usage record
     exchange.tokens_saved = {
         **exchange.tokens_saved,
         "cache_prompt": hit.prompt_tokens,
@@ -207,7 +290,6 @@ async def serve_hit(
         await responder.send_headers(status=200, headers=JSON_HEADERS + exchange.gateway_headers())
         exchange.headers_sent = True
         await responder.send_body(body)
-    spawn(store.note_hit(hit.entry_id), "counting a hit")
 
 
 def remember(exchange: Exchange, found: CacheLookup, body: bytes | None = None) -> None:

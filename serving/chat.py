@@ -73,6 +73,7 @@ async def serve_chat(
     await summarize(exchange, snapshot, key, request)  # a long conversation's older turns → one summary
     plan = plan_chat(exchange, snapshot, key, request, route)  # token reduction, cascade, answer checks
     prompt_tokens = estimate_prompt_tokens(request.body)
+    probe = response_cache.CacheProbe(exchange, snapshot)  # the exact cache is read with admission
     async with admission.admitted(
         exchange,
         key,
@@ -82,10 +83,11 @@ async def serve_chat(
         body=request.body,
         also=(plan.cascade.cheap_route,) if plan.cascade else (),
         downgrade=True,
+        lookahead=probe,
     ) as route:  # rate limits and budgets; a budget may downgrade the route
         route = await affinity.keep(exchange, route, plan)  # the session's deployment first (its prompt cache)
         route = affinity.fit_window(exchange, route, request.body, prompt_tokens)  # a window that fits: no trim
-        cached = await response_cache.lookup(exchange, snapshot, request.body, route)
+        cached = await response_cache.lookup(exchange, snapshot, request.body, route, probe)
         if cached.hit is not None:
             await response_cache.serve_hit(
                 exchange, responder, cached, stream=request.stream, include_usage=request.include_usage

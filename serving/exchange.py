@@ -92,6 +92,8 @@ class Exchange:
     circuit_permits: dict[str, Permit] = field(default_factory=dict)
     # The admission ticket still to settle; settled with the usage record (``serving.admission``).
     ticket: Ticket | None = None
+    # Redis commands sent with the usage record in its round trip (a cache hit's counters).
+    end_commands: list[tuple[Any, ...]] = field(default_factory=list)
 
     def finishes_when_abandoned(self) -> bool:
         """Whether the answer is still produced (and billed) when the client leaves: anything but a live stream.

@@ -162,6 +162,8 @@ class GatewayConsumer(AsyncHttpConsumer):
         metrics.observe(exchange, record.latency_ms / 1000)
         batch = Batch()
         admission.queue_settlement(exchange, batch)  # budgets and token limits settle in the same round trip
+        for command in exchange.end_commands:
+            batch.command(*command)
         await usage.record(record, batch=batch)
 
     def _records_usage(self, exchange: Exchange) -> bool:

@@ -1,14 +1,18 @@
-"""The Redis work of one request: admission and the breaker read together, settlement with the usage record."""
+"""The Redis work of one request: admission, breaker and exact cache read together; settlement with the record."""
 
 from __future__ import annotations
 
 import openai
 import pytest
+from django.conf import settings
 
 from billing.enforcement import _ADMIT, _SETTLE
+from caching.models import CachePolicy
 from providers.circuit import _ACQUIRE
+from tests.conftest import start_gateway, stop_process
 from tests.factories import make_budget, make_key, make_model, make_provider, make_tier
 from tests.serving.redis_monitor import RedisMonitor
+from tests.serving.redis_proxy import RedisRoundTrips, RoundTrip
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -44,3 +48,80 @@ def test_a_request_to_a_closed_breaker_makes_no_circuit_call_and_settles_with_it
     assert monitor.count('"XADD"') == 4
     events = [drained_events(1, request_id=rid)[0] for rid in ids]
     assert all(event.cost_usd > 0 for event in events)
+
+
+ADMIT, SETTLE = sha(_ADMIT), sha(_SETTLE)
+
+
+def shape(trip: RoundTrip) -> list[str]:
+    """A round trip's commands, scripts named by what they are, sorted (a pipeline's order is not the point)."""
+    names = []
+    for command in trip.commands:
+        name = command[0].upper()
+        if name == "EVALSHA":
+            name = {ADMIT: "ADMIT", SETTLE: "SETTLE"}.get(command[1], f"EVALSHA {command[1][:8]}")
+        elif name in ("GET", "EXISTS", "SET", "HMGET"):
+            name = f"{name} {command[1].split(':')[0]}:{command[1].split(':')[1]}"
+        names.append(name)
+    return sorted(names)
+
+
+def is_store(trip: RoundTrip) -> bool:
+    """A background cache store (the scope marker, the exact entry): sent after the answer."""
+    return all(command[0].upper() == "SET" and command[1].startswith("gwcache:") for command in trip.commands)
+
+
+BEFORE = ["ADMIT", "EXISTS gwcache:s", "GET gwcache:x", "HMGET cb:rt-cache-model"]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
+def test_with_the_cache_on_a_request_makes_one_round_trip_before_the_upstream_and_one_at_the_end(
+    mock_upstream_url, stream
+):
+    """Miss and hit: admission, breaker, exact entry and scope marker in one trip; settlement and record in one."""
+    provider = make_provider(f"{mock_upstream_url}/v1", name="rtcache")
+    make_tier("rt_cache", [make_model(provider, name="rt-cache-model", upstream_model="rt-2", input_cost="1")])
+    CachePolicy.objects.create(tenant=None)  # exact and semantic layers on
+    key, secret = make_key(rpm_limit=1000)
+    make_budget("5", api_key=key)  # a reservation to release on a hit, and max_tokens set by admission
+
+    with RedisRoundTrips(settings.REDIS_URL) as proxy:
+        # The config version is read once at start, not per request: only the request's own trips count.
+        proc, url = start_gateway(REDIS_URL=proxy.url, GATEWAY_CONFIG_POLL_SECONDS="3600")
+        try:
+            client = openai.OpenAI(base_url=f"{url}/v1", api_key=secret, max_retries=0)
+
+            def ask(prompt: str) -> str:
+                messages = [{"role": "user", "content": prompt}]
+                if stream:
+                    with client.chat.completions.with_streaming_response.create(
+                        model="rt_cache", messages=messages, stream=True
+                    ) as response:
+                        response.read()
+                        return response.headers["x-gateway-cache"]
+                return client.chat.completions.with_raw_response.create(model="rt_cache", messages=messages).headers[
+                    "x-gateway-cache"
+                ]
+
+            def stored(trips: list[RoundTrip]) -> bool:
+                return any(is_store(trip) and "gwcache:x" in trip.commands[-1][1] for trip in trips)
+
+            # Warm up: the connection pool grows to what a miss with its background store needs.
+            for prompt in ("warm up one", "warm up two"):
+                assert ask(prompt) == "MISS"
+                proxy.wait_for(stored)
+                proxy.clear()
+
+            assert ask("what is in the cache") == "MISS"
+            trips = proxy.wait_for(stored)
+            on_path = [trip for trip in trips if not is_store(trip)]
+            assert [shape(trip) for trip in on_path] == [BEFORE, ["SETTLE", "XADD"]]
+            assert trips[: len(on_path)] == on_path  # the stores run after the answer
+            proxy.clear()
+
+            assert ask("what is in the cache") == "HIT"
+            trips = proxy.wait_for(lambda trips: any("XADD" in trip.names() for trip in trips))
+            # A hit reserves with admission and releases with its record: nothing in between.
+            assert [shape(trip) for trip in trips] == [BEFORE, ["HINCRBY", "HSET", "SETTLE", "XADD"]]
+        finally:
+            stop_process(proc)
