@@ -73,6 +73,8 @@ def test_create_api_key_reuses_the_tenant_and_team():
         ["--tenant", "not a slug", "--team", "web", "--name", "x"],
         ["--tenant", "acme", "--team", "web", "--name", "x", "--rpm", "0"],
         ["--tenant", "acme", "--team", "web", "--name", "x", "--budget-usd", "lots"],
+        # Budgets are stored to 1/100 of a cent: this one would be stored as $0 (a database error before).
+        ["--tenant", "acme", "--team", "web", "--name", "x", "--budget-usd", "0.00004"],
     ],
 )
 def test_create_api_key_rejects_bad_arguments(args):

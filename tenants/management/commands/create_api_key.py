@@ -19,12 +19,16 @@ def _positive_int(value: str) -> int:
     return number
 
 
+BUDGET_STEP = Decimal("0.0001")
+
+
 def _budget(value: str) -> Decimal:
     try:
         amount = Decimal(value)
     except InvalidOperation:
         raise ValueError(value) from None
-    if amount <= 0:
+    # Budgets are stored to 1/100 of a cent: a smaller positive amount would be stored as $0.
+    if not amount.is_finite() or amount.quantize(BUDGET_STEP) <= 0:
         raise ValueError(value)
     return amount
 
