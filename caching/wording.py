@@ -120,7 +120,31 @@ PHRASES: dict[str, str] = {
     "care for": "care",
     "caring for": "care",
 }
-_PHRASE_PATTERN = re.compile(r"\b(?:" + "|".join(re.escape(p) for p in sorted(PHRASES, key=len, reverse=True)) + r")\b")
+_BY_LENGTH = tuple(sorted(PHRASES, key=len, reverse=True))  # the alternation tries the longest first
+_PHRASE_PATTERN = re.compile(r"\b(?:" + "|".join(re.escape(p) for p in _BY_LENGTH) + r")\b")
+_RUN = re.compile(r"\w+")
+# A phrase can only match where each of its \w+ runs is a whole \w+ run of the text (it starts and ends
+# at word boundaries, and its own spaces and apostrophes delimit the runs inside it).
+_PHRASE_RUNS = tuple((phrase, frozenset(_RUN.findall(phrase))) for phrase in _BY_LENGTH)
+
+
+@lru_cache(maxsize=1024)
+def _phrase_pattern(phrases: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile(r"\b(?:" + "|".join(re.escape(p) for p in phrases) + r")\b")
+
+
+def rewrite_phrases(lowered: str) -> str:
+    """Multi-word phrases replaced by their canonical form (``_PHRASE_PATTERN.sub``, faster).
+
+    Only the phrases whose words all occur in the text are tried: the others cannot
+    match, so the leftmost-longest result is the same as with every phrase.
+    """
+    runs = frozenset(_RUN.findall(lowered))
+    candidates = tuple(phrase for phrase, needed in _PHRASE_RUNS if needed <= runs)
+    if not candidates:
+        return lowered
+    return _phrase_pattern(candidates).sub(lambda m: f" {PHRASES[m.group(0)]} ", lowered)
+
 
 STOPWORDS = _words(
     "a an the this that these those it its it's itself there here them they their theirs we us our ours you "
@@ -323,6 +347,7 @@ CONTRAST_CLASS = {
     for index, cls in enumerate(classes)
     for word in cls
 }
+_NUMBERISH = frozenset(NUMBER_WORDS) | frozenset(SCALE_WORDS)
 _FRAMING_STEMS = frozenset(stem(w) for w in FRAMING) | FRAMING
 _STOP_STEMS = frozenset(stem(w) for w in STOPWORDS) | STOPWORDS
 
@@ -348,24 +373,31 @@ def canonical(word: str) -> str | None:
     return stemmed
 
 
-@lru_cache(maxsize=4096)
-def content_words(text: str) -> frozenset[str]:
-    """The canonical content words of a prompt's remaining text (literals already removed by the guard)."""
-    lowered = _PHRASE_PATTERN.sub(lambda m: f" {PHRASES[m.group(0)]} ", text.lower().replace("’", "'"))
-    found = set()
-    after_number = False
-    for token in _TOKEN.findall(lowered):
-        if token[0].isdigit() or token in NUMBER_WORDS or token in SCALE_WORDS:
-            after_number = True
-            continue
-        if after_number and token in UNITS:  # "7 days": the guard compares number and unit together
-            after_number = False
-            continue
-        after_number = False
-        for part in token.split("-"):
-            form = canonical(part.strip("'")) if part else None
-            if form:
-                found.add(form)
+@lru_cache(maxsize=65536)
+def _forms(token: str) -> tuple[str, ...]:
+    """The canonical content forms of one token's hyphenated parts."""
+    return tuple(form for part in token.split("-") if part and (form := canonical(part.strip("'"))))
+
+
+def content_words(text: str, lowered: str | None = None) -> frozenset[str]:
+    """The canonical content words of a prompt's remaining text (literals already removed by the guard).
+
+    ``lowered`` is ``text.lower()`` when the caller has it already.
+    """
+    lowered = rewrite_phrases((text.lower() if lowered is None else lowered).replace("’", "'"))
+    tokens = _TOKEN.findall(lowered)
+    unique = set(tokens)
+    found: set[str] = set()
+    for token in unique - _NUMBERISH - UNITS:
+        if not token[0].isdigit():
+            found.update(_forms(token))
+    units = {token for token in unique & UNITS if _forms(token)}
+    if units:  # "7 days": a unit right after a number is compared with it by the guard, elsewhere it is a word
+        previous = ""
+        for token in tokens:
+            if token in units and not (previous and (previous[0].isdigit() or previous in _NUMBERISH)):
+                found.update(_forms(token))
+            previous = token
     return frozenset(found)
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from caching import guard, wording
 from caching.guard import extract_literals, mismatch, same_parameters
 
 PARAPHRASES = [
@@ -83,3 +86,44 @@ def test_it_compares_numbers_as_a_multiset() -> None:
 def test_a_sentence_initial_capital_is_not_a_name() -> None:
     assert same_parameters("Python script to parse logs", "Write a Python script that parses logs")
     assert same_parameters("Please summarise this", "Summarise this")
+
+
+# -- the fast paths give exactly what the plain patterns give -------------------------------------
+
+PIECES = [
+    "foo", "Bar", "JSON", "ABc", "I", "x.y", "a/b", "C:\\x", "./x", "~/p", ".env", "e.g.", "i.e.", "--flag", "-f",
+    "$HOME", "call()", "fooBar", "FooBar", "v2", "5MB", "twenty-five", "three hundred", "don't", "-'Abc", "x'Y",
+    "Hello.", "end.", "?x", "a.b.c", "snake_case", "1,000.50", "7 days", "www.Example.com", "http://x.io/a.",
+    "a@b.co", "'q'", '"qq"', "`c`", "café", "İx", "’s", "how do i", "a summary of", "What’s the command to",
+    "on top of", "x-how to", "up to date", "number of",
+]  # fmt: skip
+TEXTS = st.lists(
+    st.one_of(st.sampled_from(PIECES), st.text(alphabet="aZ _-./\\:;,!?'’\"`()$@#%09\n\té~+“”*", max_size=4)),
+    max_size=14,
+).map(lambda parts: " ".join(parts))
+
+
+@settings(max_examples=400, deadline=None)
+@given(TEXTS)
+def test_tokenwise_paths_and_identifiers_equal_the_whole_text_patterns(text: str) -> None:
+    whole: list[str] = []
+    expected = guard._take(guard._IDENTIFIER, guard._take(guard._PATH, text, "path", whole), "id", whole)
+    fast: list[str] = []
+    assert guard._take_in_tokens(text, fast) == expected
+    assert sorted(fast) == sorted(whole)
+
+
+@settings(max_examples=400, deadline=None)
+@given(TEXTS)
+def test_phrase_rewriting_equals_the_full_alternation(text: str) -> None:
+    lowered = text.lower()
+    expected = wording._PHRASE_PATTERN.sub(lambda m: f" {wording.PHRASES[m.group(0)]} ", lowered)
+    assert wording.rewrite_phrases(lowered) == expected
+
+
+def test_a_prompt_is_analysed_once_per_process() -> None:
+    guard.literals.cache_clear()
+    guard.mismatch("Rebase onto main", "Rebase my branch onto main")
+    guard.mismatch("Rebase onto develop", "Rebase my branch onto main")
+    info = guard.literals.cache_info()
+    assert (info.misses, info.hits) == (3, 1)
