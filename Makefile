@@ -74,7 +74,7 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff format --check .
 
 bench: $(VENV)/.dev-installed
-	$(BIN)/python -m bench.gateway
+	$(BIN)/python -m bench.gateway --docs $(ARGS)
 
 # This gateway against Portkey OSS and LiteLLM (pinned, installed under var/peers/ on first use),
 # same mock upstream, pinned CPUs; ~10 min. ARGS="--only gateway-uvicorn" for a quick before/after.

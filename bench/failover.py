@@ -19,11 +19,12 @@ import argparse
 import statistics
 import sys
 import time
+from typing import Any
 
 import httpx2
 import psutil
 
-from bench import procs, stack
+from bench import docs, procs, report, stack
 
 KEY_ENV = "BENCH_PROVIDER_KEY"
 
@@ -70,10 +71,14 @@ def _ask(model: str, text: str, *, stream: bool = False) -> dict[str, object]:
     return {"model": model, "stream": stream, "messages": [{"role": "user", "content": text}]}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=200)
-    n = parser.parse_args().requests
+SECTION = "failover"  # its section of docs/benchmarks.md (bench.docs.replace_section)
+FAILOVER_CASES = ("healthy primary", "primary HTTP 500", "primary refuses connections", "primary read timeout (0.5 s)")
+WIRE_FORMATS = (("OpenAI pass-through", "fo-backup"), ("Anthropic", "fo-claude"), ("Ollama", "fo-llama"))
+
+
+def measure(n: int) -> dict[str, Any]:
+    """Failover latency per case and translation cost per wire format and mode, one request at a time."""
+    results: dict[str, Any] = {"requests": n, "failover": {}, "translation": {}}
     with stack.backing_services() as backing:
         env = {
             **backing.env,
@@ -88,39 +93,75 @@ def main() -> int:
                 # no-store: repeats of one prompt must reach the upstream, not the response cache.
                 headers = {"Authorization": f"Bearer {secret}", "X-Gateway-Cache": "no-store"}
                 with httpx2.Client(base_url=url, headers=headers, timeout=30) as client:
-                    failover = {
-                        "healthy primary": _ask("fo_tier", "hi"),
-                        "primary HTTP 500": _ask("fo_tier", "hi [[mock: status=500 model=primary-1]]"),
-                        "primary refuses connections": _ask("fo_dead_tier", "hi"),
-                        "primary read timeout (0.5 s)": _ask("fo_tier", "hi [[mock: delay=2 model=primary-1]]"),
-                    }
-                    sys.stdout.write("## Failover latency (uvicorn, one request at a time, retries off)\n\n")
-                    sys.stdout.write("| Case | p50 ms | p99 ms | Added to healthy p50 ms |\n|---|---|---|---|\n")
-                    base = None
-                    for name, body in failover.items():
-                        count = max(10, n // 10) if "timeout" in name else n
-                        result = _series(client, server, body, count)
-                        base = base if base is not None else result["p50"]
-                        sys.stdout.write(
-                            f"| {name} | {result['p50']:.2f} | {result['p99']:.2f} | {result['p50'] - base:+.2f} |\n"
+                    bodies = dict(
+                        zip(
+                            FAILOVER_CASES,
+                            (
+                                _ask("fo_tier", "hi"),
+                                _ask("fo_tier", "hi [[mock: status=500 model=primary-1]]"),
+                                _ask("fo_dead_tier", "hi"),
+                                _ask("fo_tier", "hi [[mock: delay=2 model=primary-1]]"),
+                            ),
+                            strict=True,
                         )
-                    sys.stdout.write("\n## Translation overhead (uvicorn, one request at a time)\n\n")
-                    sys.stdout.write(
-                        "| Wire format | Mode | p50 ms | p99 ms | Gateway CPU ms/req |\n|---|---|---|---|---|\n"
                     )
-                    for label, model in (
-                        ("OpenAI pass-through", "fo-backup"),
-                        ("Anthropic", "fo-claude"),
-                        ("Ollama", "fo-llama"),
-                    ):
+                    for name, body in bodies.items():
+                        count = max(10, n // 10) if "timeout" in name else n
+                        results["failover"][name] = {"requests": count, **_series(client, server, body, count)}
+                    for label, model in WIRE_FORMATS:
                         for stream in (False, True):
-                            result = _series(
-                                client, server, _ask(model, "translate me [[mock: words=40]]", stream=stream), n
-                            )
+                            body = _ask(model, "translate me [[mock: words=40]]", stream=stream)
                             mode = "stream" if stream else "plain"
-                            p50, p99, cpu = result["p50"], result["p99"], result["cpu"]
-                            row = f"| {label} | {mode} | {p50:.2f} | {p99:.2f} | {cpu:.3f} |"
-                            sys.stdout.write(row + "\n")
+                            results["translation"][f"{label}/{mode}"] = _series(client, server, body, n)
+    return results
+
+
+def render(results: dict[str, Any]) -> list[str]:
+    """The two tables, from the measured results."""
+    lines = [
+        "### Failover latency (uvicorn, one request at a time, retries off)",
+        "",
+        "| Case | requests | p50 ms | p99 ms | Added to healthy p50 ms |",
+        "|---|---|---|---|---|",
+    ]
+    base = results["failover"][FAILOVER_CASES[0]]["p50"]
+    for name, r in results["failover"].items():
+        lines.append(f"| {name} | {r['requests']} | {r['p50']:.2f} | {r['p99']:.2f} | {r['p50'] - base:+.2f} |")
+    lines += [
+        "",
+        f"### Translation overhead (uvicorn, one request at a time, {results['requests']} requests per row)",
+        "",
+        "| Wire format | Mode | p50 ms | p99 ms | Gateway CPU ms/req |",
+        "|---|---|---|---|---|",
+    ]
+    for key, r in results["translation"].items():
+        label, mode = key.split("/")
+        lines.append(f"| {label} | {mode} | {r['p50']:.2f} | {r['p99']:.2f} | {r['cpu']:.3f} |")
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--docs", action="store_true", help=f"rewrite the {SECTION} section of docs/benchmarks.md")
+    args = parser.parse_args()
+    results = measure(args.requests)
+    lines = render(results)
+    sys.stdout.write("\n".join(lines) + "\n")
+    path = report.write("failover", results, "\n".join(lines))
+    if args.docs:
+        command = " ".join(["python -m bench.failover", *sys.argv[1:]])
+        docs.replace_section(
+            procs.BASE_DIR / "docs" / "benchmarks.md",
+            SECTION,
+            [
+                f"Generated by `{command}`; raw results: `{path.relative_to(procs.BASE_DIR)}`.",
+                "",
+                *lines,
+                "",
+                report.provenance_line(),
+            ],
+        )
     return 0
 
 
