@@ -85,6 +85,11 @@ REQUIRED = {
     "dead-letters",
     "config-export-import",
     "health-and-metrics",
+    "bring-your-own-key",
+    "responses-input-tokens",
+    "explicit-model",
+    "housekeeping-commands",
+    "cache-bypass",
 }
 
 
