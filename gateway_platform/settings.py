@@ -374,7 +374,8 @@ GATEWAY = {
     "PROMPT_CACHE_KEY_HOSTS": env.list("GATEWAY_PROMPT_CACHE_KEY_HOSTS", default=["api.openai.com"]),
     # The cascade's quality check, seed 002's names: heuristic | llm (a billed call to the cheap tier as judge) | none.
     "CASCADE_QUALITY_CHECK_MODE": env.str("CASCADE_QUALITY_CHECK_MODE", default="heuristic").strip().lower(),
-    "CASCADE_MIN_RESPONSE_LENGTH": env.int("CASCADE_MIN_RESPONSE_LENGTH", default=0),  # seed 002 suggests 100
+    # Seed 002's default: a cheap text answer shorter than this fails the check (0 = off; tool calls are exempt).
+    "CASCADE_MIN_RESPONSE_LENGTH": env.int("CASCADE_MIN_RESPONSE_LENGTH", default=100),
     "CASCADE_LOG_OUTCOMES": env.bool("CASCADE_LOG_OUTCOMES", default=True),
     # Seed 003's telemetry.exportPath: one JSON line per request, appended by beat (routing.telemetry); empty = off.
     "TRAJECTORY_EXPORT_PATH": env.str("GATEWAY_TRAJECTORY_EXPORT_PATH", default=""),

@@ -168,6 +168,7 @@ def assess(question: Question, answer: Answer) -> Verdict:
 # -- the cascade's check modes (seed 002: CASCADE_QUALITY_CHECK_MODE, CASCADE_MIN_RESPONSE_LENGTH) --------
 
 HEURISTIC, LLM, NONE = "heuristic", "llm", "none"
+BELOW_MIN_LENGTH = "below_min_length"
 CHECK_MODES = (HEURISTIC, LLM, NONE)
 JUDGE_MAX_TOKENS = 8
 JUDGE_ANSWER_CHARS = 6000  # the judge reads the head of long answers: it rates, it does not re-derive
@@ -175,10 +176,15 @@ _JUDGE_SCORE_RE = re.compile(r"\b(10|[0-9])\b")
 
 
 def heuristic(question: Question, answer: Answer, *, min_length: int) -> Verdict:
-    """``assess``, plus the minimum response length: a shorter text answer (no tool call) fails outright."""
+    """``assess``, plus the minimum response length: a shorter text answer (no tool call) fails outright.
+
+    The other reasons are kept (a short refusal is recorded as ``refusal`` and
+    ``below_min_length``), so routing outcomes still say what was wrong.
+    """
+    verdict = assess(question, answer)
     if min_length > 0 and not answer.tool_calls and len(answer.text.strip()) < min_length:
-        return Verdict(0.0, ("below_min_length",))
-    return assess(question, answer)
+        return Verdict(0.0, (*verdict.reasons, BELOW_MIN_LENGTH))
+    return verdict
 
 
 def judge_body(question: Question, answer: Answer) -> dict[str, Any]:

@@ -137,7 +137,7 @@ async def check_answer(exchange: Exchange, deployment: Deployment, question: Que
     if mode == quality.NONE:
         return Verdict(1.0, ())
     fallback = quality.heuristic(question, answer, min_length=min_length)
-    if mode != quality.LLM or fallback.reasons == ("below_min_length",):
+    if mode != quality.LLM or quality.BELOW_MIN_LENGTH in fallback.reasons:
         return fallback
     adapter = adapter_for(deployment.provider.kind)
     if adapter is None:

@@ -17,6 +17,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 NO_CACHE = {"X-Gateway-Cache": "no-store"}  # the response cache must not answer for the upstream here
 REFUSE_CHEAP = "[[mock: refuse=1 model=cheap-1]]"
+LONG_ENOUGH = "[[mock: words=20]]"  # past CASCADE_MIN_RESPONSE_LENGTH (100 characters by default)
 
 
 def reply(text: str, model: str | None = None) -> str:
@@ -63,7 +64,7 @@ def outcome_for(request_id: str) -> RoutingOutcome:
 
 def test_a_good_cheap_answer_is_served_without_escalation(client, drained_events):
     raw = client.chat.completions.with_raw_response.create(
-        model="heavy", messages=[{"role": "user", "content": f"hello cascade {nonce()}"}]
+        model="heavy", messages=[{"role": "user", "content": f"hello cascade {nonce()} {LONG_ENOUGH}"}]
     )
     completion = raw.parse()
     assert completion.choices[0].message.content.startswith("Mock reply to: hello cascade")
@@ -77,6 +78,18 @@ def test_a_good_cheap_answer_is_served_without_escalation(client, drained_events
     assert (outcome.initial_tier, outcome.final_tier, outcome.escalated) == ("light", "light", False)
     assert outcome.reason == "passed" and outcome.quality_score >= 0.6 and outcome.success
     assert outcome.tenant_id == event.tenant_id and len(outcome.query_hash) == 64
+
+
+def test_a_cheap_answer_below_the_minimum_length_escalates(client, drained_events):
+    raw = client.chat.completions.with_raw_response.create(
+        model="heavy", messages=[{"role": "user", "content": f"is it done {nonce()} {reply('Yes.', 'cheap-1')}"}]
+    )
+    assert raw.parse().choices[0].message.content.startswith("Mock reply to: is it done")
+    assert raw.headers["x-gateway-model"] == "strong-m"
+    [event] = drained_events(1, request_id=raw.headers["x-request-id"])
+    assert (event.attempts[0]["model"], event.attempts[0]["cascade"]) == ("cheap-m", "discarded")
+    assert event.route_reason["cascade"]["quality_reasons"][-1] == "below_min_length"
+    assert outcome_for(event.request_id).escalated
 
 
 def test_a_refusing_cheap_model_escalates_and_both_attempts_are_paid(client, drained_events):
@@ -128,14 +141,14 @@ def test_no_cascade_when_the_policy_is_off_or_a_model_is_named(client, world, dr
 def test_streaming_replays_a_good_cheap_answer(client, drained_events):
     with client.chat.completions.with_streaming_response.create(
         model="heavy",
-        messages=[{"role": "user", "content": f"stream it {nonce()} [[mock: words=6]]"}],
+        messages=[{"role": "user", "content": f"stream it {nonce()} {LONG_ENOUGH}"}],
         stream=True,
         stream_options={"include_usage": True},
     ) as response:
         assert response.headers["x-gateway-model"] == "cheap-m"
         chunks = list(response.parse())
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    assert text.startswith("Mock reply to: stream it") and text.endswith("lorem ipsum dolor sit amet consectetur")
+    assert text.startswith("Mock reply to: stream it") and "lorem ipsum dolor sit amet consectetur" in text
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == len(text.split())
     [event] = drained_events(1, request_id=response.headers["x-request-id"])
     assert event.stream and event.model == "cheap-m" and event.ttft_ms is not None
@@ -276,7 +289,10 @@ def judged_gateway(django_db_setup, django_db_blocker):
     """A gateway whose cascade asks the cheap model to judge its own answer, and logs no outcomes."""
     from tests.conftest import start_gateway, stop_process
 
-    proc, url = start_gateway(CASCADE_QUALITY_CHECK_MODE="llm", CASCADE_LOG_OUTCOMES="0")
+    # The judge's own reply ("2") is also the cheap answer: no length floor, so the judge is asked.
+    proc, url = start_gateway(
+        CASCADE_QUALITY_CHECK_MODE="llm", CASCADE_LOG_OUTCOMES="0", CASCADE_MIN_RESPONSE_LENGTH="0"
+    )
     yield url
     stop_process(proc)
 
