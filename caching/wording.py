@@ -115,6 +115,11 @@ PHRASES: dict[str, str] = {
     "each month": "monthly",
     "a month": "monthly",
     "every month": "monthly",
+    "walk me through": "explain",
+    "speed up": "speedup",
+    "walk through": "explain",
+    "what makes": "why",
+    "what causes": "why",
     "take care of": "care",
     "taking care of": "care",
     "care for": "care",
@@ -173,7 +178,7 @@ FRAMING = _words(
     "branch region environment service services column dataframe resource resources instance "
     "convert turn transform tips all every each entire whole good best nice purpose past remote "
     "schedule book arrange setup query take plot draw chart graph create make provision worth app application "
-    "project"
+    "project implement review"
 )
 # Stems that mean the same thing in a request; the first is the canonical form.
 SYNONYMS: tuple[str, ...] = (
@@ -219,6 +224,7 @@ SYNONYMS: tuple[str, ...] = (
     "divid divide split",
     "password passwd",
     "modified modify changed touched edit edited",
+    "optim optimise optimize faster speedup",
 )
 IRREGULAR = {
     "written": "write",
@@ -303,6 +309,7 @@ SUFFIXES = (
 )
 MIN_STEM = 3
 _KEEP_S = ("ss", "us", "is", "os")
+_ES_PLURAL = ("s", "x", "z", "ch", "sh")  # boxes, classes, branches: here es is the suffix
 
 
 def stem(word: str) -> str:
@@ -316,6 +323,8 @@ def stem(word: str) -> str:
         if word.endswith(suffix) and len(word) - len(suffix) >= MIN_STEM:
             if suffix == "s" and word.endswith(_KEEP_S):
                 continue
+            if suffix == "es" and not word[:-2].endswith(_ES_PLURAL):
+                continue  # pages, times: the plural of page, time (only s is the suffix)
             word = word[: -len(suffix)] + ("y" if suffix in ("ies", "ied") else "")
             break
     if len(word) > MIN_STEM + 1 and word.endswith("e"):
@@ -348,6 +357,8 @@ CONTRAST_CLASS = {
     for word in cls
 }
 _NUMBERISH = frozenset(NUMBER_WORDS) | frozenset(SCALE_WORDS)
+# Compared with the number before them by the guard ("7 days"), or part of it ("7th"): not words there.
+_AFTER_NUMBER = UNITS | frozenset({"st", "nd", "rd", "th"})
 _FRAMING_STEMS = frozenset(stem(w) for w in FRAMING) | FRAMING
 _STOP_STEMS = frozenset(stem(w) for w in STOPWORDS) | STOPWORDS
 
@@ -388,10 +399,10 @@ def content_words(text: str, lowered: str | None = None) -> frozenset[str]:
     tokens = _TOKEN.findall(lowered)
     unique = set(tokens)
     found: set[str] = set()
-    for token in unique - _NUMBERISH - UNITS:
+    for token in unique - _NUMBERISH - _AFTER_NUMBER:
         if not token[0].isdigit():
             found.update(_forms(token))
-    units = {token for token in unique & UNITS if _forms(token)}
+    units = {token for token in unique & _AFTER_NUMBER if _forms(token)}
     if units:  # "7 days": a unit right after a number is compared with it by the guard, elsewhere it is a word
         previous = ""
         for token in tokens:
