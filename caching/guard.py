@@ -118,6 +118,14 @@ def _plain(token: str) -> bool:
     return not word or (word.isascii() and word.isalpha() and (word.islower() or word.isupper() or word[1:].islower()))
 
 
+@lru_cache(maxsize=16384)
+def _token_literals(token: str) -> tuple[str, tuple[str, ...]]:
+    """One token with its paths and identifiers blanked, and what was taken (tokens repeat: kept)."""
+    found: list[str] = []
+    blanked = _take(_IDENTIFIER, _take(_PATH, token, "path", found), "id", found)
+    return blanked, tuple(found)
+
+
 def _take_in_tokens(text: str, found: list[str]) -> str:
     """``_take`` of ``_PATH`` then ``_IDENTIFIER``, run only on the tokens that are not plain words.
 
@@ -137,7 +145,8 @@ def _take_in_tokens(text: str, found: list[str]) -> str:
         if token not in odd:
             continue
         start = text.find(token, done)
-        blanked = _take(_IDENTIFIER, _take(_PATH, token, "path", found), "id", found)
+        blanked, taken = _token_literals(token)
+        found += taken
         pieces += (text[done:start], blanked)
         done = start + len(token)
     pieces.append(text[done:])
