@@ -3,8 +3,9 @@
 Uses its own embedded PostgreSQL and Redis under ``var/bench-cache`` unless
 ``DATABASE_URL`` / ``REDIS_URL`` are set. Prints Markdown for
 ``docs/benchmarks-cache.md`` and appends raw results to
-``var/bench-cache/results.jsonl``; the ``precision`` part also rewrites its own
-section of ``docs/benchmarks-cache.md`` (between its markers) from the run.
+``var/bench-cache/results.jsonl``; the ``precision``, ``accuracy`` and ``replay``
+parts also rewrite their own sections of ``docs/benchmarks-cache.md`` (between
+their markers) from the run, and the targets table when all three ran.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -42,29 +44,47 @@ def main(argv: list[str]) -> int:
         with results.open("a") as fh:
             fh.write(json.dumps(record, default=lambda o: dataclasses.asdict(o)) + "\n")
 
+    from bench.docs import replace_section
+
+    docs = BASE_DIR / "docs" / "benchmarks-cache.md"
     model = shared()
     model.load()
+    ran: dict[str, Any] = {}
     if "precision" in args.parts:
         from bench.cache import precision
-        from bench.docs import replace_section
 
-        result = precision.evaluate(model)
+        ran["precision"] = result = precision.evaluate(model)
         save("precision", result)
         lines = precision.report(result)
-        replace_section(BASE_DIR / "docs" / "benchmarks-cache.md", "precision", lines)
+        replace_section(docs, "precision", lines)
         print("\n".join(["## (d) Precision by construction", "", *lines, ""]), flush=True)
     if "accuracy" in args.parts:
         from bench.cache import accuracy
 
-        result = accuracy.evaluate(model)
+        ran["accuracy"] = result = accuracy.evaluate(model)
         save("accuracy", result)
-        print("\n".join(["## (a) Labelled pairs", "", *accuracy.report(result), ""]), flush=True)
+        lines = accuracy.report(result)
+        replace_section(docs, "accuracy", lines)
+        replace_section(docs, "hard", accuracy.hard_report(result))
+        print("\n".join(["## (a) Labelled pairs", "", *lines, "", *accuracy.hard_report(result), ""]), flush=True)
     if "replay" in args.parts:
         from bench.cache import agent_replay
 
-        result = agent_replay.run(model)
+        ran["replay"] = result = agent_replay.run(model)
         save("replay", result)
-        print("\n".join(["## (b) Agent session replay", "", *agent_replay.report(result), ""]), flush=True)
+        lines = agent_replay.report(result)
+        replace_section(docs, "replay", lines)
+        print("\n".join(["## (b) Agent session replay", "", *lines, ""]), flush=True)
+    if {"precision", "accuracy", "replay"} <= ran.keys():
+        from bench import report
+        from bench.cache import summary
+
+        lines = summary.report(ran["precision"], ran["accuracy"], ran["replay"])
+        raw = json.loads(json.dumps(ran, default=dataclasses.asdict))
+        path = report.write("cache", raw, "\n".join(lines))
+        lines += ["", f"{report.provenance_line()} Raw results: `{path.relative_to(BASE_DIR)}`."]
+        replace_section(docs, "summary", lines)
+        print("\n".join(["## Targets", "", *lines, ""]), flush=True)
     if "latency" in args.parts:
         from bench.cache import latency
 

@@ -324,6 +324,7 @@ class Pair:
     new: str
     should_hit: bool
     kind: str  # the slot kind (or the hard-pair category)
+    family: int = -1  # index in FAMILIES
 
 
 def _fill(template: str, slot: str, value: str) -> str:
@@ -334,17 +335,17 @@ def labelled_pairs(seed: int = 7, per_family: int = 6) -> list[Pair]:
     """Paraphrase (hit) and near-duplicate (miss) pairs: ``per_family`` of each per family."""
     rng = random.Random(seed)
     pairs: list[Pair] = []
-    for slot, phrasings in FAMILIES:
+    for family, (slot, phrasings) in enumerate(FAMILIES):
         values = SLOTS[slot]
         for _ in range(per_family):
             a, b = rng.sample(phrasings, 2)
             value = rng.choice(values)
-            pairs.append(Pair(_fill(a, slot, value), _fill(b, slot, value), True, slot))
+            pairs.append(Pair(_fill(a, slot, value), _fill(b, slot, value), True, slot, family))
         for i in range(per_family):
             first, second = rng.sample(values, 2)
             a = rng.choice(phrasings)
             b = a if i % 2 == 0 else rng.choice(phrasings)  # half: only the literal differs
-            pairs.append(Pair(_fill(a, slot, first), _fill(b, slot, second), False, slot))
+            pairs.append(Pair(_fill(a, slot, first), _fill(b, slot, second), False, slot, family))
     return pairs
 
 

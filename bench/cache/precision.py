@@ -14,7 +14,7 @@ import itertools
 import math
 import statistics
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,7 +154,8 @@ def _long(text: str) -> str:
 def evaluate(model: MiniLM) -> dict[str, Any]:
     pairs = load()
     sims = similarities(model, pairs)  # type: ignore[arg-type]
-    new = np.array([mismatch(p.cached, p.new) == "" for p in pairs])
+    reasons = [mismatch(p.cached, p.new) for p in pairs]
+    new = np.array([reason == "" for reason in reasons])
     old = np.array([mismatch(p.cached, p.new, wording=False) == "" for p in pairs])
     outcomes = [_outcome(pairs, sims, new, old, t) for t in THRESHOLDS]
     default = next(o for o in outcomes if o.threshold == DEFAULT_THRESHOLD)
@@ -188,6 +189,7 @@ def evaluate(model: MiniLM) -> dict[str, Any]:
         "default": default,
         "per_domain": dict(per_domain),
         "examples": examples,
+        "rejected_by": dict(Counter(r for p, r in zip(pairs, reasons, strict=True) if p.should_hit and r)),
         "latency": guard_latency(short, long),
     }
 
@@ -209,7 +211,11 @@ def report(result: dict[str, Any]) -> list[str]:
         f"| plain-word substitutions | {d.plain_wrong} of {d.plain_changes} served (upper bound {d.plain_upper:.2%}); "
         f"the guard without its wording check served {d.plain_wrong_old_guard} |",
         f"| paraphrase recall (reported) | {d.recall:.1%} (guard without the wording check: "
-        f"{d.recall_old_guard:.1%}) |",
+        f"{d.recall_old_guard:.1%}); the guard refuses "
+        + ", ".join(
+            f"{count} by its {rule} rule" for rule, count in sorted(result["rejected_by"].items(), key=lambda i: -i[1])
+        )
+        + f" of the {result['hits']} paraphrases |",
         f"| lookup time added by the verification ≤ 2 ms p99 | **short prompts: p99 "
         f"{short['lookup']['p99_ms']:.3f} ms** "
         f"(p50 {short['lookup']['p50_ms']:.3f}); **~4 KB prompts: p99 {long['lookup']['p99_ms']:.3f} ms** (p50 "
