@@ -159,7 +159,7 @@ def _number_words(words: list[str], word_set: frozenset[str]) -> list[str]:
         return []  # a number starts with a number word (scale words only multiply one)
     numbers: list[str] = []
     current: int | None = None
-    for word in [*words, ""]:
+    for i, word in enumerate([*words, ""]):
         parts = word.split("-") if "-" in word else [word]
         values = [NUMBER_WORDS.get(p) for p in parts]
         if word and all(v is not None for v in values):
@@ -168,18 +168,32 @@ def _number_words(words: list[str], word_set: frozenset[str]) -> list[str]:
             current *= SCALE_WORDS[word]
         else:
             if current is not None:
-                numbers.append(f"{current}{word}" if word in UNITS else str(current))
+                numbers.append(
+                    f"{current}{word}" if word in UNITS and (word != "in" or i == len(words) - 1) else str(current)
+                )
             current = None
     return numbers
 
 
+def _is_unit(unit: str, after: str) -> bool:
+    """Whether ``unit`` after a number is its unit; ``after`` is the text that follows.
+
+    "in" is inches only at the end of a phrase: "django 20 in this project" is a
+    version followed by a preposition.
+    """
+    if unit == "in":
+        return not after.lstrip(" \t")[:1].isalpha()
+    return unit in UNITS or unit == "%"
+
+
 def _numbers(text: str) -> list[str]:
+    """Numbers written with digits, with their unit. Digits are kept as written (version 3.10 is not 3.1)."""
     found: list[str] = []
     for match in _NUMBER.finditer(text):
         whole, fraction, unit = match.groups()
-        value = whole.replace(",", "") + (fraction.rstrip("0").rstrip(".") if fraction else "")
+        value = whole.replace(",", "") + (fraction or "")
         unit = (unit or "").lower()
-        found.append(f"{value}{unit}" if unit in UNITS or unit == "%" else value)
+        found.append(f"{value}{unit}" if _is_unit(unit, text[match.end() :]) else value)
     return found
 
 
@@ -208,7 +222,7 @@ def _names(text: str, words: list[str]) -> set[str]:
         word = match.group(0)
         if word.isupper() and len(word) >= 2 and word.isalpha():
             names.add(word.lower())  # acronyms: JSON, CSV, AWS
-        elif word != "I" and not _starts_sentence(text, start):
+        elif word.replace("’", "'").partition("'")[0] != "I" and not _starts_sentence(text, start):  # I, I'm, I've
             names.add(word.lower())
     return names
 

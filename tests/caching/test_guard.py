@@ -24,6 +24,7 @@ PARAPHRASES = [
     ("Set the timeout to 30 seconds", "Change the timeout to thirty seconds"),
     ("Compress logs older than 7 days", "Compress the logs that are older than seven days"),
     ("List files larger than 5MB in ./data", "Which files in ./data are larger than 5 MB?"),
+    ("How do I upgrade django 20 in this project?", "Upgrade the project from django 20"),  # "in" is not inches
 ]
 PARAMETER_CHANGES = [
     ("Summarise a.csv", "Summarise b.csv", "literals"),
@@ -46,6 +47,8 @@ PARAMETER_CHANGES = [
     ("Return the largest value", "Return the smallest value", "contrast"),
     ("Read the value of $HOME", "Read the value of $PATH", "literals"),
     ("Deploy version v2 of the API", "Deploy version v3 of the API", "literals"),
+    ("Upgrade to Python 3.1", "Upgrade to Python 3.10", "numbers"),  # digits as written: versions
+    ("Make it 5 in wide", "Make it 5 cm wide", "numbers"),
 ]
 
 
@@ -76,6 +79,10 @@ def test_it_extracts_every_kind_of_literal() -> None:
     )
     assert literals.numbers == ("25000", "3000", "5mb")
     assert "json" in literals.names and "count" not in literals.names
+
+
+def test_i_and_its_contractions_are_not_names() -> None:
+    assert extract_literals("How do I merge main into the branch I'm on, as I’ve done?").names == frozenset()
 
 
 def test_it_compares_numbers_as_a_multiset() -> None:
