@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 import orjson
 import psutil
 
-from bench import load, procs, stack
+from bench import load, procs, report, stack
 
 VAR_DIR = procs.BASE_DIR / "var" / "bench-scaling"
 DOC = procs.BASE_DIR / "docs" / "scaling.md"
@@ -156,9 +156,8 @@ Measured by `python -m bench.scaling` ({r["measured_at"]}; {r["machine"]}; load 
 {r["load_average_before"]} when it started), which rewrites this page.
 One `python -m gateway_platform serve` process (uvicorn, one worker) in front of the bundled mock
 upstream, embedded PostgreSQL and Redis on the same machine, non-streaming chat through a tier,
-{CONCURRENCY} concurrent clients for {DURATION:.0f} s. The machine is shared and small: absolute
-numbers move by up to 3x from run to run (and by more when other work shares the cores, as on the
-day this page was generated: compare with docs/benchmarks.md, measured on a quiet machine); the
+{CONCURRENCY} concurrent clients for {DURATION:.0f} s. Raw results: `docs/results/scaling.json`.
+Requests/s and latencies depend on what else the machine ran (see the load average); the
 per-request counts do not.
 
 | Measured | Value |
@@ -184,9 +183,8 @@ Redis and PostgreSQL load grows with requests, not with processes):
 {plan(100_000)}
 
 - **Web tier**: stateless; add `serve` instances behind the load balancer (`GATEWAY_WEB_WORKERS` =
-  cores per host). The requests/s above were measured on a busy machine; docs/benchmarks.md has
-  about 1,500 requests/s per uvicorn process on a quiet one, which divides the web-tier column by
-  about ten — size from your own run of this benchmark on your hardware. Upstream latency does
+  cores per host). The requests/s above come from this machine under its load at the time;
+  size the web tier from your own run of this benchmark on your hardware. Upstream latency does
   not cost CPU (requests wait on sockets), so the figure above is the CPU bound; slow upstreams
   need more concurrent connections, not more processes.
 - **Redis**: one instance does on the order of 100k simple commands/s per core (Redis' published
@@ -205,12 +203,16 @@ Redis and PostgreSQL load grows with requests, not with processes):
 
 Not measured here: streaming (one long-lived connection per stream; see docs/benchmarks.md),
 TLS termination (at the load balancer), a real network between the processes.
+
+{report.provenance_line()}
 """
 
 
 def main() -> int:
     results = measure()
-    DOC.write_text(render(results))
+    markdown = render(results)
+    report.write("scaling", dict(results), markdown)
+    DOC.write_text(markdown)
     print(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
     return 0
 
