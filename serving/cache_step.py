@@ -16,12 +16,12 @@ import logging
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import orjson
 from asgiref.sync import sync_to_async
 
+from billing.costs import cost_usd
 from caching import store
 from caching.embedders import Embedder, embedder_for
 from caching.guard import same_parameters
@@ -32,7 +32,7 @@ from gateway_platform.config.snapshot import Snapshot
 from gateway_platform.redis_clients import Batch
 from providers.adapters.base import Usage
 from routing.resolver import Route
-from serving.exchange import Exchange, Responder
+from serving.exchange import Exchange, Responder, attempt_record
 from serving.metrics import CACHE_EMBEDDINGS
 from serving.replay import StreamRecorder, WatchedResponder, replay_events
 from serving.streaming import JSON_HEADERS, SSE_HEADERS
@@ -218,9 +218,12 @@ async def _lookup(
     if found.hit is not None:
         exchange.cache_status = HIT
         return found
-    if embedder is not None and scoped:  # an empty scope cannot answer: embed when storing, after the answer
+    # An empty scope cannot answer: embed when storing, after the answer — unless embedding is a paid
+    # provider call, which is made now, while the request is admitted, and billed on its usage record.
+    if embedder is not None and (scoped or _billable(embedder)):
         found.vector = await _embed(embedder, keys.prompt_text, phase="lookup")
-    if embedder is not None and found.vector is not None:
+        charge_embeddings(exchange, embedder)
+    if embedder is not None and found.vector is not None and scoped:
         query = SemanticQuery(tenant_id, keys.namespace, keys.context_hash, embedder.signature, found.vector)
         for candidate in await sync_to_async(store.nearest, thread_sensitive=False)(query):
             if candidate.similarity is None or candidate.similarity < policy.semantic_threshold:
@@ -231,6 +234,29 @@ async def _lookup(
                 exchange.cache_similarity = round(candidate.similarity, 4)
                 break
     return found
+
+
+def _billable(embedder: Embedder) -> bool:
+    return bool(getattr(embedder, "billable", False))
+
+
+def charge_embeddings(exchange: Exchange, embedder: Embedder) -> None:
+    """Bill the provider embedding calls ``embedder`` made for this request (cost and an attempts note)."""
+    deployment = getattr(embedder, "deployment", None)
+    billed: list[Usage] = getattr(embedder, "billed", [])
+    while billed and deployment is not None:
+        usage = billed.pop(0)
+        cost = cost_usd(deployment, usage)
+        exchange.discarded_cost_usd += cost  # paid for and billed with the request, whatever answers it
+        exchange.cost_usd += cost
+        exchange.attempts.append(
+            {
+                **attempt_record(deployment, None, started=None),
+                "cache_embedding": True,
+                "tokens": usage.prompt_tokens,
+                "cost_usd": str(cost),
+            }
+        )
 
 
 def _embeddable(text: str) -> bool:
@@ -268,7 +294,7 @@ async def serve_hit(
     snapshot = found.snapshot
     exchange.deployment = snapshot.models.get(hit.model) if snapshot else None
     exchange.usage = Usage()
-    exchange.cost_usd = Decimal(0)
+    exchange.cost_usd = exchange.discarded_cost_usd  # no upstream answer; a paid cache embedding, if any
     exchange.cost_saved_usd = hit.cost_usd
     exchange.end_commands.extend(store.hit_commands(hit.entry_id))  # counted with the usage record
     exchange.tokens_saved = {
@@ -331,7 +357,7 @@ async def _store(tenant_id: int, found: CacheLookup, answer: CachedAnswer) -> No
     keys = found.keys
     assert keys is not None
     vector, embedder = found.vector, found.embedder
-    if vector is None and embedder is not None:
+    if vector is None and embedder is not None and not _billable(embedder):  # no unbilled paid call
         vector = await _embed(embedder, keys.prompt_text, phase="store")
     new = NewEntry(
         tenant_id=tenant_id,
