@@ -1,0 +1,189 @@
+"""The processes of a fault run, each one killable and restartable on its own.
+
+A private embedded Redis (append-only, as ``make run`` starts it), the mock
+upstream, two gateway processes (Daphne), a usage drainer and a TCP proxy the
+drainer reaches PostgreSQL through. Every process shares the caller's
+PostgreSQL database; nothing else of the caller's is touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qs, quote, urlsplit
+
+from bench import procs
+
+
+def proxied_database(database_url: str, port: int) -> tuple[str, str]:
+    """``(url through the proxy on port, the proxy's target)`` for a PostgreSQL URL (socket or TCP)."""
+    parts = urlsplit(database_url)
+    socket_dir = parse_qs(parts.query).get("host", [""])[0] or (parts.hostname or "")
+    pg_port = parts.port or 5432
+    target = f"unix:{socket_dir}/.s.PGSQL.{pg_port}" if socket_dir.startswith("/") else f"tcp:{socket_dir}:{pg_port}"
+    user = quote(parts.username or "postgres")
+    password = quote(parts.password or "")
+    return f"postgresql://{user}:{password}@127.0.0.1:{port}{parts.path}", target
+
+
+@dataclass
+class Rig:
+    """The fault run's processes; ``start()`` brings them up, ``stop()`` takes them all down."""
+
+    var_dir: Path
+    database_url: str
+    env: dict[str, str] = field(default_factory=dict)
+    gateways: list[subprocess.Popen[bytes] | None] = field(default_factory=lambda: [None, None])
+    gateway_ports: list[int] = field(default_factory=list)
+    mock: subprocess.Popen[bytes] | None = None
+    mock_url: str = ""
+    drainer: subprocess.Popen[bytes] | None = None
+    proxy: subprocess.Popen[bytes] | None = None
+    proxy_port: int = 0
+    redis_url: str = ""
+
+    @property
+    def logs(self) -> Path:
+        return self.var_dir / "logs"
+
+    @property
+    def spool(self) -> Path:
+        return self.var_dir / "spool"
+
+    @property
+    def urls(self) -> list[str]:
+        return [f"http://127.0.0.1:{port}" for port in self.gateway_ports]
+
+    def start(self) -> None:
+        """Redis, mock, proxy, two gateways and the drainer; returns when all answer."""
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.start_redis()
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "gateway_platform.settings",
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis_url,
+            "GATEWAY_USAGE_SPOOL_DIR": str(self.spool),
+            "GATEWAY_MOCK_UPSTREAM_URL": "",
+            "GATEWAY_CONFIG_POLL_SECONDS": "0",
+            "GATEWAY_DEFAULT_RPM": "100000000",
+            "GATEWAY_DEFAULT_TPM": "100000000",
+            "GATEWAY_AUTH_FAILURE_LIMIT": "100000",
+            "GATEWAY_KEEPALIVE_SECONDS": "0.5",
+            "LOG_FORMAT": "console",
+            "LOG_LEVEL": "WARNING",
+        }
+        port = procs.free_port()
+        self.mock = procs.start(
+            [procs.PYTHON, "manage.py", "mock_upstream", "--port", str(port), "--max-events", "1000000"],
+            self.env,
+            self.logs / "mock.log",
+        )
+        self.mock_url = f"http://127.0.0.1:{port}"
+        procs.wait_for_http(f"{self.mock_url}/_mock/health", self.mock)
+        self.proxy_port = procs.free_port()
+        self.start_proxy()
+        self.gateway_ports = [procs.free_port(), procs.free_port()]
+        for index in (0, 1):
+            self.start_gateway(index)
+        self.start_drainer()
+
+    # -- Redis ---------------------------------------------------------------------------------
+
+    def start_redis(self) -> None:
+        """Start (or restart, replaying its append-only file) the run's Redis."""
+        from gateway_platform import embedded
+
+        self.redis_url = embedded.redis_url(self.var_dir)
+
+    def kill_redis(self) -> None:
+        """SIGKILL Redis (a crash, not a shutdown) and wait until it no longer answers."""
+        from gateway_platform import embedded
+
+        pid = procs.pid_from_file(self.var_dir / "redis" / "redis.pid")
+        if pid is None:
+            return
+        _kill(pid)
+        deadline = time.monotonic() + 10
+        while embedded._redis_alive(self.var_dir / "redis" / embedded.REDIS_SOCKET):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the killed Redis still answers")
+            time.sleep(0.05)
+
+    # -- the other processes ---------------------------------------------------------------------
+
+    def start_proxy(self) -> None:
+        _, target = proxied_database(self.database_url, self.proxy_port)
+        args = [procs.PYTHON, "-m", "bench.ledger.proxy", "--port", str(self.proxy_port), "--target", target]
+        self.proxy = procs.start(args, self.env, self.logs / "proxy.log")
+        _wait_for_port(self.proxy_port, self.proxy)
+
+    def kill_proxy(self) -> None:
+        """PostgreSQL is gone for the drainer: its connections break and new ones are refused."""
+        if self.proxy is not None:
+            _kill_process(self.proxy)
+
+    def start_gateway(self, index: int) -> None:
+        port = self.gateway_ports[index]
+        args = [procs.PYTHON, "-m", "daphne", "-p", str(port), "gateway_platform.asgi:application"]
+        proc = procs.start(args, self.env, self.logs / f"gateway-{index}.log")
+        self.gateways[index] = proc
+        procs.wait_for_http(f"http://127.0.0.1:{port}/live", proc)
+
+    def kill_gateway(self, index: int) -> None:
+        proc = self.gateways[index]
+        if proc is not None:
+            _kill_process(proc)
+
+    def start_drainer(self, *, pause: float = 0.3) -> None:
+        url, _ = proxied_database(self.database_url, self.proxy_port)
+        env = {
+            **self.env,
+            "DATABASE_URL": url,
+            "LEDGER_DRAIN_PAUSE_SECONDS": str(pause),
+            "LEDGER_CLAIM_IDLE_MS": "1500",
+            "LOG_LEVEL": "INFO",
+        }
+        self.drainer = procs.start([procs.PYTHON, "-m", "bench.ledger.drainer"], env, self.logs / "drainer.log")
+
+    def kill_drainer(self) -> None:
+        if self.drainer is not None:
+            _kill_process(self.drainer)
+
+    def stop(self) -> None:
+        """Stop every process of the run (Redis included)."""
+        from gateway_platform import embedded
+
+        for proc in [self.drainer, *self.gateways, self.proxy, self.mock]:
+            if proc is not None:
+                procs.stop(proc)
+        embedded.stop(self.var_dir)
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _kill_process(proc: subprocess.Popen[bytes]) -> None:
+    _kill(proc.pid)
+    proc.wait(timeout=10)
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args} exited with {proc.returncode}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"port {port} did not open in {timeout} s")
