@@ -11,6 +11,13 @@ The check runs when the URL is saved and again when it is used, and the
 request then connects to the address that was checked (``post``): a DNS answer
 that changes between check and use (rebinding) cannot redirect the
 connection. Redirects are never followed.
+
+Provider base URLs (``check_provider_url``) follow the same rule with one more
+allow-list, ``GATEWAY_PROVIDER_ALLOWED_NETWORKS`` (loopback by default only in
+local mode and ``DEBUG``: the bundled mock upstream and a local Ollama), checked
+when the URL is saved (admin, API, config import) and, for a tenant's own
+provider, again at every connection (``providers.http``). A host that does not
+resolve yet is accepted at save: the connection-time check still applies.
 """
 
 from __future__ import annotations
@@ -31,6 +38,19 @@ class OutboundURLRefused(ValueError):
     """The URL points somewhere the gateway must not connect to (the message says why)."""
 
 
+class Unresolvable(OutboundURLRefused):
+    """The URL's host does not resolve (now)."""
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def provider_networks() -> list[Network]:
+    """Non-public networks a provider base URL may name: the provider allow-list plus the outbound one."""
+    gateway = settings.GATEWAY
+    return [*gateway.get("PROVIDER_ALLOWED_NETWORKS", []), *gateway.get("OUTBOUND_ALLOWED_NETWORKS", [])]
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """A checked URL and the address to connect to."""
@@ -42,13 +62,14 @@ class Target:
     address: str
 
 
-def refusal_reason(address: IPAddress) -> str | None:
-    """Why the gateway must not connect to ``address`` (None: it may)."""
-    allowed = settings.GATEWAY.get("OUTBOUND_ALLOWED_NETWORKS", [])
+def refusal_reason(address: IPAddress, allowed: list[Network] | None = None) -> str | None:
+    """Why the gateway must not connect to ``address`` (None: it may); ``allowed``: the allow-list to use."""
+    if allowed is None:
+        allowed = settings.GATEWAY.get("OUTBOUND_ALLOWED_NETWORKS", [])
     if any(address.version == net.version and address in net for net in allowed):
         return None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return refusal_reason(address.ipv4_mapped)
+        return refusal_reason(address.ipv4_mapped, allowed)
     for attribute, reason in (
         ("is_loopback", "a loopback address"),
         ("is_link_local", "a link-local address (cloud metadata lives there)"),
@@ -72,7 +93,7 @@ def _resolve(host: str, port: int) -> list[IPAddress]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise OutboundURLRefused(f"the host {host!r} does not resolve ({exc})") from None
+        raise Unresolvable(f"the host {host!r} does not resolve ({exc})") from None
     return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
 
 
@@ -101,6 +122,33 @@ def check_url(url: str, *, schemes: tuple[str, ...] = ("https", "http")) -> Targ
     if parts.query:
         path += "?" + parts.query
     return Target(parts.scheme, parts.hostname, port, path, str(addresses[0]))
+
+
+def check_provider_url(url: str) -> None:
+    """Refuse a provider base URL naming an address outside the public internet and the provider allow-list.
+
+    A host that does not resolve now passes (air-gapped installs, DNS set up later): a tenant's own
+    provider is checked again at every connection, a platform provider is the platform admins' choice.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise OutboundURLRefused(f"not a valid URL: {exc}") from None
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise OutboundURLRefused("the URL must be http:// or https:// with a host")
+    try:
+        addresses = _resolve(parts.hostname, port)
+    except Unresolvable:
+        return
+    allowed = provider_networks()
+    for address in addresses:
+        reason = refusal_reason(address, allowed)
+        if reason is not None:
+            raise OutboundURLRefused(
+                f"{parts.hostname} resolves to {address}, {reason}; "
+                "set GATEWAY_PROVIDER_ALLOWED_NETWORKS to allow a provider on that network"
+            )
 
 
 class _PinnedHTTPConnection(http.client.HTTPConnection):

@@ -404,6 +404,14 @@ GATEWAY |= {
     "OUTBOUND_ALLOWED_NETWORKS": [
         ipaddress.ip_network(net) for net in env.list("GATEWAY_OUTBOUND_ALLOWED_NETWORKS", default=[])
     ],
+    # Non-public networks provider base URLs may name besides those: loopback only on a laptop or in
+    # DEBUG (the bundled mock upstream, a local Ollama); list a private network for on-premises models.
+    "PROVIDER_ALLOWED_NETWORKS": [
+        ipaddress.ip_network(net)
+        for net in env.list(
+            "GATEWAY_PROVIDER_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"] if DEBUG or LOCAL_MODE else []
+        )
+    ],
 }
 CELERY_BEAT_SCHEDULE |= {
     "rollup-current-hour": {"task": "billing.tasks.rollup_current_hour", "schedule": 60.0, "options": {"expires": 60}},

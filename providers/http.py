@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
+import socket
 from collections.abc import AsyncGenerator, Iterator, Mapping
 from dataclasses import dataclass
 
 import aiohttp
+import aiohttp.abc
+import aiohttp.resolver
 import orjson
 
+from gateway_platform import outbound
 from gateway_platform.errors import GatewayError
 from providers import errors
 from providers.adapters.base import JSON, ProviderConfig
@@ -23,12 +28,42 @@ from providers.adapters.base import JSON, ProviderConfig
 _sessions: dict[tuple[int, str, str, int], aiohttp.ClientSession] = {}
 
 
+class PolicyResolver(aiohttp.abc.AbstractResolver):
+    """Resolves like aiohttp, keeping only addresses the outbound policy allows a provider to reach.
+
+    Used for a tenant's own providers: a tenant admin's host name that resolves (or later
+    rebinds) to the gateway's own network is refused at connection time, not only at save.
+    """
+
+    def __init__(self) -> None:
+        self._inner = aiohttp.resolver.DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[aiohttp.abc.ResolveResult]:
+        allowed = outbound.provider_networks()
+        found = await self._inner.resolve(host, port, family)
+        kept = [r for r in found if outbound.refusal_reason(ipaddress.ip_address(r["host"]), allowed) is None]
+        if not kept:
+            raise OSError(f"{host} resolves only to addresses the outbound URL policy refuses")
+        return kept
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
 def _session(provider: ProviderConfig) -> aiohttp.ClientSession:
     loop = asyncio.get_running_loop()
     key = (id(loop), provider.name, provider.base_url, provider.max_connections)
     session = _sessions.get(key)
     if session is None or session.closed:
-        connector = aiohttp.TCPConnector(limit=provider.max_connections, ttl_dns_cache=300, enable_cleanup_closed=True)
+        connector = aiohttp.TCPConnector(
+            limit=provider.max_connections,
+            ttl_dns_cache=300,
+            enable_cleanup_closed=True,
+            # An IP literal was checked when the URL was saved; a host name is checked at each resolution.
+            resolver=PolicyResolver() if provider.tenant_id is not None else None,
+        )
         session = aiohttp.ClientSession(
             connector=connector,
             json_serialize=lambda obj: orjson.dumps(obj).decode(),

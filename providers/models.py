@@ -112,6 +112,16 @@ class Provider(models.Model):
         # Bedrock falls back to the standard AWS variables.
         return self.kind == self.Kind.BEDROCK and bool(os.environ.get("AWS_ACCESS_KEY_ID"))
 
+    def clean(self) -> None:
+        super().clean()
+        from gateway_platform.outbound import OutboundURLRefused, check_provider_url
+
+        if self.base_url:
+            try:
+                check_provider_url(self.base_url)  # no provider onto the gateway's own network
+            except OutboundURLRefused as exc:
+                raise ValidationError({"base_url": str(exc)}) from None
+
     def set_api_key(self, secret: str) -> None:
         """Store ``secret`` encrypted (an empty one clears it); the caller saves."""
         from providers.secrets import encrypt

@@ -7,6 +7,7 @@ Integration tests talk HTTP to a gateway process that shares the test database.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import subprocess
@@ -75,6 +76,7 @@ def server_env(**extra: str) -> dict[str, str]:
         GATEWAY_CONFIG_POLL_SECONDS="0",
         GATEWAY_MAX_BODY_BYTES="1048576",
         GATEWAY_METRICS_ALLOWED_NETWORKS="127.0.0.0/8,::1/128",  # tests scrape their gateways from loopback
+        GATEWAY_PROVIDER_ALLOWED_NETWORKS="127.0.0.0/8,::1/128",  # the mock upstream runs on loopback
         **{MOCK_PROVIDER_KEY_ENV: "test-key"},
         LOG_FORMAT="console",
         LOG_LEVEL="WARNING",
@@ -166,6 +168,18 @@ def _close_connection_pools(django_db_setup: None, django_db_blocker: object) ->
     with django_db_blocker.unblock():  # type: ignore[attr-defined]
         for conn in connections.all():
             conn.close_pool()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _providers_on_loopback() -> None:
+    """Providers in tests are the mock upstream on 127.0.0.1, as in local mode: loopback is allowed for them.
+
+    ``tests/providers/test_provider_url_policy.py`` empties the list to test the refusal.
+    """
+    settings.GATEWAY["PROVIDER_ALLOWED_NETWORKS"] = [
+        ipaddress.ip_network("127.0.0.0/8"),
+        ipaddress.ip_network("::1/128"),
+    ]
 
 
 @pytest.fixture(autouse=True)

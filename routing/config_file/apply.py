@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeVar
 
 from django.db import models as db
 
+from gateway_platform.outbound import OutboundURLRefused, check_provider_url
 from providers.models import Model, Provider
 from routing.config_file.schema import (
     ConfigFile,
@@ -172,6 +173,11 @@ class _Importer:
     # -- rows ----------------------------------------------------------------------------------
 
     def save_provider(self, spec: ProviderSpec, *, note: str = "") -> Provider:
+        if self.config.source != DEFAULTS_SOURCE:  # the bundled defaults are ours; a file someone wrote is checked
+            try:
+                check_provider_url(spec.base_url)
+            except OutboundURLRefused as exc:
+                self.error((*spec.path, "base_url"), str(exc))  # the import is rolled back
         values = {
             "kind": spec.kind,
             "base_url": spec.base_url,
