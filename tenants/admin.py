@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
-from tenants import admin_group
+from tenants import admin_group, permissions
 from tenants.admin_inlines import ApiKeyInline, TeamBudgetInline, TenantBudgetInline
 from tenants.admin_scoping import TenantScopedAdminMixin, TenantScopedInlineMixin, is_platform_admin
 from tenants.audit import audit_log
@@ -31,7 +31,7 @@ class UsernameField(forms.ModelChoiceField):
         kwargs["to_field_name"] = "username"
         kwargs.pop("limit_choices_to", None)
         super().__init__(**kwargs)
-        self.error_messages["invalid_choice"] = "No active user has this username."
+        self.error_messages["invalid_choice"] = permissions.NOT_ADDABLE  # the same for no one and outsiders
 
     def prepare_value(self, value: Any) -> Any:
         if isinstance(value, int):  # the initial value of an existing row is the user's id
@@ -43,7 +43,9 @@ class UsernameField(forms.ModelChoiceField):
 def username_field(request: HttpRequest, db_field: Any) -> UsernameField | None:
     """For tenant admins, the ``user`` relation is typed as a username; superusers keep the usual picker."""
     if db_field.name == "user" and not is_platform_admin(request):
-        return UsernameField(required=not db_field.blank, label=db_field.verbose_name.capitalize())
+        # Only the people of the tenants they administer: a name elsewhere answers like no account.
+        people = permissions.addable_users(request.user, permissions.administered_tenants(request.user))
+        return UsernameField(queryset=people, required=not db_field.blank, label=db_field.verbose_name.capitalize())
     return None
 
 

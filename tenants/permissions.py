@@ -10,6 +10,7 @@ Roles:
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q, QuerySet
 
@@ -126,3 +127,22 @@ def manageable_keys(user: User) -> QuerySet[ApiKey]:
 def can_create_team(user: User) -> bool:
     """Start a team (and, for superusers, a tenant) from the portal: superusers and tenant admins."""
     return _is_superuser(user) or administered_tenants(user).exists()
+
+
+# What a name outside the people one may add gets: the same answer as a name no account has.
+NOT_ADDABLE = (
+    "No one in this tenant has that username or e-mail address. A platform admin adds people who are new to the tenant."
+)
+
+
+def addable_users(user: User, tenants: QuerySet[Tenant] | list[int]) -> QuerySet[AbstractBaseUser]:
+    """The accounts ``user`` may add to a team of ``tenants`` by name (no existence oracle).
+
+    Platform admins: any active account. Everyone else: the tenants' own people (a tenant role
+    or a membership in one of their teams), so that typing a name cannot tell whether an
+    account exists elsewhere on the platform.
+    """
+    active = get_user_model().objects.filter(is_active=True)
+    if _is_superuser(user):
+        return active
+    return active.filter(Q(tenant_roles__tenant__in=tenants) | Q(memberships__team__tenant__in=tenants)).distinct()

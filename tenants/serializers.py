@@ -11,12 +11,11 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import available_timezones
 
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from gateway_platform.drf import SlugRelatedField
+from tenants import permissions
 from tenants.models import ApiKey, Membership, PersonalToken, Team, Tenant
 
 KEY_STATUSES = [("active", "Active"), ("expired", "Expired"), ("revoked", "Revoked")]
@@ -68,12 +67,18 @@ class TeamSerializer(serializers.ModelSerializer):
         return attrs
 
 
+class MemberNameField(serializers.CharField):
+    """A member by username: shown as the username; resolved in ``validate`` among the people one may add."""
+
+    def to_representation(self, value: Any) -> str:
+        return str(value.get_username()) if hasattr(value, "get_username") else str(value)
+
+
 class MembershipSerializer(serializers.ModelSerializer):
     team = serializers.PrimaryKeyRelatedField(queryset=Team.objects.none())
-    user = SlugRelatedField(
-        slug_field="username",
-        queryset=get_user_model().objects.filter(is_active=True),
-        help_text="The member's username.",
+    user = MemberNameField(
+        max_length=150,
+        help_text="The member's username: a person of the team's tenant (platform admins: any account).",
     )
 
     class Meta:
@@ -87,6 +92,19 @@ class MembershipSerializer(serializers.ModelSerializer):
         if self.instance is not None and not isinstance(self.instance, list | tuple):
             self.fields["team"].read_only = True  # change the role; to move someone, add and remove
             self.fields["user"].read_only = True
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        name, team = attrs.get("user"), attrs.get("team")
+        if isinstance(name, str) and team is not None:
+            request = self.context.get("request")
+            actor = request.user if request is not None else None
+            people = permissions.addable_users(actor, [team.tenant_id]) if actor is not None else None
+            found = people.filter(username=name).first() if people is not None else None
+            if found is None:  # no account, or one outside the tenant: the same answer
+                raise serializers.ValidationError({"user": [permissions.NOT_ADDABLE]})
+            attrs["user"] = found
+        return attrs
 
 
 class ApiKeySerializer(serializers.ModelSerializer):

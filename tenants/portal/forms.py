@@ -9,7 +9,6 @@ from typing import Any, cast
 
 from django import forms
 from django.contrib.auth import forms as auth_forms
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Min, Q
 from django.utils import timezone
@@ -174,23 +173,23 @@ class KeyRotateForm(PortalForm):
 
 
 class MemberAddForm(PortalForm):
-    """Add an existing user to a team by username or e-mail address."""
+    """Add a person of the tenant to a team by username or e-mail address (``permissions.addable_users``)."""
 
     user = forms.CharField(label="Username or e-mail", max_length=254)
     role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.MEMBER)
 
-    def __init__(self, *args: Any, team: Team, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, team: Team, actor: AbstractBaseUser, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.team = team
+        self.actor = actor
 
     def clean_user(self) -> AbstractBaseUser:
         value = self.cleaned_data["user"].strip()
-        users = list(
-            get_user_model().objects.filter(Q(username__iexact=value) | Q(email__iexact=value), is_active=True)[:2]
-        )
+        people = permissions.addable_users(self.actor, [self.team.tenant_id])
+        users = list(people.filter(Q(username__iexact=value) | Q(email__iexact=value))[:2])
         if len(users) != 1:
-            # The same message for "no one" and "ambiguous": the form must not reveal who exists.
-            raise forms.ValidationError("No single active user has that username or e-mail address.")
+            # One message for "no one", "ambiguous" and "someone outside the tenant": nothing is revealed.
+            raise forms.ValidationError(permissions.NOT_ADDABLE)
         if Membership.objects.filter(team=self.team, user=users[0]).exists():
             raise forms.ValidationError("That user is already a member of this team.")
         return users[0]

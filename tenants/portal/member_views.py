@@ -41,7 +41,7 @@ def member_list(request: HttpRequest, team_id: int) -> HttpResponse:
     user: AbstractBaseUser = request.user  # type: ignore[assignment]
     team = team_or_404(user, team_id)
     context = team_context(user, team, "members")
-    form = forms.MemberAddForm(request.POST or None, team=team)
+    form = forms.MemberAddForm(request.POST or None, team=team, actor=user)
     if request.method == "POST":
         if not context["can_manage_members"]:
             raise PermissionDenied("Only the team's owners can add members.")

@@ -17,7 +17,7 @@ from django.test import Client
 from billing.models import Budget
 from tenants import admin_group
 from tenants.models import ApiKey, Membership, Team, Tenant
-from tests.tenants.world import World, build_world
+from tests.tenants.world import World, build_world, colleague
 
 pytestmark = pytest.mark.django_db
 
@@ -181,11 +181,20 @@ def _empty_inlines() -> dict[str, str]:
 
 def test_tenant_admin_adds_members_by_username(world):
     client = admin_client(world, "tenant_admin")
-    response = client.post(
-        "/admin/tenants/membership/add/", {"team": world.team.pk, "user": "outsider", "role": "member"}
-    )
+    name = colleague(world)
+    response = client.post("/admin/tenants/membership/add/", {"team": world.team.pk, "user": name, "role": "member"})
     assert response.status_code == 302, response.context["adminform"].form.errors
-    assert Membership.objects.filter(team=world.team, user__username="outsider").exists()
+    assert Membership.objects.filter(team=world.team, user__username=name).exists()
+    # Another tenant's account, an account in no tenant and no account at all: one and the same answer.
+    errors = {
+        str(
+            client.post("/admin/tenants/membership/add/", {"team": world.team.pk, "user": other, "role": "member"})
+            .context["adminform"]
+            .form.errors["user"]
+        )
+        for other in ("globex-owner", "outsider", "nobody-at-all")
+    }
+    assert len(errors) == 1 and "No one in this tenant" in errors.pop()
     page = client.get("/admin/tenants/membership/add/").content.decode()
     assert "globex-owner" not in page  # no list of every account on the platform
 

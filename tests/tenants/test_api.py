@@ -11,7 +11,7 @@ from providers.models import Model
 from tenants import keys as key_secrets
 from tenants.models import ApiKey, Membership, PersonalToken
 from tests.factories import make_model, make_provider
-from tests.tenants.world import World, build_world
+from tests.tenants.world import World, build_world, colleague
 
 pytestmark = pytest.mark.django_db
 
@@ -83,9 +83,11 @@ def test_rotate_issues_a_new_secret_and_keeps_the_old_key_for_the_grace(world):
 
 def test_members_are_added_by_username_and_a_team_keeps_an_owner(world):
     client = client_for(world, "owner")
-    added = client.post("/api/members/", {"team": world.team.pk, "user": "outsider", "role": "member"}, format="json")
+    name = colleague(world)
+    added = client.post("/api/members/", {"team": world.team.pk, "user": name, "role": "member"}, format="json")
     assert added.status_code == 201, added.content
-    duplicate = client.post("/api/members/", {"team": world.team.pk, "user": "outsider"}, format="json")
+    assert added.json()["user"] == name
+    duplicate = client.post("/api/members/", {"team": world.team.pk, "user": name}, format="json")
     assert duplicate.status_code == 400 and "user" in duplicate.json()
     unknown = client.post("/api/members/", {"team": world.team.pk, "user": "nobody"}, format="json")
     assert unknown.status_code == 400
@@ -197,3 +199,16 @@ def test_a_nul_byte_in_a_username_is_a_400_not_a_500():
     response = client.post("/api/members/", {"team": team.pk, "user": "bad\x00name", "role": "member"}, format="json")
     assert response.status_code == 400
     assert "user" in response.json()
+
+
+def test_adding_a_member_does_not_tell_whether_an_account_exists_outside_the_tenant(world):
+    client = client_for(world, "owner")
+    answers = [
+        client.post("/api/members/", {"team": world.team.pk, "user": name}, format="json")
+        for name in ("globex-owner", "outsider", "nobody-at-all")  # another tenant's, no tenant's, no account
+    ]
+    assert {a.status_code for a in answers} == {400}
+    assert len({a.content for a in answers}) == 1  # one answer: nothing to tell them apart
+    assert not Membership.objects.filter(team=world.team, user__username__in=["globex-owner", "outsider"]).exists()
+    root = client_for(world, "root")  # platform admins add any account
+    assert root.post("/api/members/", {"team": world.team.pk, "user": "outsider"}, format="json").status_code == 201

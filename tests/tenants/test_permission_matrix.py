@@ -17,7 +17,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from tenants.models import ApiKey, Membership, Team, Tenant
-from tests.tenants.world import ROLES, World, build_world
+from tests.tenants.world import ROLES, World, build_world, colleague
 
 pytestmark = pytest.mark.django_db
 
@@ -211,6 +211,14 @@ CASES = [
         "post",
         lambda w: "/api/members/",
         _status(201, 201, 201, 403, 403),
+        body=lambda w: {"team": w.team.pk, "user": colleague(w)},
+        effect=lambda w: Membership.objects.filter(user__username="colleague", team=w.team).exists(),
+    ),
+    Case(
+        "add someone outside the tenant",
+        "post",
+        lambda w: "/api/members/",
+        _status(201, 400, 400, 403, 403),
         body=lambda w: {"team": w.team.pk, "user": "outsider"},
         effect=lambda w: Membership.objects.filter(user__username="outsider").exists(),
     ),
@@ -219,8 +227,8 @@ CASES = [
         "post",
         lambda w: "/api/members/",
         _status(201, 201, 400, 403, 403),
-        body=lambda w: {"team": w.sibling.pk, "user": "outsider"},
-        effect=lambda w: Membership.objects.filter(user__username="outsider").exists(),
+        body=lambda w: {"team": w.sibling.pk, "user": colleague(w)},
+        effect=lambda w: Membership.objects.filter(user__username="colleague", team=w.sibling).exists(),
     ),
     Case(
         "add oneself to a foreign team",

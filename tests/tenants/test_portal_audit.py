@@ -24,6 +24,8 @@ def test_key_and_member_changes_in_the_portal_are_audited():
     owner, newcomer = users.create_user("aud-owner"), users.create_user("aud-new")
     team = make_team("aud", "web")
     Membership.objects.create(team=team, user=owner, role=Membership.Role.OWNER)
+    # A person of the tenant (only they can be added by name), in another of its teams.
+    Membership.objects.create(team=make_team("aud", "ops"), user=newcomer, role=Membership.Role.MEMBER)
     client = Client()
     client.force_login(owner)
 

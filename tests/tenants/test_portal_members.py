@@ -20,6 +20,8 @@ def world():
         for name in ("owner", "member", "newcomer", "outsider", "tenantadmin")
     }
     team, foreign = make_team("acme", "web"), make_team("globex", "web")
+    # A person of acme in none of web's rosters: only the tenant's own people can be added by name.
+    Membership.objects.create(team=make_team("acme", "ops"), user=users["newcomer"], role=Membership.Role.MEMBER)
     memberships = {
         "owner": Membership.objects.create(team=team, user=users["owner"], role=Membership.Role.OWNER),
         "member": Membership.objects.create(team=team, user=users["member"], role=Membership.Role.MEMBER),
@@ -40,6 +42,18 @@ def test_owners_add_members_by_username_or_email(client, world):
     assert "already a member" in str(form.errors["user"])
     form = client.post(url, {"user": "nobody", "role": "member"}).context["form"]
     assert "user" in form.errors
+
+
+def test_adding_does_not_tell_whether_an_account_exists_outside_the_tenant(client, world):
+    users, team, _, _ = world
+    client.force_login(users["owner"])
+    url = reverse("portal:member_list", args=[team.pk])
+    errors = {
+        str(client.post(url, {"user": name, "role": "member"}).context["form"].errors["user"])
+        for name in ("outsider", "outsider@example.com", "nobody", "nobody@example.com")  # globex's; no account
+    }
+    assert len(errors) == 1 and "No one in this tenant" in errors.pop()
+    assert not Membership.objects.filter(team=team, user=users["outsider"]).exists()
 
 
 def test_members_see_the_team_but_cannot_change_it(client, world):

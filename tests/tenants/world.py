@@ -82,3 +82,14 @@ def build_world() -> World:
     }
     world.usage = {"own": _usage("req-own", keys["member"]), "foreign": _usage("req-foreign", keys["foreign"])}
     return world
+
+
+def colleague(world: World) -> str:
+    """A person of the world's tenant who is in neither of its teams (a member of acme/ops); their username.
+
+    Only the tenant's own people can be added to its teams by name (``tenants.permissions.addable_users``).
+    """
+    user, _ = get_user_model().objects.get_or_create(username="colleague")
+    ops = make_team(world.tenant.slug, "ops")
+    Membership.objects.get_or_create(team=ops, user=user, defaults={"role": Membership.Role.MEMBER})
+    return user.get_username()
