@@ -20,9 +20,10 @@ from billing.models import UsageEvent
 from gateway_platform.redis_clients import sync_client
 from providers.adapters.base import Usage
 from routing.catalog import load_catalog
-from routing.models import GuardrailPolicy
+from routing.models import GuardrailPolicy, RoutingPolicy
 from tests.billing.conftest import auth
-from tests.factories import make_budget, make_key, make_model, make_provider, make_team
+from tests.conftest import start_gateway, stop_process
+from tests.factories import make_budget, make_key, make_model, make_provider, make_team, make_tier
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -62,12 +63,25 @@ def only_event(drained_events, key_id: int) -> UsageEvent:
     return events[0]
 
 
+@pytest.fixture(params=["daphne", "uvicorn"])
+def server_url(request, gateway_url: str):
+    """The session's Daphne gateway, or a uvicorn one started for the test (both servers are supported)."""
+    if request.param == "daphne":
+        yield gateway_url
+        return
+    proc, url = start_gateway("uvicorn")
+    try:
+        yield url
+    finally:
+        stop_process(proc)
+
+
 def test_a_whole_answer_whose_client_left_is_billed_at_the_providers_cost(
-    model, gateway_url, mock_upstream_url, drained_events
+    model, server_url, mock_upstream_url, drained_events
 ):
     key, secret = make_key()
     words = "[[mock: delay=2 words=40]]"
-    leave_early(gateway_url, secret, {"model": "abandoned", "messages": [{"role": "user", "content": words}]})
+    leave_early(server_url, secret, {"model": "abandoned", "messages": [{"role": "user", "content": words}]})
 
     event = only_event(drained_events, key.pk)
     assert_billed_like_the_provider(event, mock_upstream_url)
@@ -101,3 +115,29 @@ def test_the_budget_is_charged_the_real_cost_of_an_abandoned_answer(model, gatew
     settled = sync_client().hgetall(counter)
     assert int(settled[b"s"]) == usd_to_nano(event.cost_usd) > 0  # settled at the real cost
     assert int(settled.get(b"r", 0)) == 0  # nothing left reserved
+
+
+def test_a_cascade_whose_client_left_bills_the_held_cheap_answer_and_starts_no_escalation(
+    mock_upstream_url, gateway_url, drained_events
+):
+    provider = make_provider(f"{mock_upstream_url}/v1", name="mockai")
+    cheap = make_model(provider, name="cheap-m", upstream_model="cheap-1", input_cost="1", output_cost="2")
+    strong = make_model(provider, name="strong-m", upstream_model="strong-1", input_cost="10", output_cost="30")
+    make_tier("light", [cheap], complexity_max=0.35)
+    make_tier("heavy", [strong], complexity_max=1.0)
+    team = make_team()
+    RoutingPolicy.objects.create(tenant=team.tenant, cascade_enabled=True, cascade_quality_threshold=0.6)
+    key, secret = make_key(team)
+    # The cheap answer is slow and refuses (it would escalate): the client leaves while it is held.
+    held = "hello cascade [[mock: ttft=2 refuse=1 model=cheap-1]]"
+    leave_early(
+        gateway_url, secret, {"model": "heavy", "stream": True, "messages": [{"role": "user", "content": held}]}
+    )
+
+    event = only_event(drained_events, key.pk)
+    [served] = mock_ledger(mock_upstream_url, event.request_id)  # no call to strong-1: nobody to stream it to
+    assert served["model"] == "cheap-1" and served["completed"]
+    tokens = served["usage"]
+    deployment = load_catalog()[0]["cheap-m"]
+    assert event.cost_usd == cost_usd(deployment, Usage(tokens["prompt_tokens"], tokens["completion_tokens"])) > 0
+    assert event.status_code == 499 and event.client_disconnected and event.error_code == "client_disconnected"
