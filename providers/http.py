@@ -189,19 +189,26 @@ async def stream_line_batches(
     """Like ``stream_lines``, but all complete lines of one network read together (without ``\\n``).
 
     Events that arrived together can then be relayed in one write. Closing the
-    generator closes the upstream connection, as for ``stream_lines``.
+    generator closes the upstream connection, as for ``stream_lines``. The reads
+    are iterated here directly (not through ``stream_bytes``): one generator less
+    per relayed read.
     """
-    reads = stream_bytes(provider, url, orjson.dumps(payload), headers)
     pending = b""
-    try:
-        async for data in reads:
-            pending += data
-            if b"\n" not in data:
-                continue
-            *lines, pending = pending.split(b"\n")
-            yield lines
-    finally:
-        await reads.aclose()  # closes the upstream connection now, not when collected
+    with _mapped_errors(provider):
+        async with _session(provider).post(
+            url, data=orjson.dumps(payload), headers=_with_extra(provider, headers), timeout=_timeout(provider)
+        ) as resp:
+            if resp.status >= 400:
+                raise_for_status(provider, resp.status, resp.headers, await resp.read())
+            async for data in resp.content.iter_any():
+                if b"\n" not in data:
+                    pending += data
+                    continue
+                *lines, rest = data.split(b"\n")
+                if pending:
+                    lines[0] = pending + lines[0]
+                pending = rest
+                yield lines
     if pending:
         yield [pending]
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from providers.adapters.base import Deployment, StreamChunk, Usage
+from providers.adapters.base import Deployment, StreamChunk, Usage, chunk_text
 from routing import guardrail
 from routing.quality import Answer
 from routing.reduction.instructions import DIFF_FIRST, diff_first_saving
@@ -145,9 +145,10 @@ class AnswerStream:
     def feed(self, chunk: StreamChunk) -> list[bytes]:
         """The data payloads to send for one upstream chunk (usually the chunk, maybe rewritten)."""
         assert chunk.data is not None
-        if self.keep_text and chunk.text:
-            self.text.append(chunk.text)
-        rewrite = self.normalizer is not None and (chunk.text or chunk.finish_reason)
+        text = chunk_text(chunk)
+        if self.keep_text and text:
+            self.text.append(text)
+        rewrite = self.normalizer is not None and (text or chunk.finish_reason)
         watch_calls = self.watch and b'"tool_calls"' in chunk.data
         if not rewrite and not watch_calls:
             return [chunk.data]
@@ -214,7 +215,7 @@ async def hold(deployment: Deployment, chunks: AsyncIterator[StreamChunk]) -> He
     try:
         async for chunk in chunks:
             held.chunks.append(chunk)
-            text.append(chunk.text)
+            text.append(chunk_text(chunk))
             held.finish_reason = chunk.finish_reason or held.finish_reason
             held.usage = chunk.usage or held.usage
             if chunk.data is not None and b'"tool_calls"' in chunk.data:

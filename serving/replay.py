@@ -19,6 +19,7 @@ from serving.exchange import Responder
 
 PIECE_CHARS = 64  # content per replayed chunk (split at whitespace)
 COMPLETE_FINISHES = frozenset({"stop", "length", "tool_calls", "function_call"})
+HELD_BYTES = 256 * 1024  # SSE bytes a recorder holds before reading them
 
 
 def split_text(text: str, size: int = PIECE_CHARS) -> list[str]:
@@ -78,14 +79,17 @@ class StreamRecorder:
 
     Watching the bytes that go out (not the upstream chunks) means the stored
     answer is exactly what the client got, after whatever rewrote the stream
-    (code mode, guardrail annotations).
+    (code mode, guardrail annotations). The bytes are held and read in large
+    steps (``HELD_BYTES``, and by ``completion`` after the answer was sent), so
+    relaying an event costs no parse of its own here.
     """
 
     def __init__(self) -> None:
         self.reset()
 
     def reset(self) -> None:
-        self._pending = b""
+        self._body: list[bytes] = []
+        self._held = 0  # bytes in ``_body``
         self.text: list[str] = []
         self.tool_calls: dict[int, dict[str, Any]] = {}
         self.finish_reason: str | None = None
@@ -96,8 +100,15 @@ class StreamRecorder:
 
     def feed(self, body: bytes) -> None:
         """Some bytes of the SSE body (events may be split across calls)."""
-        self._pending += body
-        *events, self._pending = self._pending.split(b"\n\n")
+        self._body.append(body)
+        self._held += len(body)
+        if self._held > HELD_BYTES:  # a long stream is read as it goes, in large steps
+            self._read_events()
+
+    def _read_events(self) -> None:
+        """Observe every complete event held so far; an incomplete last one stays."""
+        *events, rest = b"".join(self._body).split(b"\n\n")
+        self._body, self._held = [rest], len(rest)
         for event in events:
             for line in event.split(b"\n"):
                 if line.startswith(b"data: "):
@@ -134,6 +145,7 @@ class StreamRecorder:
 
     def completion(self) -> dict[str, Any] | None:
         """The assembled answer; None unless the stream ended normally with ``[DONE]``."""
+        self._read_events()
         if not self.done or self.failed or self.finish_reason not in COMPLETE_FINISHES:
             return None
         message: dict[str, Any] = {"role": "assistant", "content": "".join(self.text) or None}

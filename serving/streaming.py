@@ -20,7 +20,7 @@ from django.conf import settings
 
 from billing.costs import cost_usd
 from gateway_platform.errors import GatewayError
-from providers.adapters.base import Deployment, StreamChunk, Usage
+from providers.adapters.base import Deployment, StreamChunk, Usage, chunk_text
 from providers.adapters.tokens import tokens_for_chars
 from routing.resolver import Route
 from serving.exchange import Exchange, Responder
@@ -188,14 +188,18 @@ async def relay_stream(
     """
     usage: Usage | None = None
     text_len = 0
+    unread: list[StreamChunk] = []  # relayed without reading their text: read only if usage must be estimated
     send_body = responder.send_body
     pending: list[bytes] = []  # events of one upstream read, sent in one write
     try:
         with KeepAlive(exchange, responder, deployment, may_commit=may_commit) as keepalive:
             async for chunk in chunks:
-                if chunk.usage is not None:
-                    usage = chunk.usage
-                text_len += len(chunk.text)
+                if chunk.unread:
+                    unread.append(chunk)
+                else:
+                    text_len += len(chunk.text)
+                    if chunk.usage is not None:
+                        usage = chunk.usage
                 if chunk.data is not None and not (chunk.usage_only and not include_usage):
                     if exchange.first_token_monotonic is None:
                         await start_stream(exchange, responder, deployment)
@@ -216,6 +220,8 @@ async def relay_stream(
         # Runs on success, error and cancellation alike: bill what was generated.
         if exchange.headers_sent or usage is not None:
             exchange.deployment = exchange.deployment or deployment
+            if usage is None:
+                text_len += sum(len(chunk_text(chunk)) for chunk in unread)
             finish_usage(exchange, usage, estimate_prompt, text_len)
         await chunks.aclose()  # type: ignore[attr-defined]
     await start_stream(exchange, responder, deployment)

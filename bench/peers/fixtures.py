@@ -38,14 +38,14 @@ class GatewayKeys:
     semantic: str
 
 
-def _tenant_key(tenant: str, *, semantic: bool) -> str:
+def tenant_key(tenant: str, *, semantic: bool, cache: bool = True) -> str:
     from caching.models import CachePolicy
     from tests.factories import make_key, make_team
 
     team = make_team(tenant=tenant, team="bench")
     CachePolicy.objects.create(
         tenant=team.tenant,
-        enabled=True,
+        enabled=cache,
         semantic_enabled=semantic,
         embedder=CachePolicy.Embedder.LOCAL if semantic else CachePolicy.Embedder.NONE,
     )
@@ -63,9 +63,9 @@ def create(mock_url: str) -> GatewayKeys:
     for name, edge in BANDS:
         make_tier(name, [model], complexity_max=edge)
     return GatewayKeys(
-        pipeline=_tenant_key("peers-pipeline", semantic=False),
-        auto=_tenant_key("peers-auto", semantic=False),
-        semantic=_tenant_key("peers-semantic", semantic=True),
+        pipeline=tenant_key("peers-pipeline", semantic=False),
+        auto=tenant_key("peers-auto", semantic=False),
+        semantic=tenant_key("peers-semantic", semantic=True),
     )
 
 

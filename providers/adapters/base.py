@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar, Protocol
 
+import orjson
+
 JSON = dict[str, Any]
 
 
@@ -88,6 +90,28 @@ class StreamChunk:
     usage_only: bool = False
     # Another chunk of the same network read follows at once (the relay sends them in one write).
     more: bool = False
+    # Relayed without reading ``data`` (it carries neither usage nor a finish reason): ``text`` is
+    # empty until ``chunk_text`` reads it, for the few features that need the text of every event.
+    unread: bool = False
+
+
+def delta_text(data: object) -> str:
+    """The text of an OpenAI chunk (``choices[0].delta.content``, or a legacy completion's ``text``)."""
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        return ""
+    choice = choices[0]
+    delta = choice.get("delta") or {}
+    content = delta.get("content", choice.get("text")) if isinstance(delta, dict) else choice.get("text")
+    return content if isinstance(content, str) else ""
+
+
+def chunk_text(chunk: StreamChunk) -> str:
+    """The chunk's text, read from its ``data`` if the adapter relayed it unread."""
+    if chunk.unread:
+        chunk.unread = False
+        chunk.text = delta_text(orjson.loads(chunk.data)) if chunk.data is not None else ""
+    return chunk.text
 
 
 class ChatAdapter(Protocol):

@@ -23,6 +23,7 @@ from providers.adapters.base import (
     ProviderConfig,
     StreamChunk,
     Usage,
+    delta_text,
 )
 
 
@@ -88,23 +89,38 @@ def parse_chat_response(raw: bytes) -> Completion:
     return Completion(body=raw, usage=parse_usage(data.get("usage")), text=text, finish_reason=finish)
 
 
+def _nothing_to_read(payload: bytes) -> bool:
+    """Whether a chunk's every ``usage`` and ``finish_reason`` is null (compact JSON, as providers send it).
+
+    Inside a JSON string every quote is escaped, so these byte patterns only match the JSON's own keys;
+    any other spelling (``"usage": null``) is simply read.
+    """
+    return (
+        payload[:1] == b"{"
+        and payload[-1:] == b"}"
+        and payload.count(b'"finish_reason"') == payload.count(b'"finish_reason":null')
+        and payload.count(b'"usage"') == payload.count(b'"usage":null')
+    )
+
+
 def parse_stream_line(line: bytes) -> StreamChunk | None:
-    """One SSE line → a chunk to forward; None for blank/comment lines and ``[DONE]``."""
+    """One SSE line → a chunk to forward; None for blank/comment lines and ``[DONE]``.
+
+    Most events carry only a piece of text: they are relayed unread (``StreamChunk.unread``;
+    ``chunk_text`` reads one when a feature needs it). Those with usage or a finish reason are read.
+    """
     if not line.startswith(b"data:"):
         return None
     payload = line[5:].strip()
     if not payload or payload == b"[DONE]":
         return None
+    if _nothing_to_read(payload):
+        return StreamChunk(data=payload, unread=True)
     data = orjson.loads(payload)
-    chunk = StreamChunk(data=payload, usage=parse_usage(data.get("usage")))
+    chunk = StreamChunk(data=payload, usage=parse_usage(data.get("usage")), text=delta_text(data))
     choices = data.get("choices")
     if isinstance(choices, list) and choices:
-        choice = choices[0]
-        delta = choice.get("delta") or {}
-        content = delta.get("content", choice.get("text"))  # ``text``: a legacy text completion chunk
-        if isinstance(content, str):
-            chunk.text = content
-        chunk.finish_reason = choice.get("finish_reason")
+        chunk.finish_reason = choices[0].get("finish_reason")
     elif chunk.usage is not None:
         chunk.usage_only = True
     return chunk

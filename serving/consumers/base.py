@@ -144,7 +144,8 @@ class GatewayConsumer(AsyncHttpConsumer):
             await self._queue_usage(self._exchange)
         if self._client_gone:
             return
-        await super().send_body(body, more_body=more_body)
+        # The ASGI message directly (what Channels' send_body → send do): two calls less per relayed write.
+        await self.base_send({"type": "http.response.body", "body": body, "more_body": more_body})
         if not more_body:
             self._answered = True
 

@@ -17,7 +17,7 @@ import pytest_asyncio
 from gateway_platform.errors import GatewayError
 from providers import http
 from providers.adapters.anthropic import AnthropicAdapter
-from providers.adapters.base import ChatAdapter, Deployment, ProviderConfig, StreamChunk
+from providers.adapters.base import ChatAdapter, Deployment, ProviderConfig, StreamChunk, chunk_text
 from providers.adapters.ollama import OllamaAdapter, list_models
 from providers.mock_upstream import start_mock
 
@@ -118,7 +118,7 @@ async def test_it_streams_text_and_ends_with_usage(mock_url: str, kind: str) -> 
     assert all(p["object"] == "chat.completion.chunk" and p["model"] == f"public-{kind}" for p in payloads)
     assert len({p["id"] for p in payloads}) == 1 and payloads[0]["id"]
     assert payloads[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
-    assert "".join(c.text for c in chunks) == "Mock reply to: stream me please"
+    assert "".join(chunk_text(c) for c in chunks) == "Mock reply to: stream me please"
     assert [c.finish_reason for c in chunks if c.finish_reason] == ["stop"]
     last = chunks[-1]
     assert last.usage_only and last.usage is not None and payloads[-1]["choices"] == []
@@ -152,7 +152,7 @@ async def test_it_runs_a_tool_call_loop(mock_url: str, kind: str) -> None:
     answer = await adapter.complete(deployment, body)
     assert answer.text == "Tool result received: 42 cats" and answer.finish_reason == "stop"
     streamed_answer = await collect(adapter, deployment, body)
-    assert "".join(c.text for c in streamed_answer) == "Tool result received: 42 cats"
+    assert "".join(chunk_text(c) for c in streamed_answer) == "Tool result received: 42 cats"
 
 
 @pytest.mark.parametrize("kind", ["anthropic", "ollama"])
@@ -174,7 +174,7 @@ async def test_a_dropped_stream_raises_during_iteration(mock_url: str, kind: str
         async for chunk in adapter.stream(deployment, user("one two three four five [[mock: drop_after=2]]")):
             received.append(chunk)
     assert failed.value.code == "upstream_disconnected" and failed.value.retryable
-    assert "".join(c.text for c in received) == "Mock reply"  # the two content chunks sent before the drop
+    assert "".join(chunk_text(c) for c in received) == "Mock reply"  # the two content chunks sent before the drop
     assert not any(c.usage_only for c in received)
 
 

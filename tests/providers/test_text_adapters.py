@@ -24,7 +24,7 @@ from providers.adapters import (
     embedding_adapter_for,
     text_completion_adapter_for,
 )
-from providers.adapters.base import Deployment, ProviderConfig, StreamChunk
+from providers.adapters.base import Deployment, ProviderConfig, StreamChunk, chunk_text
 from providers.adapters.ollama_text import (
     TextStreamTranslator,
     build_embed_request,
@@ -166,7 +166,7 @@ def test_generate_stream_translation() -> None:
     assert all(p["object"] == "text_completion" and p["id"] == "cmpl-9" and p["model"] == "public" for p in payloads)
     assert [p["choices"][0]["text"] for p in payloads] == ["Hello", " world", ""]
     assert [p["choices"][0]["finish_reason"] for p in payloads] == [None, None, "stop"]
-    assert "".join(c.text for c in chunks) == "Hello world"
+    assert "".join(chunk_text(c) for c in chunks) == "Hello world"
     usage = translator.usage_chunk()
     assert usage is not None and usage.usage_only and usage.usage is not None
     assert orjson.loads(usage.data or b"") == {
@@ -258,7 +258,7 @@ def test_openai_parsers_read_legacy_text_completions() -> None:
     chunk = parse_stream_line(
         b'data: {"id":"c","object":"text_completion","choices":[{"text":"abc","index":0,"finish_reason":null}]}'
     )
-    assert chunk is not None and chunk.text == "abc" and not chunk.usage_only
+    assert chunk is not None and chunk_text(chunk) == "abc" and not chunk.usage_only
     usage_only = parse_stream_line(
         b'data: {"id":"c","object":"text_completion","choices":[],'
         b'"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}'
@@ -267,7 +267,7 @@ def test_openai_parsers_read_legacy_text_completions() -> None:
     whole = parse_chat_response(b'{"choices":[{"text":"done","index":0,"finish_reason":"stop"}]}')
     assert whole.text == "done" and whole.finish_reason == "stop"
     chat = parse_stream_line(b'data: {"choices":[{"index":0,"delta":{"role":"assistant"},"finish_reason":null}]}')
-    assert chat is not None and chat.text == ""
+    assert chat is not None and chunk_text(chat) == ""
 
 
 def test_openai_embeddings_usage_is_read_from_the_tail() -> None:
@@ -324,7 +324,7 @@ async def test_text_completion_whole_and_streamed(mock_url: str, kind: str) -> N
     assert completion.usage.prompt_tokens == math.ceil(len("Once upon a time") / 4)
 
     chunks = await collect(kind, deployment, {"model": "public", "prompt": "Count", "stream": True})
-    assert "".join(c.text for c in chunks) == "Mock reply to: Count"
+    assert "".join(chunk_text(c) for c in chunks) == "Mock reply to: Count"
     assert [c.finish_reason for c in chunks if c.finish_reason] == ["stop"]
     last = chunks[-1]  # usage is always asked of the upstream; the flow hides it unless the client asked
     assert last.usage_only and last.usage is not None and last.usage.completion_tokens == 4
@@ -350,7 +350,7 @@ async def test_text_stream_dropped_and_failed(mock_url: str, kind: str) -> None:
         ):
             received.append(chunk)
     assert failed.value.code == "upstream_disconnected" and failed.value.retryable
-    assert "".join(c.text for c in received) == "Mock reply"
+    assert "".join(chunk_text(c) for c in received) == "Mock reply"
     with pytest.raises(GatewayError) as failed:
         await TEXT_COMPLETION_ADAPTERS[kind].complete_text(deployment, {"prompt": "[[mock: status=503]]"})
     assert failed.value.status == 502 and failed.value.retryable
@@ -389,3 +389,20 @@ async def test_ollama_embeddings_refuse_token_arrays(mock_url: str) -> None:
             make_deployment(mock_url, "ollama", embeddings=True), {"input": [1, 2]}
         )
     assert failed.value.status == 400 and failed.value.param == "input"
+
+
+def test_openai_stream_events_without_usage_or_finish_reason_are_relayed_unread() -> None:
+    plain = parse_stream_line(
+        b'data: {"id":"c","choices":[{"index":0,"delta":{"content":"say \\"usage\\":1"},"finish_reason":null}],'
+        b'"usage":null}'
+    )
+    assert plain is not None and plain.unread and plain.usage is None and plain.text == ""
+    assert chunk_text(plain) == 'say "usage":1' and not plain.unread
+    finished = parse_stream_line(b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}')
+    assert finished is not None and not finished.unread and finished.finish_reason == "stop"
+    spaced = parse_stream_line(b'data: {"choices": [{"delta": {"content": "x"}, "finish_reason": null}]}')
+    assert spaced is not None and not spaced.unread and spaced.text == "x"  # other spellings are read
+    with_usage = parse_stream_line(
+        b'data: {"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}'
+    )
+    assert with_usage is not None and with_usage.usage_only and with_usage.usage is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from serving.replay import StreamRecorder, replay_events, split_text
+from serving.replay import HELD_BYTES, StreamRecorder, replay_events, split_text
 
 ANSWER = {
     "model": "mock-small-1",
@@ -51,3 +51,15 @@ def test_an_unfinished_or_failed_stream_is_not_an_answer() -> None:
     failed = StreamRecorder()
     failed.feed(sse([*events[:2], b'{"error": {"message": "boom"}}']))
     assert failed.completion() is None
+
+
+def test_a_stream_longer_than_the_recorder_holds_is_read_as_it_goes() -> None:
+    long_answer = {**ANSWER, "choices": [{**ANSWER["choices"][0]}]}
+    long_answer["choices"][0]["message"] = {**ANSWER["choices"][0]["message"], "content": "token " * 100_000}
+    body = sse(list(replay_events(long_answer, chunk_id="x", include_usage=True)))
+    assert len(body) > 3 * HELD_BYTES
+    recorder = StreamRecorder()
+    for start in range(0, len(body), 4093):  # pieces that cut events and lines anywhere
+        recorder.feed(body[start : start + 4093])
+        assert recorder._held <= HELD_BYTES + 4093  # never more than one step of bytes held
+    assert recorder.completion() == {"object": "chat.completion", **long_answer}
