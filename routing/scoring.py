@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from providers.adapters.tokens import CHARS_PER_TOKEN, message_text
+from providers.adapters.tokens import CHARS_PER_TOKEN, PromptFacts, prompt_facts
 from routing.scoring_vocabulary import CAPABILITY_PATTERNS, ERROR_TRACE, FILE_PATH, INTENT_PATTERNS, STEP_MARKERS
 
 BASE_POINT = 0.2  # no evidence: this far into the middle band (0 = lower edge, 1 = upper edge)
@@ -159,24 +159,17 @@ class _Conversation:
     previous_task: str
 
 
-def _conversation(body: dict[str, Any]) -> _Conversation:
-    messages = body.get("messages") or []
-    users: list[str] = []
-    tool_results = 0
-    for message in messages:
-        role = message.get("role") if isinstance(message, dict) else None
-        if role == "user":
-            users.append(message_text([message]))
-        elif role in ("tool", "function"):
-            tool_results += 1
+def _conversation(body: dict[str, Any], facts: PromptFacts | None = None) -> _Conversation:
+    """What the scorer reads, from the request's ``PromptFacts`` (gathered here when not given)."""
+    facts = facts if facts is not None else prompt_facts(body)
     tools = body.get("tools")
     return _Conversation(
-        chars=len(message_text(messages)),
-        user_turns=len(users),
-        tool_results=tool_results,
+        chars=facts.joined_chars,
+        user_turns=facts.user_turns,
+        tool_results=facts.tool_results,
         tool_definitions=len(tools) if isinstance(tools, list) else 0,
-        task=users[-1] if users else "",
-        previous_task=users[-2] if len(users) > 1 else "",
+        task=facts.last_user,
+        previous_task=facts.previous_user,
     )
 
 
@@ -208,9 +201,9 @@ class Scorer:
 
     # -- scoring -----------------------------------------------------------------------------------
 
-    def score(self, body: dict[str, Any]) -> Complexity:
-        """The complexity of a chat request body (pure, deterministic)."""
-        convo = _conversation(body)
+    def score(self, body: dict[str, Any], facts: PromptFacts | None = None) -> Complexity:
+        """The complexity of a chat request body (pure, deterministic); ``facts``: its ``prompt_facts``."""
+        convo = _conversation(body, facts)
         task_text, blocks = self._split_code(convo.task)
         features = self._intent(convo.task, task_text, convo.previous_task)
         features += self._structure(convo, task_text, blocks)
@@ -272,10 +265,15 @@ class Scorer:
     # -- choosing a tier ---------------------------------------------------------------------------
 
     def decide(
-        self, body: dict[str, Any], *, allowed: Callable[[str], bool], strategy: str = "cost_optimized"
+        self,
+        body: dict[str, Any],
+        *,
+        allowed: Callable[[str], bool],
+        strategy: str = "cost_optimized",
+        facts: PromptFacts | None = None,
     ) -> RouteDecision:
         """Score ``body`` and pick the band's tier among those ``allowed``; ``NoTierAllowed`` if none is."""
-        complexity = self.score(body)
+        complexity = self.score(body, facts)
         tier, adjustment = self.pick(complexity.score, allowed=allowed, strategy=strategy)
         return RouteDecision(
             tier=tier,

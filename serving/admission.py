@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -108,6 +108,7 @@ async def _try(
     body: dict[str, Any],
     produces_output: bool,
     lookahead: Lookahead | None = None,
+    prompt_bound: Callable[[], int] | None = None,
 ) -> _Attempt:
     limits = limits_of(snapshot)
     legs = [list(r.deployments) for r in (*also, route)]
@@ -123,7 +124,7 @@ async def _try(
     )
     budgets = [b for b in limits.budgets_for(key) if b.applies_to(names)]
     cap, from_request = output_cap(snapshot, key, route, body) if produces_output else (0, True)
-    bound = prompt_token_bound(body) if budgets else 0
+    bound = (prompt_bound() if prompt_bound is not None else prompt_token_bound(body)) if budgets else 0
     claims = claims_for(budgets, legs, prompt_tokens=bound, output_tokens=cap * _choices(body), now=timezone.now())
     sets_cap = bool(claims) and produces_output and not from_request
     verdict = await _reserve_and_peek(
@@ -220,6 +221,7 @@ async def admit(
     downgrade: bool = False,
     produces_output: bool = True,
     lookahead: Lookahead | None = None,
+    prompt_bound: Callable[[], int] | None = None,
 ) -> tuple[Ticket, Route]:
     """Charge the rate limits and reserve the budgets, or raise 429; returns the ticket and the route to use."""
 
@@ -234,6 +236,7 @@ async def admit(
             body=body,
             produces_output=produces_output,
             lookahead=lookahead,
+            prompt_bound=prompt_bound,
         )
 
     attempt = await attempt_on(route)
@@ -316,12 +319,14 @@ async def admitted(
     downgrade: bool = False,
     produces_output: bool = True,
     lookahead: Lookahead | None = None,
+    prompt_bound: Callable[[], int] | None = None,
 ) -> AsyncIterator[Route]:
     """Admit the request for the duration of the block (which gets the route to use), then settle.
 
     ``also``: routes the request may call before ``route`` (a cascade's cheaper tier); their cost is
     reserved too, also when the request is downgraded (the block gets the downgrade tier's route).
     ``lookahead``: reads sent in the same Redis round trip as the admission (``Lookahead``).
+    ``prompt_bound``: the request's ``prompt_token_bound`` when the caller knows it cheaper (from the raw size).
     """
     ticket, route = await admit(
         exchange,
@@ -334,6 +339,7 @@ async def admitted(
         downgrade=downgrade,
         produces_output=produces_output,
         lookahead=lookahead,
+        prompt_bound=prompt_bound,
     )
     # Settled with the usage record when it is queued (one round trip for both), unless a ticket
     # is already pending for this exchange; whatever is still pending when the block ends settles here.

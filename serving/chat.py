@@ -15,7 +15,6 @@ from gateway_platform.config.snapshot import config_cache
 from gateway_platform.errors import GatewayError
 from providers.adapters import adapter_for
 from providers.adapters.base import Completion, Deployment, StreamChunk
-from providers.adapters.tokens import estimate_prompt_tokens
 from routing.resolver import Route
 from serving import admission, affinity, answers, cascade
 from serving import cache_step as response_cache
@@ -72,7 +71,7 @@ async def serve_chat(
     route = await affinity.sticky_auto(exchange, snapshot, key, request.model, route)  # auto keeps its tier
     await summarize(exchange, snapshot, key, request)  # a long conversation's older turns → one summary
     plan = plan_chat(exchange, snapshot, key, request, route)  # token reduction, cascade, answer checks
-    prompt_tokens = estimate_prompt_tokens(request.body)
+    prompt_tokens = request.facts().prompt_tokens  # the messages were read once (serving.requests)
     probe = response_cache.CacheProbe(exchange, snapshot)  # the exact cache is read with admission
     async with admission.admitted(
         exchange,
@@ -84,6 +83,7 @@ async def serve_chat(
         also=(plan.cascade.cheap_route,) if plan.cascade else (),
         downgrade=True,
         lookahead=probe,
+        prompt_bound=request.token_bound,
     ) as route:  # rate limits and budgets; a budget may downgrade the route
         route = await affinity.keep(exchange, route, plan)  # the session's deployment first (its prompt cache)
         route = affinity.fit_window(exchange, route, request.body, prompt_tokens)  # a window that fits: no trim

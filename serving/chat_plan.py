@@ -18,7 +18,7 @@ from django.conf import settings
 from gateway_platform.config.snapshot import KeyInfo, Snapshot
 from providers.adapters.anthropic import PROMPT_CACHING_KEY
 from providers.adapters.base import Deployment
-from providers.adapters.tokens import estimate_prompt_tokens
+from providers.adapters.tokens import PromptFacts, estimate_prompt_tokens
 from routing import guardrail, sessions
 from routing.cascade import CascadePlan, plan_cascade
 from routing.policies import guardrail_policy, routing_policy
@@ -51,6 +51,7 @@ class ChatPlan:
     message_caps: Caps = field(default_factory=Caps.off)
     edit: EditRequest | None = None
     last_body: dict[str, Any] | None = None
+    facts: PromptFacts | None = None  # of ``body``'s messages (``serving.requests.ChatRequest.facts``)
     _reduced: dict[int | None, Reduced] = field(default_factory=dict)
 
     @property
@@ -76,9 +77,13 @@ class ChatPlan:
             budget = context_budget(deployment, body) if self.switches.trim_context else None
             reduced = self._reduced.get(budget)
             if reduced is None:
-                reduced = self._reduced[budget] = reduce_messages(
-                    messages, self.switches, budget_tokens=budget, message_caps=self.message_caps
-                )
+                if self._nothing_to_reduce(budget):
+                    reduced = Reduced(messages)
+                else:
+                    reduced = reduce_messages(
+                        messages, self.switches, budget_tokens=budget, message_caps=self.message_caps
+                    )
+                self._reduced[budget] = reduced
             if reduced.messages != messages:
                 body = {**body, "messages": reduced.messages}
             self.edit = reduced.edit
@@ -97,6 +102,20 @@ class ChatPlan:
             body = {**body, "prompt_cache_key": sessions.prompt_cache_key(key.tenant_id, session)}
         self.last_body = body
         return body
+
+    def _nothing_to_reduce(self, budget: int | None) -> bool:
+        """Whether the reductions provably leave the messages as they are (so they need not run).
+
+        Nothing rewrites regardless of size, no text is longer than the smallest active message
+        cap, and the messages fit the context budget (trimming starts only above it).
+        """
+        facts = self.facts
+        if facts is None or self.switches.rewrites:
+            return False
+        caps = [cap for cap in (self.message_caps.system, self.message_caps.user, self.message_caps.tool) if cap]
+        if caps and facts.longest_text > min(caps):
+            return False
+        return budget is None or facts.message_tokens <= budget
 
     def estimate_prompt(self) -> int:
         """Estimated prompt tokens of the body last sent (for upstreams that report no usage)."""
@@ -133,4 +152,5 @@ def plan_chat(exchange: Exchange, snapshot: Snapshot, key: KeyInfo, request: Cha
         guard_mode=guard.mode,
         guard_commands=guard.commands,
         cascade=cascade,
+        facts=request.facts(),
     )

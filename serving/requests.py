@@ -7,12 +7,13 @@ get upstream) and separates the fields the gateway owns (``skill``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from gateway_platform.errors import GatewayError, invalid_request
+from providers.adapters.tokens import PromptFacts, prompt_facts, prompt_token_bound, raw_token_bound
 
 GATEWAY_FIELDS = ("skill", "smart_routing", "provider")
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
@@ -28,6 +29,22 @@ class ChatRequest:
     skill: str | None = None
     smart_routing: bool | None = None
     provider: str | None = None
+    # The size of the raw body ``body`` was parsed from (None for translated bodies: Anthropic, Responses).
+    raw_size: int | None = None
+    _parsed: dict[str, Any] | None = field(default=None, repr=False)  # ``body`` as parsed from the raw bytes
+    _facts: tuple[dict[str, Any], PromptFacts] | None = field(default=None, repr=False)
+
+    def facts(self) -> PromptFacts:
+        """The body's ``PromptFacts``, gathered once per body (a skill or a summary replaces the body)."""
+        if self._facts is None or self._facts[0] is not self.body:
+            self._facts = (self.body, prompt_facts(self.body))
+        return self._facts[1]
+
+    def token_bound(self) -> int:
+        """An upper bound on the prompt tokens (``prompt_token_bound``), from the raw size while it applies."""
+        if self.raw_size is not None and self._parsed is self.body:
+            return raw_token_bound(self.raw_size)
+        return prompt_token_bound(self.body)
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
@@ -123,6 +140,8 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         skill=skill,
         smart_routing=smart,
         provider=provider,
+        raw_size=len(raw),
+        _parsed=body,
     )
 
 

@@ -109,6 +109,6 @@ def _auto(
         tier = default_auto_tier(view, key)
         return RouteDecision(tier=tier.name, reason="smart_routing_off", strategy=strategy)
     try:
-        return view.scorer.decide(request.body, allowed=key.may_use, strategy=strategy)
+        return view.scorer.decide(request.body, allowed=key.may_use, strategy=strategy, facts=request.facts())
     except NoTierAllowed:
         raise no_auto_tier(view) from None
