@@ -43,6 +43,7 @@ PACED_TOKENS_PER_SECOND = 2000.0
 TARGET_US = 5.0
 ROUNDS = 3
 PAGE = procs.BASE_DIR / "docs" / "benchmarks.md"
+README = procs.BASE_DIR / "README.md"
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,8 +167,19 @@ def render(cells: list[Cell], server: str) -> list[str]:
         ),
         "",
         f"`burst`: the mock sends unpaced (several events per network read); `paced`: "
-        f"{PACED_TOKENS_PER_SECOND:g} events/s (about one per read, like a real provider).",
+        f"{PACED_TOKENS_PER_SECOND:g} events/s (about one per read, like a real provider). "
+        "Raw results: `docs/results/stream-events.json`.",
     ]
+
+
+def readme_lines(cells: list[Cell]) -> list[str]:
+    """One line per cell for the README: µs per event and whether the target is met."""
+    lines = [report.provenance_line(), ""]
+    for c in cells:
+        verdict = "met" if c.per_event_us <= TARGET_US else "**not met**"
+        cache = "exact cache on (answer stored)" if c.cache else "cache off"
+        lines.append(f"- {c.pacing} upstream, {cache}: **{c.per_event_us:.1f} µs** per event ({verdict}).")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     report.write("stream-events", {"server": args.server, "cells": [asdict(c) for c in cells]}, "\n".join(lines))
     if not args.no_docs:
         replace_section(PAGE, "stream-events", lines)
+        replace_section(README, "stream-events", readme_lines(cells))
     return 0
 
 
