@@ -13,6 +13,7 @@ django_application = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
+from serving.consumers.base import finish_abandoned  # noqa: E402
 from serving.consumers.chat import ChatCompletionsConsumer  # noqa: E402
 from serving.consumers.completions import CompletionsConsumer  # noqa: E402
 from serving.consumers.embeddings import EmbeddingsConsumer  # noqa: E402
@@ -50,4 +51,19 @@ async def http_router(scope, receive, send):  # type: ignore[no-untyped-def]
     return await django_application(scope, receive, send)
 
 
-application = ProtocolTypeRouter({"http": http_router})
+async def lifespan(scope, receive, send):  # type: ignore[no-untyped-def]
+    """Server start and stop (uvicorn; Daphne sends none): before stopping, answers still being finished
+    for clients that left are awaited, up to the shutdown grace period, so their usage is recorded."""
+    from django.conf import settings
+
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await finish_abandoned(float(settings.GATEWAY["SHUTDOWN_GRACE_SECONDS"]))
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+application = ProtocolTypeRouter({"http": http_router, "lifespan": lifespan})

@@ -324,6 +324,9 @@ GATEWAY = {
     # A whole answer (or held stream) whose client left is finished in the background for its real
     # cost (the provider charges it anyway), for at most this long; then it is cancelled.
     "ABANDONED_ANSWER_SECONDS": env.float("GATEWAY_ABANDONED_ANSWER_SECONDS", default=300.0),
+    # On shutdown, how long open requests (python -m gateway_platform serve) and answers still finishing
+    # for clients that left (the ASGI lifespan) may take.
+    "SHUTDOWN_GRACE_SECONDS": env.float("GATEWAY_SHUTDOWN_GRACE_SECONDS", default=30.0),
     # SSE comment sent while the upstream is silent, every N seconds.
     "KEEPALIVE_SECONDS": env.float("GATEWAY_KEEPALIVE_SECONDS", default=15.0),
     # Mock upstream used when no provider credential is configured (set by `make run`).

@@ -45,6 +45,16 @@ CLIENT_REQUEST_ID_MAX = 128
 _finishing: set[asyncio.Future[None]] = set()
 
 
+async def finish_abandoned(within_seconds: float) -> int:
+    """Wait up to ``within_seconds`` for answers still finishing after their client left (their usage is
+    then recorded); returns how many were still running. Called when the server stops (``asgi.lifespan``)."""
+    running = [task for task in _finishing if not task.done()]
+    if running:
+        logger.info("waiting for %d abandoned answers to finish before shutdown", len(running))
+        await asyncio.wait(running, timeout=within_seconds)
+    return len(running)
+
+
 def client_request_id(headers: dict[bytes, bytes]) -> str:
     """The client's own request id, made safe to store and to send back in a header."""
     sent = headers.get(b"x-request-id", b"").decode("latin-1")

@@ -10,6 +10,8 @@ own ledger (``usage`` on its request records) is what the provider charged.
 
 from __future__ import annotations
 
+import signal
+
 import httpx2
 import pytest
 
@@ -141,3 +143,20 @@ def test_a_cascade_whose_client_left_bills_the_held_cheap_answer_and_starts_no_e
     deployment = load_catalog()[0]["cheap-m"]
     assert event.cost_usd == cost_usd(deployment, Usage(tokens["prompt_tokens"], tokens["completion_tokens"])) > 0
     assert event.status_code == 499 and event.client_disconnected and event.error_code == "client_disconnected"
+
+
+def test_a_stopping_uvicorn_server_first_finishes_and_bills_the_abandoned_answers(
+    model, mock_upstream_url, drained_events
+):
+    key, secret = make_key()
+    proc, url = start_gateway("uvicorn")
+    try:
+        body = {"model": "abandoned", "messages": [{"role": "user", "content": "[[mock: delay=2 words=30]]"}]}
+        leave_early(url, secret, body)
+        proc.send_signal(signal.SIGTERM)  # no connection is open: without waiting, the answer would be lost
+        proc.wait(timeout=30)
+    finally:
+        stop_process(proc)
+
+    event = only_event(drained_events, key.pk)
+    assert_billed_like_the_provider(event, mock_upstream_url)
