@@ -3,6 +3,9 @@
 Every page in ``docs/`` is written by its benchmark command from that run's results; the
 raw results are committed as ``docs/results/<name>.json`` (``write``), each carrying its
 ``provenance`` (commit, machine, time), and the page ends with ``provenance_line``.
+
+Run a benchmark for the docs from a commit that is on ``main`` (land the code first, then run and
+commit only ``docs/``): a commit that a later rebase rewrites is one nobody can check out.
 """
 
 from __future__ import annotations
