@@ -36,7 +36,9 @@ def world(mock_upstream_url: str) -> dict[str, object]:
     team = make_team("acme", "web")
     lead = get_user_model().objects.create_user("lead", email="lead@example.com", password=PASSWORD)
     Membership.objects.create(team=team, user=lead, role=Membership.Role.OWNER)
-    get_user_model().objects.create_user("dev", email="dev@example.com")  # added as a member, never logs in
+    dev = get_user_model().objects.create_user("dev", email="dev@example.com")  # added as a member, never logs in
+    # A person of acme (in its data team): only the tenant's own people can be added to web by name.
+    Membership.objects.create(team=make_team("acme", "data"), user=dev, role=Membership.Role.MEMBER)
     get_user_model().objects.create_superuser("root", email="root@example.com", password=PASSWORD)
     return {"team": team, "tier": tier}
 
