@@ -168,3 +168,17 @@ def test_readme_example_runs(
     assert result.returncode == 0, shown
     for text in example.expect:
         assert text.lower() in result.stdout.lower(), f"expected {text!r}\n{shown}"
+
+
+# Commands no example runs, and why.
+COMMANDS_WITHOUT_EXAMPLE = {
+    "mock_upstream": "a server that runs until stopped; every example here runs against one started by this test",
+}
+
+
+def test_every_management_command_has_a_runnable_example() -> None:
+    from tests.test_readme import project_commands
+
+    ran = " ".join(e.body for e in EXAMPLES)
+    missing = [c for c in project_commands() if c not in COMMANDS_WITHOUT_EXAMPLE and f"manage.py {c}" not in ran]
+    assert missing == [], "give these commands a runnable README example: " + ", ".join(missing)
