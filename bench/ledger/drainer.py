@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from pathlib import Path
 
 import django
 
@@ -36,7 +37,11 @@ def main() -> None:
 
     if pause:
         usage.write_events = write_then_pause
+    ready = os.environ.get("LEDGER_READY_FILE", "")
     while True:
+        if ready:  # set up and about to drain: the run may start its load
+            Path(ready).touch()
+            ready = ""
         try:
             read = usage.drain(batch_size=batch, max_batches=1)
             if read:

@@ -141,15 +141,26 @@ class Rig:
             _kill_process(proc)
 
     def start_drainer(self, *, pause: float = 0.3) -> None:
+        """Start the drainer and wait until it is set up (Django's start-up is slow on a busy machine)."""
         url, _ = proxied_database(self.database_url, self.proxy_port)
+        ready = self.var_dir / "drainer.ready"
+        ready.unlink(missing_ok=True)
         env = {
             **self.env,
             "DATABASE_URL": url,
             "LEDGER_DRAIN_PAUSE_SECONDS": str(pause),
             "LEDGER_CLAIM_IDLE_MS": "1500",
+            "LEDGER_READY_FILE": str(ready),
             "LOG_LEVEL": "INFO",
         }
         self.drainer = procs.start([procs.PYTHON, "-m", "bench.ledger.drainer"], env, self.logs / "drainer.log")
+        deadline = time.monotonic() + 120
+        while not ready.exists():
+            if self.drainer.poll() is not None:
+                raise RuntimeError(f"the drainer exited with {self.drainer.returncode}; see {self.logs}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("the drainer did not start in 120 s")
+            time.sleep(0.05)
 
     def kill_drainer(self) -> None:
         if self.drainer is not None:

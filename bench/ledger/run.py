@@ -79,7 +79,7 @@ class Faults:
 
     def drainer_kill(self) -> None:
         began = time.time()
-        mid_batch = _wait(lambda: _pending(self.rig) > 0, 10.0, 0.01)  # read, committed, not acknowledged
+        mid_batch = _wait(lambda: _pending(self.rig) > 0, 30.0, 0.01)  # read, committed, not acknowledged
         self.rig.kill_drainer()
         self.rig.start_drainer()
         self._note("drainer SIGKILLed and restarted", began, "mid-batch" if mid_batch else "between batches")
@@ -93,7 +93,7 @@ class Faults:
 
     def gateway_kill(self, index: int = 1) -> None:
         began = time.time()
-        mid_stream = _wait(lambda: load.streams_in_flight[index] > 0, 3.0, 0.01)
+        mid_stream = _wait(lambda: load.streams_in_flight[index] > 0, 15.0, 0.01)
         self.rig.kill_gateway(index)
         killed = time.time()
         time.sleep(0.5)
@@ -158,7 +158,7 @@ async def _spool_replay_fault(rig: Rig, world: World, faults: Faults) -> list[lo
 
     sent = asyncio.gather(*(one(i) for i in range(6)))
     # Kill Redis once all six are admitted and waiting for the upstream (the mock has them).
-    await asyncio.to_thread(_wait, lambda: _upstream_waiting(rig) >= 6, 20.0)
+    await asyncio.to_thread(_wait, lambda: _upstream_waiting(rig) >= 6, 60.0)
     began = time.time()
     await asyncio.to_thread(rig.kill_redis)
     outcomes = await sent
@@ -174,7 +174,7 @@ async def _spool_replay_fault(rig: Rig, world: World, faults: Faults) -> list[lo
     )
     began = time.time()
     rig.start_drainer(pause=1.0)  # each replayed file: committed, then a pause before it is deleted
-    replaying = await asyncio.to_thread(_wait, lambda: any(rig.spool.glob("usage-*.replaying")), 20.0)
+    replaying = await asyncio.to_thread(_wait, lambda: any(rig.spool.glob("usage-*.replaying")), 60.0)
     await asyncio.to_thread(faults.redis_crash, 1.0)
     faults.log[-1] = Fault(
         "Redis SIGKILLed during a spool replay",
@@ -205,7 +205,7 @@ def run(rig: Rig, world: World, *, requests: int, concurrency: int) -> RunResult
     faults = Faults(rig)
     outcomes = asyncio.run(_faulted_load(rig, world, faults, requests=requests, concurrency=concurrency))
     spooled = asyncio.run(_spool_replay_fault(rig, world, faults))
-    if not _wait(lambda: _drained(rig), 90.0, 0.2):
+    if not _wait(lambda: _drained(rig), 180.0, 0.2):
         raise RuntimeError(f"usage records were never drained; see {Path(rig.logs)}")
     rig.kill_drainer()
     return RunResult(outcomes=outcomes, faults=faults.log, spooled_outcomes=spooled, seconds=time.monotonic() - began)
