@@ -337,6 +337,11 @@ GATEWAY = {
     # Circuit breakers: open after N consecutive failures, probe again after the reset timeout.
     "CIRCUIT_FAILURES": env.int("GATEWAY_CIRCUIT_FAILURES", default=5),
     "CIRCUIT_RESET_SECONDS": env.float("GATEWAY_CIRCUIT_RESET_SECONDS", default=30.0),
+    # Load balancing (routing.balancing): a request counted in flight longer than this is taken to be
+    # lost (its process died) and no longer counted; a time-to-first-token sample older than the
+    # window no longer counts, so the deployment is measured again.
+    "BALANCE_IN_FLIGHT_MAX_SECONDS": env.float("GATEWAY_BALANCE_IN_FLIGHT_MAX_SECONDS", default=600.0),
+    "BALANCE_LATENCY_WINDOW_SECONDS": env.float("GATEWAY_BALANCE_LATENCY_WINDOW_SECONDS", default=300.0),
     # Retries of one deployment before moving to the next, with exponential backoff and jitter.
     "RETRIES_PER_DEPLOYMENT": env.int("GATEWAY_RETRIES_PER_DEPLOYMENT", default=1),
     "RETRY_BACKOFF_SECONDS": env.float("GATEWAY_RETRY_BACKOFF_SECONDS", default=0.25),

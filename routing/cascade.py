@@ -24,7 +24,7 @@ import orjson
 from gateway_platform.config.snapshot import KeyInfo, TierInfo
 from routing.quality import Question, question_from_messages
 from routing.reduction.common import message_text, role
-from routing.resolver import Route
+from routing.resolver import Route, balanced
 
 # Where the decision rides on the usage record: ``route_reason[DECISION_KEY]``.
 DECISION_KEY = "cascade"
@@ -83,7 +83,9 @@ def plan_cascade(
     return CascadePlan(
         requested_tier=route.tier,
         cheap_tier=cheap.name,
-        cheap_route=Route(requested=route.requested, tier=cheap.name, deployments=cheap.deployments),
+        cheap_route=balanced(
+            Route(requested=route.requested, tier=cheap.name, deployments=cheap.deployments), cheap.balance
+        ),
         threshold=threshold,
         question=question_from_messages(messages, complexity),
         query_hash=query_hash(messages),

@@ -8,6 +8,7 @@ from gateway_platform.config.snapshot import TierInfo
 from providers.adapters.base import Deployment
 from providers.credentials import provider_config
 from providers.models import Model, Provider
+from routing.balancing import balance_of
 from routing.models import RoutingPolicy, Tier
 
 if TYPE_CHECKING:
@@ -33,7 +34,8 @@ def load_catalog() -> Catalog:
         )
     tiers: dict[str, TierInfo] = {}
     for tier in Tier.objects.filter(enabled=True, tenant=None).prefetch_related("tier_models__model"):
-        deployments = tuple(models[tm.model.name] for tm in tier.tier_models.all() if tm.model.name in models)
+        members = [tm for tm in tier.tier_models.all() if tm.model.name in models]
+        deployments = tuple(models[tm.model.name] for tm in members)
         tiers[tier.name] = TierInfo(
             id=tier.pk,
             name=tier.name,
@@ -43,6 +45,7 @@ def load_catalog() -> Catalog:
             complexity_max=tier.complexity_max,
             max_output_tokens=tier.max_output_tokens,
             max_cost_per_million=tier.max_cost_per_million,
+            balance=balance_of(tier.balancing, [(tm.model.name, tm.position, tm.weight) for tm in members]),
         )
     policy = RoutingPolicy.objects.filter(tenant__isnull=True).select_related("fallback_model").first()
     fallback = None

@@ -13,11 +13,12 @@ routing off) it is the middle of the bands the key may use.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from gateway_platform.config.snapshot import KeyInfo, Snapshot, TierInfo
+from gateway_platform.config.snapshot import Balance, KeyInfo, Snapshot, TierInfo
 from gateway_platform.errors import invalid_request
 from providers.adapters.base import Deployment
+from routing import balancing
 from routing.aliases import visible_aliases
 from routing.scoring import NoTierAllowed
 from routing.tier_views import TierView, tiers_for
@@ -31,6 +32,11 @@ class Route:
     requested: str
     tier: str | None
     deployments: tuple[Deployment, ...]
+    # Tier positions shared by several deployments; ordered when ``picks`` is set (``weighted`` by the
+    # resolver, ``least-busy`` / ``latency`` by failover from Redis statistics).
+    balance: Balance | None = None
+    # How shared positions were ordered (``routing.balancing``), for the route reason.
+    picks: tuple[balancing.Pick, ...] = ()
 
 
 def usable(deployment: Deployment, key: KeyInfo) -> bool:
@@ -109,7 +115,17 @@ def tier_route(snapshot: Snapshot, key: KeyInfo, tier: TierInfo, *, requested: s
         raise invalid_request(
             f"The tier '{tier.name}' has no enabled models{capped}.", param="model", code="model_not_found"
         )
-    return Route(requested=requested or tier.name, tier=tier.name, deployments=_with_fallback(snapshot, deployments))
+    route = Route(requested=requested or tier.name, tier=tier.name, deployments=_with_fallback(snapshot, deployments))
+    return balanced(route, tier.balance)
+
+
+def balanced(route: Route, balance: Balance | None) -> Route:
+    """``route`` with its shared positions drawn by weight now, or left for failover to order by statistics."""
+    if balance is None:
+        return route
+    if balance.strategy == balancing.WEIGHTED:
+        return balancing.weighted(route, balance)
+    return replace(route, balance=balance)
 
 
 def local_first(snapshot: Snapshot, route: Route) -> Route:
@@ -118,7 +134,7 @@ def local_first(snapshot: Snapshot, route: Route) -> Route:
     if fallback is None or route.deployments[:1] == (fallback,):
         return route
     rest = tuple(d for d in route.deployments if d != fallback)
-    return Route(requested=route.requested, tier=route.tier, deployments=(fallback, *rest))
+    return replace(route, deployments=(fallback, *rest))
 
 
 def auto_allowed(view: TierView, key: KeyInfo) -> bool:

@@ -31,7 +31,8 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import TypeVar
 
-from gateway_platform.config.snapshot import Snapshot, TierInfo, register_loader
+from gateway_platform.config.snapshot import Balance, Snapshot, TierInfo, register_loader
+from routing.balancing import balance_of
 from routing.scoring import Band, Scorer
 
 EXTENSION = "routing.tier_overrides"
@@ -56,6 +57,7 @@ class TierOverride:
     complexity_max: float | None = None
     max_output_tokens: int | None = None
     max_cost_per_million: Decimal | None = None
+    balance: Balance | None = None  # positions shared by several models (with ``model_names``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +167,7 @@ def merge_tiers(snapshot: Snapshot, overrides: tuple[TierOverride, ...]) -> dict
             complexity_max=_inherit(row.complexity_max, base.complexity_max if base else None),
             max_output_tokens=_inherit(row.max_output_tokens, base.max_output_tokens if base else None),
             max_cost_per_million=_inherit(row.max_cost_per_million, base.max_cost_per_million if base else None),
+            balance=row.balance if row.model_names or base is None else base.balance,
         )
     return tiers
 
@@ -189,6 +192,7 @@ def load_tier_overrides() -> TierOverrides:
     rows = Tier.objects.filter(tenant__isnull=False).prefetch_related("tier_models__model").order_by("name")
     for tier in rows:
         assert tier.tenant_id is not None
+        members = [(tm.model.name, tm.position, tm.weight) for tm in tier.tier_models.all()]
         by_tenant.setdefault(tier.tenant_id, []).append(
             TierOverride(
                 id=tier.pk,
@@ -197,10 +201,11 @@ def load_tier_overrides() -> TierOverrides:
                 enabled=tier.enabled,
                 description=tier.description,
                 capabilities=tuple(tier.capabilities),
-                model_names=tuple(tm.model.name for tm in tier.tier_models.all()),
+                model_names=tuple(name for name, _, _ in members),
                 complexity_max=tier.complexity_max,
                 max_output_tokens=tier.max_output_tokens,
                 max_cost_per_million=tier.max_cost_per_million,
+                balance=balance_of(tier.balancing, members),
             )
         )
     return TierOverrides(by_tenant={tenant: tuple(rows) for tenant, rows in by_tenant.items()})

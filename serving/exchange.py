@@ -16,6 +16,7 @@ from gateway_platform.config.snapshot import KeyInfo
 from gateway_platform.errors import GatewayError
 from providers.adapters.base import Deployment, Usage
 from providers.circuit import Permit
+from providers.load import Mark
 
 if TYPE_CHECKING:  # admission imports this module
     from serving.admission import Ticket
@@ -94,6 +95,8 @@ class Exchange:
     ticket: Ticket | None = None
     # Redis commands sent with the usage record in its round trip (a cache hit's counters).
     end_commands: list[tuple[Any, ...]] = field(default_factory=list)
+    # Load to report for balanced deployments (in flight, time to first token), with the usage record.
+    load_marks: list[Mark] = field(default_factory=list)
 
     def finishes_when_abandoned(self) -> bool:
         """Whether the answer is still produced (and billed) when the client leaves: anything but a live stream.

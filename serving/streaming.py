@@ -24,7 +24,7 @@ from providers.adapters.base import Deployment, StreamChunk, Usage, chunk_text
 from providers.adapters.tokens import tokens_for_chars
 from routing.resolver import Route
 from serving.exchange import Exchange, Responder
-from serving.failover import call_with_failover
+from serving.failover import call_with_failover, order_route
 
 SSE_HEADERS = [
     (b"Content-Type", b"text/event-stream; charset=utf-8"),
@@ -238,5 +238,6 @@ async def stream_with_failover(
     exchange: Exchange, route: Route, relay: Callable[[Deployment, bool], Awaitable[None]]
 ) -> None:
     """Run ``relay(deployment, last)`` over the route; ``last`` is true for its final deployment."""
+    route = await order_route(exchange, route)  # a balanced position may put another deployment last
     final = route.deployments[-1]
     await call_with_failover(exchange, route, lambda deployment: relay(deployment, deployment is final))

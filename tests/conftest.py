@@ -186,7 +186,7 @@ def _providers_on_loopback() -> None:
 def _fresh_circuits_and_limits() -> None:
     """Circuit, rate-limit and budget state is per deployment/key/budget in Redis: start each test clean."""
     client = sync_client()
-    for pattern in ("cb:*", "rl:*", "bud:*", "gwcache:*"):
+    for pattern in ("cb:*", "rl:*", "bud:*", "gwcache:*", "lb:*"):
         keys = list(client.scan_iter(match=pattern, count=1000))
         if keys:
             client.delete(*keys)

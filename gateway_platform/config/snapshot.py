@@ -66,6 +66,18 @@ class KeyInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Balance:
+    """Tier positions served by several deployments, and how they share them (``routing.balancing``).
+
+    ``groups`` holds one entry per position with two or more deployments: its
+    ``(deployment name, weight)`` pairs, heaviest first.
+    """
+
+    strategy: str  # weighted | least-busy | latency
+    groups: tuple[tuple[tuple[str, int], ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class TierInfo:
     id: int
     name: str
@@ -75,6 +87,7 @@ class TierInfo:
     complexity_max: float | None = None  # upper edge of the `auto` band; None keeps the tier out of `auto`
     max_output_tokens: int | None = None
     max_cost_per_million: Decimal | None = None  # orders tiers for cascades when bands are unset
+    balance: Balance | None = None  # None: one deployment per position
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MinValueValidator
 from django.db import models
 
 
+class Balancing(models.TextChoices):
+    """How several deployments at one tier position share its requests (``routing.balancing``)."""
+
+    WEIGHTED = "weighted", "Weighted random"
+    LEAST_BUSY = "least-busy", "Least busy (fewest in flight per weight)"
+    LATENCY = "latency", "Lowest recent time to first token"
+
+
 class Tier(models.Model):
-    """A named class of work served by an ordered list of models (primary, then fallbacks)."""
+    """A named class of work served by an ordered list of models (primary, then fallbacks).
+
+    Several models may share a position (deployments of one model, e.g. per region or
+    account): the tier's ``balancing`` strategy spreads that position's requests over them.
+    """
 
     tenant = models.ForeignKey(
         "tenants.Tenant",
@@ -41,6 +54,16 @@ class Tier(models.Model):
         null=True, blank=True, help_text="Output cap applied when a request sets none."
     )
     enabled = models.BooleanField(default=True, help_text="A disabled tier is neither listed nor routed to.")
+    balancing = models.CharField(
+        max_length=20,
+        choices=Balancing.choices,
+        default=Balancing.WEIGHTED,
+        help_text=(
+            "How a position with several models (the same position number) spreads requests over them: "
+            "by weight, to the one with the fewest requests in flight (per unit of weight), or to the one "
+            "with the lowest recent time to first token. The others of the position are its first fallbacks."
+        ),
+    )
     members = models.ManyToManyField(
         "providers.Model",
         through="TierModel",
@@ -68,17 +91,28 @@ class Tier(models.Model):
 
 
 class TierModel(models.Model):
-    """A model's place in a tier: position 0 is the primary, the rest are fallbacks in order."""
+    """A model's place in a tier: position 0 is the primary, the rest are fallbacks in order.
+
+    Models with the same position share it: the tier's ``balancing`` picks one per request
+    (``weight`` is its share under ``weighted``, its capacity under ``least-busy``).
+    """
 
     tier = models.ForeignKey(Tier, on_delete=models.CASCADE, related_name="tier_models")
     model = models.ForeignKey("providers.Model", on_delete=models.PROTECT, related_name="tier_models")
-    position = models.PositiveSmallIntegerField(default=0, help_text="0 is the primary; fallbacks follow in order.")
+    position = models.PositiveSmallIntegerField(
+        default=0, help_text="0 is the primary; fallbacks follow in order. Models with the same position share it."
+    )
+    weight = models.PositiveIntegerField(
+        default=1,
+        validators=[MinValueValidator(1)],
+        help_text="This model's share of its position's requests (relative to the others there; at least 1).",
+    )
 
     class Meta:
-        ordering = ["tier", "position"]
+        ordering = ["tier", "position", "-weight", "pk"]
         constraints = [
-            models.UniqueConstraint(fields=["tier", "position"], name="tier_model_position_unique"),
             models.UniqueConstraint(fields=["tier", "model"], name="tier_model_unique"),
+            models.CheckConstraint(condition=models.Q(weight__gte=1), name="tier_model_weight_positive"),
         ]
 
     def __str__(self) -> str:

@@ -32,7 +32,7 @@ from gateway_platform.client_address import client_address_var, scope_client_add
 from gateway_platform.errors import GatewayError
 from gateway_platform.logging import request_id_var
 from gateway_platform.redis_clients import Batch
-from serving import admission, metrics
+from serving import admission, failover, metrics
 from serving.exchange import Exchange
 
 logger = logging.getLogger(__name__)
@@ -175,6 +175,7 @@ class GatewayConsumer(AsyncHttpConsumer):
         admission.queue_settlement(exchange, batch)  # budgets and token limits settle in the same round trip
         for command in exchange.end_commands:
             batch.command(*command)
+        failover.queue_load(exchange, batch)  # balanced deployments' in-flight count and latency, same trip
         await usage.record(record, batch=batch)
 
     def _records_usage(self, exchange: Exchange) -> bool:
