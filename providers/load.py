@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from gateway_platform.redis_clients import Batch, async_client, async_script
+from gateway_platform.redis_clients import Batch, async_client, async_script, sync_client
 
 logger = logging.getLogger(__name__)
 
@@ -148,3 +148,26 @@ def queue_marks(batch: Batch, marks: Sequence[Mark], request_id: str, *, first_t
             end = first_token if first_token is not None and first_token >= mark.started else now
             seconds = end - mark.started
         batch.script(_SAMPLE, [latency_key(mark.deployment)], [round(seconds * 1000, 3), LATENCY_ALPHA, window])
+
+
+def snapshot_now(names: Sequence[str]) -> dict[str, tuple[int | None, float | None]]:
+    """Requests in flight and recent time to first token (ms) per deployment, read synchronously (admin pages).
+
+    Entries of lost requests (older than the in-flight bound) are not counted. Empty if Redis failed.
+    """
+    max_age = float(settings.GATEWAY["BALANCE_IN_FLIGHT_MAX_SECONDS"])
+    try:
+        client = sync_client()
+        now = float(client.time()[0])
+        pipe = client.pipeline(transaction=False)
+        for name in names:
+            pipe.zcount(busy_key(name), now - max_age, "+inf")
+            pipe.get(latency_key(name))
+        raw = pipe.execute()
+    except RedisError:
+        logger.warning("deployment load unavailable for the admin")
+        return {}
+    return {
+        name: (int(raw[2 * i]), float(raw[2 * i + 1]) if raw[2 * i + 1] is not None else None)
+        for i, name in enumerate(names)
+    }

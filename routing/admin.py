@@ -25,7 +25,8 @@ class TierModelInline(TenantScopedInlineMixin, admin.TabularInline):
     model = TierModel
     extra = 1
     autocomplete_fields = ("model",)
-    ordering = ("position",)
+    ordering = ("position", "-weight")
+    fields = ("model", "position", "weight")
 
 
 class TierForm(forms.ModelForm):
@@ -36,6 +37,7 @@ class TierForm(forms.ModelForm):
             "name",
             "description",
             "enabled",
+            "balancing",
             "capabilities",
             "complexity_max",
             "max_output_tokens",
@@ -70,7 +72,9 @@ class TierAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     inlines = [TierModelInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Tier]:
-        members = Prefetch("tier_models", queryset=TierModel.objects.order_by("position").select_related("model"))
+        members = Prefetch(
+            "tier_models", queryset=TierModel.objects.order_by("position", "-weight", "pk").select_related("model")
+        )
         return super().get_queryset(request).select_related("tenant").prefetch_related(members)
 
     @admin.display(description="scope", ordering="tenant__slug")
@@ -93,11 +97,22 @@ class TierAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="models (primary first)")
     def model_chain(self, obj: Tier) -> str:
+        """Positions in order; a shared position lists its models with their weights and the strategy."""
         over = set(obj.models_over_cost_cap())
-        return " → ".join(
-            f"{tm.model.name} (over cap: skipped)" if tm.model.name in over else tm.model.name
-            for tm in obj.tier_models.all()
-        )
+        positions: dict[int, list[TierModel]] = {}
+        for tm in obj.tier_models.all():
+            positions.setdefault(tm.position, []).append(tm)
+
+        def label(tm: TierModel, shared: bool) -> str:
+            name = f"{tm.model.name} ×{tm.weight}" if shared else tm.model.name
+            return f"{name} (over cap: skipped)" if tm.model.name in over else name
+
+        chain = []
+        for _, members in sorted(positions.items()):
+            shared = len(members) > 1
+            text = " | ".join(label(tm, shared) for tm in members)
+            chain.append(f"[{text}: {obj.balancing}]" if shared else text)
+        return " → ".join(chain)
 
     @admin.display(description="capabilities")
     def capabilities_list(self, obj: Tier) -> str:

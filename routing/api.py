@@ -22,7 +22,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Model as DbModel
 from django.db.models import Q, QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status, viewsets
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -35,6 +35,7 @@ from routing.config_file import ConfigError, config_import
 from routing.config_file.apply import ImportReport
 from routing.models import GuardrailPolicy, ModelAlias, RoutingPolicy, Skill, Tier, TierModel
 from routing.models.config import ConfigSection
+from routing.models.tiers import position_value
 from tenants import permissions
 from tenants.api import ScopedViewSet
 from tenants.audit import audit_log, changed_fields_message
@@ -150,18 +151,76 @@ class ProviderModelSerializer(ValidatedModelSerializer):
         read_only_fields = ("created_at", "updated_at")
 
 
-class MemberNamesField(serializers.ListField):
-    """A tier's models by name, in order (read from and written to ``TierModel`` positions)."""
+Position = list[tuple[str, int]]  # a tier position: (model name, weight) of each model sharing it
 
-    def get_attribute(self, instance: Tier) -> list[str]:
-        return [tm.model.name for tm in instance.tier_models.select_related("model").order_by("position")]
+
+_POSITIONS_SCHEMA = {
+    "type": "array",
+    "items": {
+        "oneOf": [
+            {"type": "string", "description": "A model alone at this position."},
+            {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "properties": {"model": {"type": "string"}, "weight": {"type": "integer", "minimum": 1}},
+                    "required": ["model"],
+                    "additionalProperties": False,
+                },
+            },
+        ]
+    },
+}
+
+
+@extend_schema_field(_POSITIONS_SCHEMA)
+class TierPositionsField(serializers.Field):
+    """A tier's models by position: each item a model name, or a list of ``{"model", "weight"}`` sharing it."""
+
+    default_error_messages = {
+        "not_a_list": "Expected a list of positions: a model name, or a list of {{model, weight}} sharing a position.",
+    }
+
+    def get_attribute(self, instance: Tier) -> list[Position]:
+        return instance.positions()
+
+    def to_representation(self, value: list[Position]) -> list[Any]:
+        return [position_value(position) for position in value]
+
+    def to_internal_value(self, data: object) -> list[Position]:
+        if not isinstance(data, list):
+            self.fail("not_a_list")
+        return [self._position(item, index) for index, item in enumerate(data)]
+
+    @staticmethod
+    def _position(item: object, index: int) -> Position:
+        if isinstance(item, str) and item.strip():
+            return [(item.strip(), 1)]
+        if not isinstance(item, list) or not item:
+            raise serializers.ValidationError(
+                f"Position {index}: expected a model name or a non-empty list of {{model, weight}}."
+            )
+        members: Position = []
+        for entry in item:
+            if not isinstance(entry, dict) or set(entry) - {"model", "weight"} or "model" not in entry:
+                raise serializers.ValidationError(f"Position {index}: each entry is {{model, weight}}.")
+            name, weight = entry["model"], entry.get("weight", 1)
+            if not isinstance(name, str) or not name.strip():
+                raise serializers.ValidationError(f"Position {index}: 'model' must be a model name.")
+            if isinstance(weight, bool) or not isinstance(weight, int) or weight < 1:
+                raise serializers.ValidationError(
+                    f"Position {index}: the weight of '{name}' must be a whole number of at least 1."
+                )
+            members.append((name.strip(), weight))
+        return members
 
 
 class TierSerializer(ValidatedModelSerializer):
     tenant = TenantSlugField()
-    models = MemberNamesField(
-        child=serializers.CharField(max_length=200),
-        help_text="Model names in order: the primary first, then the fallbacks.",
+    models = TierPositionsField(
+        help_text="The tier's models by position, primary first, then the fallbacks. A position is a model "
+        'name, or a list of {"model": name, "weight": n} that share it (load balanced by `balancing`).',
     )
 
     class Meta:
@@ -170,14 +229,15 @@ class TierSerializer(ValidatedModelSerializer):
         exclude = ("members",)
         read_only_fields = ("created_at", "updated_at")
 
-    def validate_models(self, names: list[str]) -> list[Model]:
+    def validate_models(self, positions: list[Position]) -> list[list[tuple[Model, int]]]:
+        names = [name for position in positions for name, _ in position]
         if len(set(names)) != len(names):
             raise serializers.ValidationError("A model appears twice.")
         found = {m.name: m for m in Model.objects.filter(name__in=names)}
         missing = [n for n in names if n not in found]
         if missing:
             raise serializers.ValidationError(f"Unknown models: {', '.join(missing)}.")
-        return [found[n] for n in names]
+        return [[(found[name], weight) for name, weight in position] for position in positions]
 
     def create(self, validated: dict[str, Any]) -> Tier:
         members = validated.pop("models", [])
@@ -193,9 +253,13 @@ class TierSerializer(ValidatedModelSerializer):
         return tier
 
     @staticmethod
-    def _set_members(tier: Tier, members: list[Model]) -> None:
+    def _set_members(tier: Tier, positions: list[list[tuple[Model, int]]]) -> None:
         TierModel.objects.filter(tier=tier).delete()
-        TierModel.objects.bulk_create(TierModel(tier=tier, model=m, position=i) for i, m in enumerate(members))
+        TierModel.objects.bulk_create(
+            TierModel(tier=tier, model=model, position=index, weight=weight)
+            for index, position in enumerate(positions)
+            for model, weight in position
+        )
         tier.save(update_fields=["updated_at"])  # one more save: the config version follows the new members
 
 
@@ -359,10 +423,13 @@ class ModelViewSet(ConfigViewSet):
 
 
 class TierViewSet(TenantConfigViewSet):
-    """Tiers and their ordered models (``models``: primary first)."""
+    """Tiers and their models by position (``models``: primary first; a shared position is a weighted list)."""
 
     serializer_class = TierSerializer
     search_fields = ("name",)
+
+    def get_queryset(self) -> QuerySet[Tier]:
+        return super().get_queryset().prefetch_related("tier_models__model")
 
 
 class SkillViewSet(TenantConfigViewSet):

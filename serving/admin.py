@@ -98,6 +98,7 @@ class Simulation:
     guardrail: str = ""
     tokens_saved: dict[str, int] = field(default_factory=dict)
     cache: dict[str, str] = field(default_factory=dict)
+    balancing: list[dict[str, Any]] = field(default_factory=list)
     error: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -127,6 +128,7 @@ def simulate(api_key: ApiKey, body: dict[str, Any], headers: dict[bytes, bytes])
     except GatewayError as exc:
         result.error = f"{exc.status}: {exc.message}"
         return result
+    route, result.balancing = _balance_preview(route)
     result.tier, result.skill = route.tier, exchange.skill
     result.decision = exchange.route_reason
     result.deployments = [
@@ -152,6 +154,44 @@ def simulate(api_key: ApiKey, body: dict[str, Any], headers: dict[bytes, bytes])
         result.tokens_saved = dict(exchange.tokens_saved)
     result.cache = _cache_decision(snapshot, key.tenant_id, route, request.body, headers)
     return result
+
+
+def _balance_preview(route: Any) -> tuple[Any, list[dict[str, Any]]]:
+    """The route as balancing would order it now, and each shared position's members with their load.
+
+    ``weighted`` was drawn by the resolver; ``least-busy`` and ``latency`` are ordered here from the
+    load every process reports in Redis (read only: nothing is counted in flight).
+    """
+    from providers import load
+    from routing import balancing
+
+    balance = route.balance
+    if balance is None:
+        return route, []
+    groups = balancing.present_groups(route.deployments, balance)
+    names = [name for group in groups for name, _ in group]
+    seen = load.snapshot_now(names) if balance.strategy != balancing.WEIGHTED else {}
+    if not route.picks and balance.strategy == balancing.LEAST_BUSY:
+        route = balancing.least_busy(route, groups, {n: (seen.get(n) or (0, None))[0] or 0 for n in names}, None)
+    elif not route.picks and balance.strategy == balancing.LATENCY:
+        route = balancing.lowest_latency(route, groups, {n: (seen.get(n) or (None, None))[1] for n in names})
+    chosen = {pick.chosen for pick in route.picks}
+    positions = []
+    for group, pick in zip(groups, route.picks, strict=False):
+        total = sum(weight for _, weight in group)
+        members = [
+            {
+                "name": name,
+                "weight": weight,
+                "share": f"{100 * weight / total:.0f}%",
+                "in_flight": (seen.get(name) or (None, None))[0],
+                "ttft_ms": (seen.get(name) or (None, None))[1],
+                "chosen": name in chosen,
+            }
+            for name, weight in group
+        ]
+        positions.append({"strategy": balance.strategy, "why": pick.why, "members": members})
+    return route, positions
 
 
 def _cache_decision(

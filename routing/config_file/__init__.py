@@ -43,7 +43,8 @@ from routing.config_file.apply import (
 )
 from routing.config_file.schema import ConfigFile, field_default, parse_config
 from routing.config_file.yaml_lines import ConfigError, Issue
-from routing.models import ConfigSection, RoutingPolicy, Tier, TierModel
+from routing.models import Balancing, ConfigSection, RoutingPolicy, Tier, TierModel
+from routing.models.tiers import position_value
 
 __all__ = [
     "DEFAULTS_PATH",
@@ -164,12 +165,14 @@ def _model_entry(model: Model) -> dict[str, Any]:
 
 
 def _tier_entry(tier: Tier) -> dict[str, Any]:
-    names = [member.model.name for member in tier.tier_models.all()]
+    positions = [position_value(position) for position in tier.positions()]
     entry: dict[str, Any] = {"name": tier.name}
-    if names:
-        entry["model"] = names[0]
-    if names[1:]:
-        entry["fallbacks"] = names[1:]
+    if positions:
+        entry["model"] = positions[0]
+    if positions[1:]:
+        entry["fallbacks"] = positions[1:]
+    if tier.balancing != Balancing.WEIGHTED:
+        entry["balancing"] = tier.balancing
     if tier.description:
         entry["description"] = tier.description
     if tier.max_cost_per_million is not None:
@@ -186,7 +189,7 @@ def _tier_entry(tier: Tier) -> dict[str, Any]:
 
 
 def _routing_entry() -> dict[str, Any]:
-    members = Prefetch("tier_models", queryset=TierModel.objects.order_by("position").select_related("model"))
+    members = Prefetch("tier_models", queryset=TierModel.objects.select_related("model"))
     tiers = [_tier_entry(tier) for tier in Tier.objects.filter(tenant=None).prefetch_related(members).order_by("pk")]
     policy = RoutingPolicy.objects.filter(tenant__isnull=True).select_related("fallback_model__provider").first()
     if policy is None:

@@ -129,12 +129,12 @@ def find_fallback_model(provider: Provider, ref: str) -> Model | None:
     return models.filter(name=ref).first() or models.filter(upstream_model=ref).order_by("pk").first()
 
 
-def _member_paths(spec: TierSpec) -> Iterator[tuple[str, KeyPath]]:
-    """Each of the tier's model names with the key path that names it."""
-    if spec.model:
-        yield spec.model, (*spec.path, "model")
-    for index, name in enumerate(spec.fallbacks):
-        yield name, (*spec.path, "fallbacks", index)
+def _member_paths(spec: TierSpec) -> Iterator[tuple[str, KeyPath, int, int]]:
+    """Each of the tier's models: its name, the key path that names it, its position and its weight."""
+    for number, position in enumerate(spec.positions):
+        at: KeyPath = (*spec.path, "model") if number == 0 else (*spec.path, "fallbacks", number - 1)
+        for index, (name, weight) in enumerate(position):
+            yield name, at if len(position) == 1 else (*at, index, "model"), number, weight
 
 
 class _Importer:
@@ -214,11 +214,17 @@ class _Importer:
         if self.mode == "create_missing" and Tier.objects.filter(tenant=None, name=spec.name).exists():
             self.record("tier", spec.name, "kept")
             return
-        members = [self.tier_member(name, at) for name, at in _member_paths(spec)]
-        model_ids = [member.pk for member in members if member is not None]
-        if len(model_ids) != len(members):
+        slots = list(_member_paths(spec))
+        members = [self.tier_member(name, at) for name, at, _, _ in slots]
+        placed = [
+            (member.pk, position, weight)
+            for member, (_, _, position, weight) in zip(members, slots, strict=True)
+            if member is not None
+        ]
+        if len(placed) != len(members):
             return
         values = {
+            "balancing": spec.balancing,
             "description": spec.description,
             "capabilities": list(spec.capabilities),
             "max_cost_per_million": spec.max_cost_per_million,
@@ -227,7 +233,7 @@ class _Importer:
             "enabled": spec.enabled,
         }
         tier, action, changed = self.upsert(Tier, {"tenant": None, "name": spec.name}, values)
-        if self.set_members(tier, model_ids) and action != "created":
+        if self.set_members(tier, placed) and action != "created":
             action, changed = "updated", (*changed, "models")
         self.record("tier", spec.name, action, ", ".join(changed))
         cap = spec.max_cost_per_million
@@ -363,14 +369,14 @@ class _Importer:
         row.save()
         return row, "updated", changed
 
-    def set_members(self, tier: Tier, model_ids: list[int]) -> bool:
-        """Make ``model_ids`` the tier's models in this order; True if that changed anything."""
-        current = list(tier.tier_models.order_by("position").values_list("model_id", flat=True))
-        if current == model_ids:
+    def set_members(self, tier: Tier, placed: list[tuple[int, int, int]]) -> bool:
+        """Make ``placed`` (model id, position, weight) the tier's models; True if that changed anything."""
+        current = list(tier.tier_models.values_list("model_id", "position", "weight"))
+        if sorted(current) == sorted(placed):
             return False
         tier.tier_models.all().delete()
-        for position, model_id in enumerate(model_ids):
-            TierModel.objects.create(tier=tier, model_id=model_id, position=position)
+        for model_id, position, weight in placed:
+            TierModel.objects.create(tier=tier, model_id=model_id, position=position, weight=weight)
         return True
 
     def record(self, kind: str, name: str, action: Action, note: str = "") -> None:

@@ -18,9 +18,9 @@ from django.core.exceptions import ValidationError
 from django.db import models as db
 
 from providers.models import Model, Provider, validate_extra_headers
-from routing.config_file.values import ValueReader
+from routing.config_file.values import ValueReader, describe
 from routing.config_file.yaml_lines import ConfigError, Issue, KeyPath, LoadedYaml, format_path, load_yaml
-from routing.models import RoutingPolicy, Tier
+from routing.models import Balancing, RoutingPolicy, Tier
 
 SECTIONS = ("server", "caching", "mcp", "security", "aliases")  # stored verbatim; applied by registered features
 TOP_LEVEL_KEYS = ("providers", "models", "routing", *SECTIONS)
@@ -83,13 +83,22 @@ class ModelSpec:
     path: KeyPath = field(default=(), compare=False)
 
 
+Position = tuple[tuple[str, int], ...]  # a tier position: (model name, weight) of each model sharing it
+POSITION_KEYS = ("model", "weight")
+
+
 @dataclass(frozen=True)
 class TierSpec:
-    """One entry of ``routing.tiers``: ``model`` is the primary, ``fallbacks`` follow in order."""
+    """One entry of ``routing.tiers``: ``model`` is the primary position, ``fallbacks`` follow in order.
+
+    Each position is a model name, or a list of ``{model, weight}`` that share it (load balanced by
+    ``balancing``: weighted, least-busy or latency).
+    """
 
     name: str
-    model: str | None
-    fallbacks: tuple[str, ...] = ()
+    model: Position | None
+    fallbacks: tuple[Position, ...] = ()
+    balancing: str = field_default(Tier, "balancing")
     description: str = ""
     capabilities: tuple[str, ...] = ()
     max_cost_per_million: Decimal | None = None
@@ -99,9 +108,14 @@ class TierSpec:
     path: KeyPath = field(default=(), compare=False)
 
     @property
+    def positions(self) -> tuple[Position, ...]:
+        """The tier's positions in order, the primary first."""
+        return ((self.model,) if self.model else ()) + self.fallbacks
+
+    @property
     def model_names(self) -> tuple[str, ...]:
         """The tier's models in position order."""
-        return ((self.model,) if self.model else ()) + self.fallbacks
+        return tuple(name for position in self.positions for name, _ in position)
 
 
 @dataclass(frozen=True)
@@ -295,8 +309,9 @@ class _Reader(ValueReader):
         errors = len(self.errors)
         spec = TierSpec(
             name=self.slug(entry, path, "name", max_length(Tier, "name")),
-            model=self.text(entry, path, "model") or None,
-            fallbacks=self.strings(entry, path, "fallbacks"),
+            model=self.position(entry.get("model"), (*path, "model")),
+            fallbacks=self.fallback_positions(entry, path),
+            balancing=self.choice(entry, path, "balancing", Balancing.values, default=TierSpec.balancing),
             description=self.text(entry, path, "description", allow_empty=True),
             capabilities=self.strings(entry, path, "capabilities", max_length=CAPABILITY_MAX_LENGTH),
             max_cost_per_million=self.price(entry, path, "max_cost_per_million", None),
@@ -312,6 +327,42 @@ class _Reader(ValueReader):
         if len(set(spec.model_names)) != len(spec.model_names):
             self.error((*path, "fallbacks"), "a model may appear only once in a tier")
         return spec if len(self.errors) == errors else None
+
+    def position(self, raw: object, path: KeyPath) -> Position | None:
+        """A tier position: a model name, or a non-empty list of ``{model, weight}`` (weights at least 1)."""
+        if raw is None:
+            return None
+        if isinstance(raw, str):
+            if not raw.strip():
+                self.error(path, "must not be empty")
+                return None
+            return ((raw, 1),)
+        if not isinstance(raw, list) or not raw:
+            self.error(path, f"expected a model name or a list of {{model, weight}}, got {describe(raw)}")
+            return None
+        members: list[tuple[str, int]] = []
+        for index, item in enumerate(raw):
+            here = (*path, index)
+            entry = self.mapping(item, here, known=POSITION_KEYS, required=("model",))
+            if entry is None:
+                continue
+            name = self.text(entry, here, "model", max_length=max_length(Model, "name"))
+            weight = self.integer(entry, here, "weight", 1)
+            if name:
+                members.append((name, weight))
+        return tuple(members) if len(members) == len(raw) else None
+
+    def fallback_positions(self, entry: dict[str, Any], path: KeyPath) -> tuple[Position, ...]:
+        here = (*path, "fallbacks")
+        positions: list[Position] = []
+        for index, item in enumerate(self.sequence(entry.get("fallbacks"), here)):
+            if item is None:
+                self.error((*here, index), "expected a model name or a list of {model, weight}, got nothing")
+                continue
+            position = self.position(item, (*here, index))
+            if position is not None:
+                positions.append(position)
+        return tuple(positions)
 
     def band_edge(self, entry: dict[str, Any], path: KeyPath, key: str) -> float | None:
         """A complexity score bound: a number in (0, 1]."""

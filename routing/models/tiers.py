@@ -82,6 +82,16 @@ class Tier(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def positions(self) -> list[list[tuple[str, int]]]:
+        """The models by position, in order: ``(name, weight)`` of each, heaviest first within a position.
+
+        Reads ``tier_models`` as loaded (prefetch it with its default ordering to avoid a query per tier).
+        """
+        positions: dict[int, list[tuple[str, int]]] = {}
+        for tm in sorted(self.tier_models.all(), key=lambda tm: (tm.position, -tm.weight, tm.pk)):
+            positions.setdefault(tm.position, []).append((tm.model.name, tm.weight))
+        return [positions[p] for p in sorted(positions)]
+
     def models_over_cost_cap(self) -> list[str]:
         """Names of this tier's models whose input price exceeds ``max_cost_per_million`` (skipped at route time)."""
         cap = self.max_cost_per_million
@@ -117,3 +127,13 @@ class TierModel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tier.name}[{self.position}] = {self.model.name}"
+
+
+def position_value(position: list[tuple[str, int]]) -> str | list[dict[str, object]]:
+    """A tier position as the API and the config file write it: a model name, or ``[{model, weight}, ...]``.
+
+    A position is written as a plain name when one model holds it with the default weight.
+    """
+    if len(position) == 1 and position[0][1] == 1:
+        return position[0][0]
+    return [{"model": name, "weight": weight} for name, weight in position]
