@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import ipaddress
 import socket
-from collections.abc import AsyncGenerator, Iterator, Mapping
+from collections.abc import AsyncGenerator, Collection, Iterator, Mapping
 from dataclasses import dataclass
 
 import aiohttp
@@ -154,14 +154,17 @@ async def post_bytes(provider: ProviderConfig, url: str, data: bytes, headers: M
             return UpstreamResponse(resp.status, resp.headers, body)
 
 
-async def get_json(provider: ProviderConfig, url: str, headers: Mapping[str, str]) -> UpstreamResponse:
-    """GET ``url`` (health probes, model lists)."""
+async def get_json(
+    provider: ProviderConfig, url: str, headers: Mapping[str, str], *, accept: Collection[int] = ()
+) -> UpstreamResponse:
+    """GET ``url`` (health probes, model lists); error statuses in ``accept`` are returned, not raised."""
     with _mapped_errors(provider):
         async with _session(provider).get(
             url, headers=_with_extra(provider, headers), timeout=_timeout(provider)
         ) as resp:
             body = await resp.read()
-            raise_for_status(provider, resp.status, resp.headers, body)
+            if resp.status not in accept:
+                raise_for_status(provider, resp.status, resp.headers, body)
             return UpstreamResponse(resp.status, resp.headers, body)
 
 

@@ -1,8 +1,10 @@
 """Active health probes: a cheap "list models" call per provider.
 
 ``probe`` asks one provider for its model list (OpenAI ``GET {base_url}/models``,
-Anthropic ``GET {base_url}/v1/models``, Ollama ``GET /api/tags``) with a short
-timeout and classifies the outcome:
+Anthropic ``GET {base_url}/v1/models``, Ollama ``GET /api/tags``, Azure OpenAI
+``GET /openai/models?api-version=V``, Gemini ``GET /v1beta/models``, Bedrock's
+signed ``GET /foundation-models`` on its control plane) with a short timeout and
+classifies the outcome:
 
 - ``healthy``: a well-formed answer within ``SLOW_PROBE_MS``;
 - ``degraded``: a well-formed but slow answer, or an answer that says the
@@ -24,6 +26,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import orjson
 from django.db.models import F, Prefetch
@@ -32,7 +35,7 @@ from redis.exceptions import RedisError
 
 from gateway_platform.errors import GatewayError
 from providers import circuit, errors, http
-from providers.adapters import anthropic, ollama, openai
+from providers.adapters import anthropic, azure, bedrock, gemini, ollama, openai
 from providers.adapters.base import ProviderConfig
 from providers.credentials import provider_config
 from providers.models import Model, Provider, ProviderHealth
@@ -72,12 +75,13 @@ def probe_config(provider: ProviderConfig) -> ProviderConfig:
     )
 
 
-def _check_model_list(provider: ProviderConfig, body: bytes) -> None:
+def _check_model_list(provider: ProviderConfig, body: bytes, key: str = "data") -> None:
+    """A JSON object whose ``key`` is a list (502 otherwise)."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
         data = None
-    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+    if not isinstance(data, dict) or not isinstance(data.get(key), list):
         raise errors.upstream_status(provider.name, 502, "malformed model list")
 
 
@@ -97,10 +101,43 @@ async def _ollama_models(provider: ProviderConfig) -> None:
     await ollama.list_models(provider)
 
 
+async def _azure_models(provider: ProviderConfig) -> None:
+    version = quote(provider.api_version or azure.DEFAULT_API_VERSION, safe="")
+    url = f"{provider.base_url.rstrip('/')}/openai/models?api-version={version}"
+    resp = await http.get_json(provider, url, azure.build_headers(provider))
+    _check_model_list(provider, resp.body)
+
+
+async def _gemini_models(provider: ProviderConfig) -> None:
+    url = f"{provider.base_url.rstrip('/')}/{gemini.API_VERSION}/models"
+    resp = await http.get_json(provider, url, gemini.build_headers(provider))
+    _check_model_list(provider, resp.body, "models")
+
+
+async def _bedrock_models(provider: ProviderConfig) -> None:
+    url = bedrock.control_plane_url(provider, "/foundation-models")
+    headers = bedrock.sign(provider, url, b"", {"Accept": "application/json"}, method="GET")
+    resp = await http.get_json(provider, url, headers, accept=(403,))
+    if resp.status == 403:
+        if "AccessDenied" in resp.headers.get("x-amzn-ErrorType", ""):
+            # Valid credentials without bedrock:ListFoundationModels: the provider is up, the probe cannot
+            # tell more (degraded, fed to no circuit), as for a server without a model-list endpoint.
+            raise GatewayError(
+                f"Provider '{provider.name}' may not list foundation models (bedrock:ListFoundationModels).",
+                status=403,
+                code="probe_not_permitted",
+            )
+        http.raise_for_status(provider, resp.status, resp.headers, resp.body)  # expired or wrong keys: down
+    _check_model_list(provider, resp.body, "modelSummaries")
+
+
 _PROBES: dict[str, Callable[[ProviderConfig], Awaitable[None]]] = {
     Provider.Kind.OPENAI: _openai_models,
     Provider.Kind.ANTHROPIC: _anthropic_models,
     Provider.Kind.OLLAMA: _ollama_models,
+    Provider.Kind.AZURE: _azure_models,
+    Provider.Kind.GEMINI: _gemini_models,
+    Provider.Kind.BEDROCK: _bedrock_models,
 }
 
 

@@ -8,7 +8,7 @@ from django.db.models import Q, QuerySet
 from django.db.models.query import Prefetch
 from django.http import HttpRequest
 
-from routing.models import ConfigSection, RoutingPolicy, Skill, Tier, TierModel
+from routing.models import Balancing, ConfigSection, RoutingPolicy, Skill, Tier, TierModel
 from tenants.admin_scoping import (
     GlobalConfigAdminMixin,
     TenantScopedAdminMixin,
@@ -21,8 +21,28 @@ def _scope(tenant: object | None) -> str:
     return str(tenant) if tenant is not None else "global"
 
 
+class TierModelForm(forms.ModelForm):
+    """A tier member; a form that leaves the weight out (older scripts, the browser tests) keeps the default 1."""
+
+    weight = forms.IntegerField(
+        min_value=1,
+        required=False,
+        initial=1,
+        help_text=TierModel._meta.get_field("weight").help_text,
+    )
+
+    class Meta:
+        model = TierModel
+        fields = ("model", "position", "weight")
+
+    def clean_weight(self) -> int:
+        weight = self.cleaned_data.get("weight")
+        return 1 if weight is None else weight
+
+
 class TierModelInline(TenantScopedInlineMixin, admin.TabularInline):
     model = TierModel
+    form = TierModelForm
     extra = 1
     autocomplete_fields = ("model",)
     ordering = ("position", "-weight")
@@ -49,6 +69,14 @@ class TierForm(forms.ModelForm):
             "tenant": "Empty for a global tier. A tenant tier with a global tier's name overrides it for that "
             "tenant's keys; fields left empty (models, capabilities, band, output cap) are inherited.",
         }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "balancing" in self.fields:
+            self.fields["balancing"].required = False  # left out: the default (weighted)
+
+    def clean_balancing(self) -> str:
+        return self.cleaned_data.get("balancing") or Balancing.WEIGHTED
 
     def clean_complexity_max(self) -> float | None:
         value = self.cleaned_data.get("complexity_max")

@@ -81,9 +81,11 @@ def credentials_for(provider: ProviderConfig, environ: os._Environ[str] | dict[s
     return Credentials(access_key, secret, token or None)
 
 
-def sign(provider: ProviderConfig, url: str, body: bytes, headers: dict[str, str]) -> dict[str, str]:
+def sign(
+    provider: ProviderConfig, url: str, body: bytes, headers: dict[str, str], *, method: str = "POST"
+) -> dict[str, str]:
     """``headers`` plus SigV4's ``Authorization``, ``X-Amz-Date`` (and security token) for this exact body."""
-    request = AWSRequest(method="POST", url=url, data=body, headers=headers)
+    request = AWSRequest(method=method, url=url, data=body, headers=headers)
     SigV4Auth(credentials_for(provider), SERVICE, provider.region or DEFAULT_REGION).add_auth(request)
     return dict(request.headers.items())
 
@@ -94,6 +96,18 @@ def build_url(deployment: Deployment, *, stream: bool) -> str:
     return str(
         URL(f"{deployment.provider.base_url.rstrip('/')}/model/{model}/{'converse-stream' if stream else 'converse'}")
     )
+
+
+def control_plane_url(provider: ProviderConfig, path: str) -> str:
+    """``path`` on Bedrock's control plane: ``bedrock.{region}`` beside ``bedrock-runtime.{region}``.
+
+    A ``base_url`` that is not an AWS runtime host (a proxy, the mock) serves both.
+    """
+    url = URL(provider.base_url.rstrip("/"))
+    host = url.host or ""
+    if host.startswith("bedrock-runtime"):
+        url = url.with_host("bedrock" + host[len("bedrock-runtime") :])
+    return str(url.with_path(url.path.rstrip("/") + path))
 
 
 def build_headers(*, stream: bool) -> dict[str, str]:

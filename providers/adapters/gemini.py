@@ -12,10 +12,23 @@ answer). Gemini's answer carries no tool-call ids, so the adapter makes them up
 (``call_<n>_<response id>``); in a stream a ``functionCall`` arrives whole, and is
 forwarded as one tool-call delta. ``usageMetadata`` is cumulative in every chunk;
 the last one counts.
+
+Thought signatures: a thinking model (Gemini 2.5, 3) signs its function calls
+(``thoughtSignature`` on the ``functionCall`` part) and Gemini 3 refuses the next
+turn with 400 unless each signature comes back exactly as received. OpenAI's
+tool calls have no field for it that every client keeps, but every client sends
+a call's ``id`` back, through every inbound API (chat, Responses, Messages): so
+the signature travels inside the id (``encode_call_id``: ``gts<length>_`` and the
+signature in URL-safe base64, then our own id) and is put back on the
+``functionCall`` part when the conversation returns (``signature_from_id``).
+Nothing is stored; an id that carries no signature sends none.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -63,6 +76,36 @@ def build_url(deployment: Deployment, *, stream: bool) -> str:
     return f"{base}/{API_VERSION}/models/{model}:generateContent"
 
 
+# --------------------------------------------------------------------------- thought signatures (pure)
+
+_SIGNED_ID = re.compile(r"gts(\d{1,6})_")
+
+
+def encode_call_id(call_id: str, signature: str) -> str:
+    """``call_id`` carrying ``signature`` (URL-safe: ids pass through Anthropic-style id checks too)."""
+    encoded = base64.urlsafe_b64encode(signature.encode()).decode().rstrip("=")
+    return f"gts{len(encoded)}_{encoded}{call_id}"
+
+
+def signature_from_id(call_id: object) -> str | None:
+    """The thought signature a tool-call id carries (None if it carries none)."""
+    if not isinstance(call_id, str):
+        return None
+    match = _SIGNED_ID.match(call_id)
+    if match is None:
+        return None
+    length = int(match.group(1))
+    encoded = call_id[match.end() : match.end() + length]
+    if len(encoded) != length:
+        return None
+    standard = encoded.replace("-", "+").replace("_", "/") + "=" * (-length % 4)
+    try:
+        signature = base64.b64decode(standard, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    return signature or None
+
+
 # --------------------------------------------------------------------------- request (pure)
 
 
@@ -96,7 +139,11 @@ def _part(block: JSON, names: dict[str, str]) -> JSON:
         return _inline(source["media_type"], source["data"])
     if kind == "tool_use":
         names[block["id"]] = block["name"]
-        return {"functionCall": {"name": block["name"], "args": block["input"]}}
+        part: JSON = {"functionCall": {"name": block["name"], "args": block["input"]}}
+        signature = signature_from_id(block["id"])
+        if signature is not None:
+            part["thoughtSignature"] = signature  # exactly as Gemini sent it
+        return part
     if kind == "tool_result":
         name = names.get(block["tool_use_id"])
         if name is None:
@@ -219,8 +266,10 @@ def _text(parts: list[JSON]) -> str:
 
 def _call(part: JSON, call_id: str) -> JSON:
     call = part["functionCall"]
+    own_id = str(call.get("id") or call_id)
+    signature = part.get("thoughtSignature")
     return {
-        "id": str(call.get("id") or call_id),
+        "id": encode_call_id(own_id, signature) if isinstance(signature, str) and signature else own_id,
         "type": "function",
         "function": {"name": call.get("name"), "arguments": orjson.dumps(call.get("args") or {}).decode()},
     }

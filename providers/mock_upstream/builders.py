@@ -204,6 +204,7 @@ def ollama_embed(body: JSON, cache: PromptCache) -> Prepared:
 def gemini_generate(body: JSON, cache: PromptCache, *, model: str, stream: bool) -> Prepared:
     """``generateContent`` / ``streamGenerateContent``: the model and the streaming choice are in the URL."""
     conversation, max_tokens = gemini_format.parse_generate(body)
+    gemini_format.check_signatures(body, model)
     directives = parse_directives(conversation.texts, model)
 
     def render() -> JSON | StreamPlan:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 import orjson
@@ -85,6 +87,40 @@ def parse_generate(body: JSON) -> tuple[Conversation, int | None]:
     return conversation, max_tokens
 
 
+def thought_signature(name: str, response_id: str) -> str:
+    """The mock's signature on a function call: standard base64 (``+``, ``/``, ``=`` included), like Gemini's."""
+    return base64.b64encode(f"mock-thought:{name}:{response_id}\xff".encode("latin-1")).decode()
+
+
+def check_signatures(body: JSON, model: str) -> None:
+    """Gemini 3 refuses a function call of an earlier turn that lost its thought signature (400).
+
+    The first ``functionCall`` part of each ``model`` turn must carry a signature the mock issued, unchanged.
+    Other models (2.5) accept a missing one, as Gemini does.
+    """
+    if not model.startswith("gemini-3"):
+        return
+    for index, content in enumerate(body.get("contents") or []):
+        if not isinstance(content, dict) or content.get("role") != "model":
+            continue
+        calls = [p for p in content.get("parts") or [] if isinstance(p, dict) and "functionCall" in p]
+        if not calls:
+            continue
+        signature = calls[0].get("thoughtSignature")
+        if not isinstance(signature, str):
+            raise BadRequest(
+                f"Function call is missing a thought_signature in functionCall parts. Position {index}.",
+                param=f"contents[{index}]",
+            )
+        try:
+            text = base64.b64decode(signature, validate=True).decode("latin-1")
+        except (binascii.Error, ValueError):
+            text = ""
+        name = calls[0]["functionCall"].get("name") if isinstance(calls[0]["functionCall"], dict) else None
+        if not (text.startswith(f"mock-thought:{name}:") and text.endswith("\xff")):
+            raise BadRequest("Corrupted thought signature.", param=f"contents[{index}]")
+
+
 def _usage(reply: Reply) -> JSON:
     return {
         "promptTokenCount": reply.prompt_tokens,
@@ -93,16 +129,21 @@ def _usage(reply: Reply) -> JSON:
     }
 
 
-def _parts(reply: Reply) -> list[JSON]:
+def _parts(reply: Reply, response_id: str) -> list[JSON]:
     if reply.tool_call is not None:
-        return [{"functionCall": {"name": reply.tool_call.name, "args": reply.tool_call.arguments}}]
+        call = {"name": reply.tool_call.name, "args": reply.tool_call.arguments}
+        return [{"functionCall": call, "thoughtSignature": thought_signature(reply.tool_call.name, response_id)}]
     return [{"text": reply.text}]
 
 
 def generate_body(reply: Reply, *, model: str, response_id: str, with_usage: bool = True) -> JSON:
     body: JSON = {
         "candidates": [
-            {"content": {"role": "model", "parts": _parts(reply)}, "finishReason": _FINISH[reply.finish], "index": 0}
+            {
+                "content": {"role": "model", "parts": _parts(reply, response_id)},
+                "finishReason": _FINISH[reply.finish],
+                "index": 0,
+            }
         ],
         "modelVersion": model,
         "responseId": response_id,
@@ -130,7 +171,7 @@ def generate_stream_plan(reply: Reply, *, model: str, response_id: str, with_usa
 
     plan = StreamPlan(content_type=SSE_CONTENT_TYPE)
     if reply.tool_call is not None:
-        plan.content = [chunk(_parts(reply))]
+        plan.content = [chunk(_parts(reply, response_id))]
     else:
         plan.content = [chunk([{"text": piece}]) for piece in reply.pieces]
     plan.trailer = [chunk([{"text": ""}], _FINISH[reply.finish], usage=True)]

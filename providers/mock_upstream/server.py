@@ -10,9 +10,12 @@ Routes: ``POST /v1/chat/completions``, ``/v1/completions``, ``/v1/embeddings``,
 ``GET /v1/models`` (OpenAI); ``POST /v1/messages`` (Anthropic); ``POST
 /api/chat``, ``/api/generate``, ``/api/embed``, ``GET /api/tags`` (Ollama);
 ``POST /openai/deployments/{name}/chat/completions|embeddings?api-version=V`` (Azure
-OpenAI, ``api-key`` header); ``POST /v1beta/models/{model}:generateContent|streamGenerateContent``
-(Gemini, ``x-goog-api-key``); ``POST /model/{id}/converse|converse-stream`` (Bedrock,
-SigV4 checked against ``bedrock_format.MOCK_AWS_SECRET``); control: ``GET|DELETE
+OpenAI, ``api-key`` header), ``GET /openai/models``; ``POST
+/v1beta/models/{model}:generateContent|streamGenerateContent`` (Gemini, ``x-goog-api-key``;
+function calls carry a ``thoughtSignature`` that ``gemini-3*`` models require back), ``GET
+/v1beta/models``; ``POST /model/{id}/converse|converse-stream`` (Bedrock, SigV4 checked
+against ``bedrock_format.MOCK_AWS_SECRET``), ``GET /foundation-models`` (an access key
+starting ``NOLIST`` lacks the permission); control: ``GET|DELETE
 /_mock/events`` (request records, last 1000 unless told otherwise), ``POST /_mock/reset`` (records
 and prompt cache), ``GET /_mock/health``.
 
@@ -56,6 +59,8 @@ Api = Literal["openai", "anthropic", "ollama", "azure", "gemini", "bedrock"]
 OPENAI_MODELS = ["mock-gpt", "mock-gpt-mini", "mock-embedding"]
 ANTHROPIC_MODELS = ["mock-claude"]
 OLLAMA_MODELS = ["mock-llama:latest", "mock-embed:latest"]
+GEMINI_MODELS = ["gemini-2.5-flash", "gemini-3-pro-preview"]
+BEDROCK_MODELS = ["anthropic.claude-sonnet-4-5-v1:0"]
 MAX_EVENTS = 1000
 CREDENTIAL_HEADERS = ("authorization", "x-api-key", "api-key", "x-goog-api-key", "x-amz-security-token")
 HANG_SECONDS = 3600.0
@@ -388,6 +393,37 @@ async def _openai_models(request: web.Request) -> web.StreamResponse:
     return _json_response(openai_format.models_body(OPENAI_MODELS + ANTHROPIC_MODELS))
 
 
+async def _azure_models(request: web.Request) -> web.StreamResponse:
+    try:
+        _check_auth(request, "azure")
+    except ApiError as exc:
+        return _error_response("azure", exc, {})
+    return _json_response(openai_format.models_body(OPENAI_MODELS))
+
+
+async def _gemini_models(request: web.Request) -> web.StreamResponse:
+    try:
+        _check_auth(request, "gemini")
+    except ApiError as exc:
+        return _error_response("gemini", exc, {})
+    return _json_response({"models": [{"name": f"models/{m}", "displayName": m} for m in GEMINI_MODELS]})
+
+
+async def _bedrock_models(request: web.Request) -> web.StreamResponse:
+    """``ListFoundationModels``; an access key starting ``NOLIST`` lacks the permission (AccessDenied)."""
+    try:
+        await _check_signature(request)
+        if request.headers.get("Authorization", "").split("Credential=", 1)[-1].startswith("NOLIST"):
+            raise ApiError(
+                403,
+                "User is not authorized to perform: bedrock:ListFoundationModels",
+                kind="AccessDeniedException",
+            )
+    except ApiError as exc:
+        return _error_response("bedrock", exc, {})
+    return _json_response({"modelSummaries": [{"modelId": m, "providerName": "Mock"} for m in BEDROCK_MODELS]})
+
+
 async def _ollama_tags(request: web.Request) -> web.StreamResponse:
     return _json_response(ollama_format.tags_body(OLLAMA_MODELS))
 
@@ -444,6 +480,9 @@ def create_app(
     app.router.add_post("/v1beta/models/{target}", _path_endpoint("gemini", builders.gemini_generate))
     app.router.add_post("/model/{model}/converse", _path_endpoint("bedrock", builders.bedrock_converse, False))
     app.router.add_post("/model/{model}/converse-stream", _path_endpoint("bedrock", builders.bedrock_converse, True))
+    app.router.add_get("/openai/models", _azure_models)
+    app.router.add_get("/v1beta/models", _gemini_models)
+    app.router.add_get("/foundation-models", _bedrock_models)
     app.router.add_get("/_mock/health", _health)
     app.router.add_get("/_mock/events", _events)
     app.router.add_delete("/_mock/events", _clear_events)
