@@ -111,9 +111,9 @@ def test_seed_template_parses_without_warnings() -> None:
     assert config.routing is not None
     assert config.routing.strategy == "cost_optimized"
     assert [(t.name, t.model, t.max_cost_per_million) for t in config.routing.tiers] == [
-        ("simple_ops", "deepseek-v3", Decimal("0.15")),
-        ("code_gen", "sonnet-4.5", Decimal("3.0")),
-        ("complex_reasoning", "gpt-5.5", Decimal("15.0")),
+        ("simple_ops", (("deepseek-v3", 1),), Decimal("0.15")),  # a position: one model, weight 1
+        ("code_gen", (("sonnet-4.5", 1),), Decimal("3.0")),
+        ("complex_reasoning", (("gpt-5.5", 1),), Decimal("15.0")),
     ]
     assert config.routing.tiers[0].capabilities == ("file_ops", "grep", "basic_parsing")
     assert config.routing.fallback is not None

@@ -8,6 +8,7 @@ the deployment with the lowest recent time to first token.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from collections import Counter
 
@@ -16,9 +17,12 @@ import openai
 import pytest
 
 from gateway_platform.redis_clients import sync_client
+from providers.circuit import _ACQUIRE
+from providers.load import _CHOOSE
 from providers.models import Model
 from routing.models import Tier, TierModel
 from tests.factories import make_key, make_model, make_provider, make_team
+from tests.serving.redis_monitor import RedisMonitor
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -158,3 +162,36 @@ def test_a_failing_deployment_of_a_position_fails_over_to_its_neighbour(mock_ups
 
     # Whichever was drawn, the healthy member of the position answers before the next position is tried.
     assert {headers["x-gateway-model"] for headers in answers} == {"healthy-pool"}
+
+
+def test_weighted_balancing_adds_no_redis_command_and_least_busy_one_call_plus_the_release(
+    mock_upstream_url, gateway_url
+):
+    def sha(source: str) -> str:
+        return hashlib.sha1(source.encode()).hexdigest()
+
+    provider = make_provider(f"{mock_upstream_url}/v1", name="rt-lb-mock")
+    models = [make_model(provider, name=f"rt-lb-{i}", upstream_model=f"up-rt-{i}") for i in range(4)]
+    balanced_tier("rt_weighted", "weighted", [(models[0], 2), (models[1], 1)])
+    balanced_tier("rt_busy", "least-busy", [(models[2], 1), (models[3], 1)])
+    gateway = openai.OpenAI(base_url=f"{gateway_url}/v1", api_key=make_key(make_team())[1], max_retries=0)
+
+    def ask(tier: str, count: int) -> None:
+        for n in range(count):
+            gateway.chat.completions.create(
+                model=tier, messages=[{"role": "user", "content": f"round trip {n}"}], extra_headers=NO_STORE
+            )
+
+    ask("rt_weighted", 1)
+    ask("rt_busy", 1)  # warm up: scripts loaded, snapshot current
+    with RedisMonitor() as weighted:
+        ask("rt_weighted", 4)
+    with RedisMonitor() as busy:
+        ask("rt_busy", 4)
+
+    # Drawn in process before admission: the breaker admission read is the chosen one's; nothing else.
+    assert weighted.count(sha(_CHOOSE)) == 0 and weighted.count('"ZREM"') == 0
+    assert weighted.count(sha(_ACQUIRE)) == 0
+    # One Lua call counts and claims; the release rides on the usage record's batch.
+    assert busy.count(sha(_CHOOSE)) == 4
+    assert busy.count('"ZREM" "lb:busy:rt-lb-') == 4
