@@ -12,7 +12,8 @@ sharing them, then sends requests alternately to both:
 3. ``latency``: two deployments, one answering 0.15 s later: the share the
    faster one gets once both are measured.
 
-``--write`` puts the tables into ``docs/benchmarks.md`` (section ``load-balancing``).
+``--docs`` puts the tables into ``docs/benchmarks.md`` (section ``load-balancing``), written
+from the raw results in ``docs/results/balancing.json``.
 """
 
 from __future__ import annotations
@@ -22,13 +23,20 @@ import asyncio
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import aiohttp
 
-from bench import docs, procs, stack
+from bench import (
+    docs,
+    procs,
+    report,  # first: the provenance is taken when the benchmark starts
+    stack,
+)
 
+SECTION = "load-balancing"
 WEIGHTS = {"lb-east": 5, "lb-west": 3, "lb-north": 2}
+BUSY_WEIGHTS = {"lb-big": 3, "lb-small": 1}
+LATENCY_REQUESTS = 200
 
 
 def _fixtures(mock_url: str) -> str:
@@ -45,7 +53,7 @@ def _fixtures(mock_url: str) -> str:
             )
 
     tier("lb_weighted", "weighted", WEIGHTS)
-    tier("lb_busy", "least-busy", {"lb-big": 3, "lb-small": 1})
+    tier("lb_busy", "least-busy", BUSY_WEIGHTS)
     tier("lb_latency", "latency", {"lb-slow": 1, "lb-fast": 1})
     return make_key()[1]
 
@@ -69,23 +77,28 @@ async def _run(urls: list[str], secret: str, tier: str, text: str, count: int, c
     return served
 
 
-def _split_rows(served: Counter[str], weights: dict[str, int]) -> tuple[list[str], float]:
+def _split(served: Counter[str], weights: dict[str, int]) -> list[dict[str, object]]:
     total, weight_sum = sum(served.values()), sum(weights.values())
-    rows, worst = [], 0.0
-    for name, weight in weights.items():
-        expected, measured = 100 * weight / weight_sum, 100 * served[name] / total
-        worst = max(worst, abs(measured - expected))
-        rows.append(f"| {name} | {weight} | {expected:.1f} % | {served[name]} | {measured:.1f} % |")
-    return rows, worst
+    return [
+        {
+            "deployment": name,
+            "weight": weight,
+            "configured_pct": round(100 * weight / weight_sum, 2),
+            "answered": served[name],
+            "measured_pct": round(100 * served[name] / total, 2),
+        }
+        for name, weight in weights.items()
+    ]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=3000)
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--write", action="store_true", help="write the tables into docs/benchmarks.md")
-    args = parser.parse_args()
-    lines: list[str] = []
+def _worst(rows: list[dict[str, object]]) -> float:
+    return max(abs(float(r["measured_pct"]) - float(r["configured_pct"])) for r in rows)  # type: ignore[arg-type]
+
+
+def measure(requests: int, concurrency: int) -> dict[str, object]:
+    """Run the three strategies through two gateway processes; the raw results."""
+    from gateway_platform.redis_clients import sync_client
+
     with stack.backing_services() as backing:
         env = {**backing.env, "GATEWAY_CONFIG_POLL_SECONDS": "0.5"}
         with stack.mock_upstream(env, backing.logs) as (_, mock_url):
@@ -96,56 +109,77 @@ def main() -> int:
             ):
                 urls = [one, two]
                 started = time.perf_counter()
-                weighted = asyncio.run(_run(urls, secret, "lb_weighted", "spread", args.requests, args.concurrency))
+                weighted = asyncio.run(_run(urls, secret, "lb_weighted", "spread", requests, concurrency))
                 seconds = time.perf_counter() - started
-                rows, worst = _split_rows(weighted, WEIGHTS)
-                lines += [
-                    f"### weighted: {args.requests} requests, {args.concurrency} at a time, two gateway processes",
-                    "",
-                    "| Deployment | Weight | Configured | Answered | Measured |",
-                    "|---|---|---|---|---|",
-                    *rows,
-                    "",
-                    f"Largest deviation from the configured split: **{worst:.2f} percentage points** "
-                    f"({args.requests / seconds:.0f} requests/s through the gateway on this machine).",
-                    "",
-                ]
-                busy_count = max(args.concurrency * 10, 160)
-                busy = asyncio.run(
-                    _run(urls, secret, "lb_busy", "hold [[mock: delay=0.2]]", busy_count, args.concurrency)
-                )
-                rows, worst = _split_rows(busy, {"lb-big": 3, "lb-small": 1})
-                from gateway_platform.redis_clients import sync_client
-
+                busy_count = max(concurrency * 10, 160)
+                busy = asyncio.run(_run(urls, secret, "lb_busy", "hold [[mock: delay=0.2]]", busy_count, concurrency))
                 time.sleep(0.5)
-                left = {name: sync_client().zcard(f"lb:busy:{name}") for name in ("lb-big", "lb-small")}
-                lines += [
-                    f"### least-busy: {busy_count} requests held 0.2 s upstream, {args.concurrency} in flight",
-                    "",
-                    "| Deployment | Weight | Capacity share | Answered | Measured |",
-                    "|---|---|---|---|---|",
-                    *rows,
-                    "",
-                    f"In flight in Redis after the run: {left} (every request released its entry).",
-                    "",
-                ]
-                latency_count = 200
+                left = {name: int(sync_client().zcard(f"lb:busy:{name}")) for name in ("lb-big", "lb-small")}
                 latency = asyncio.run(
-                    _run(urls, secret, "lb_latency", "[[mock: model=up-lb-slow delay=0.15]]", latency_count, 4)
+                    _run(urls, secret, "lb_latency", "[[mock: model=up-lb-slow delay=0.15]]", LATENCY_REQUESTS, 4)
                 )
-                lines += [
-                    f"### latency: {latency_count} requests, one deployment 0.15 s slower",
-                    "",
-                    "| Deployment | Answered |",
-                    "|---|---|",
-                    *(f"| {name} | {latency[name]} |" for name in ("lb-fast", "lb-slow")),
-                    "",
-                    "The slower one answers the requests that measured it (one per gateway process while it had "
-                    "no sample, and the ones routed while both were unmeasured or in flight).",
-                ]
+    return {
+        "requests": requests,
+        "concurrency": concurrency,
+        "weighted": {"rows": _split(weighted, WEIGHTS), "requests_per_second": round(requests / seconds, 1)},
+        "least_busy": {"requests": busy_count, "rows": _split(busy, BUSY_WEIGHTS), "in_flight_after": left},
+        "latency": {"requests": LATENCY_REQUESTS, "answered": dict(latency)},
+    }
+
+
+def render(results: dict[str, object]) -> list[str]:
+    """The Markdown tables of ``results``."""
+    weighted, busy, latency = results["weighted"], results["least_busy"], results["latency"]
+    assert isinstance(weighted, dict) and isinstance(busy, dict) and isinstance(latency, dict)
+    headers = ["Deployment", "Weight", "Configured %", "Answered", "Measured %"]
+    keys = ["deployment", "weight", "configured_pct", "answered", "measured_pct"]
+    return [
+        f"### weighted: {results['requests']} requests, {results['concurrency']} at a time, two gateway processes",
+        "",
+        report.table(headers, [[row[k] for k in keys] for row in weighted["rows"]]),
+        "",
+        f"Largest deviation from the configured split: **{_worst(weighted['rows']):.2f} percentage points** "
+        f"({weighted['requests_per_second']:.0f} requests/s through both processes on this machine).",
+        "",
+        f"### least-busy: {busy['requests']} requests held 0.2 s upstream, {results['concurrency']} in flight",
+        "",
+        report.table(headers, [[row[k] for k in keys] for row in busy["rows"]]),
+        "",
+        f"In flight in Redis after the run: {busy['in_flight_after']} (every request released its entry). "
+        "The split follows the capacity the weights describe (requests in flight per unit of weight).",
+        "",
+        f"### latency: {latency['requests']} requests, one deployment 0.15 s slower",
+        "",
+        report.table(["Deployment", "Answered"], [[n, latency["answered"].get(n, 0)] for n in ("lb-fast", "lb-slow")]),
+        "",
+        "The slower one answers only the requests that measured it (each process tries an unmeasured "
+        "deployment first, and requests routed while both were still unmeasured).",
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--docs", action="store_true", help=f"rewrite the {SECTION} section of docs/benchmarks.md")
+    args = parser.parse_args()
+    results = measure(args.requests, args.concurrency)
+    lines = render(results)
     sys.stdout.write("\n".join(lines) + "\n")
-    if args.write:
-        docs.replace_section(Path(procs.BASE_DIR) / "docs" / "benchmarks.md", "load-balancing", lines)
+    path = report.write("balancing", results, "\n".join(lines))
+    if args.docs:
+        command = " ".join(["python -m bench.balancing", *sys.argv[1:]])
+        docs.replace_section(
+            procs.BASE_DIR / "docs" / "benchmarks.md",
+            SECTION,
+            [
+                f"Generated by `{command}`; raw results: `{path.relative_to(procs.BASE_DIR)}`.",
+                "",
+                *lines,
+                "",
+                report.provenance_line(),
+            ],
+        )
     return 0
 
 
