@@ -26,6 +26,7 @@ class TierModelForm(forms.ModelForm):
 
     weight = forms.IntegerField(
         min_value=1,
+        max_value=2**31 - 1,  # a PostgreSQL integer
         required=False,
         initial=1,
         help_text=TierModel._meta.get_field("weight").help_text,

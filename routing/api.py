@@ -152,6 +152,7 @@ class ProviderModelSerializer(ValidatedModelSerializer):
 
 
 Position = list[tuple[str, int]]  # a tier position: (model name, weight) of each model sharing it
+MAX_WEIGHT = 2**31 - 1  # TierModel.weight is a PostgreSQL integer
 
 
 _POSITIONS_SCHEMA = {
@@ -164,7 +165,10 @@ _POSITIONS_SCHEMA = {
                 "minItems": 1,
                 "items": {
                     "type": "object",
-                    "properties": {"model": {"type": "string"}, "weight": {"type": "integer", "minimum": 1}},
+                    "properties": {
+                        "model": {"type": "string"},
+                        "weight": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+                    },
                     "required": ["model"],
                     "additionalProperties": False,
                 },
@@ -208,9 +212,9 @@ class TierPositionsField(serializers.Field):
             name, weight = entry["model"], entry.get("weight", 1)
             if not isinstance(name, str) or not name.strip():
                 raise serializers.ValidationError(f"Position {index}: 'model' must be a model name.")
-            if isinstance(weight, bool) or not isinstance(weight, int) or weight < 1:
+            if isinstance(weight, bool) or not isinstance(weight, int) or not 1 <= weight <= MAX_WEIGHT:
                 raise serializers.ValidationError(
-                    f"Position {index}: the weight of '{name}' must be a whole number of at least 1."
+                    f"Position {index}: the weight of '{name}' must be a whole number from 1 to {MAX_WEIGHT}."
                 )
             members.append((name.strip(), weight))
         return members

@@ -112,6 +112,7 @@ def test_the_api_reads_and_writes_shared_positions_and_refuses_bad_ones():
     bad_bodies = [
         ({"models": [[{"model": "a1", "weight": 0}]]}, "models"),
         ({"models": [[{"model": "a1", "weight": -1}]]}, "models"),
+        ({"models": [[{"model": "a1", "weight": 2**31}]]}, "models"),
         ({"models": [[{"model": "a1", "weight": "3"}]]}, "models"),
         ({"models": [[{"model": "a1", "share": 3}]]}, "models"),
         ({"models": [[]]}, "models"),
@@ -154,7 +155,7 @@ def test_the_admin_edits_weights_and_strategy_and_refuses_bad_ones():
     provider = make_provider("http://mock.example/v1", name="admin-lb")
     one, two = make_model(provider, name="m-one"), make_model(provider, name="m-two")
 
-    for weight in ("0", "-1", "x"):
+    for weight in ("0", "-1", "x", str(2**31)):
         page = browser.post("/admin/routing/tier/add/", _tier_form("shared", [(one.pk, 0, "3"), (two.pk, 0, weight)]))
         assert page.status_code == 200 and b"errornote" in page.content, weight
     page = browser.post("/admin/routing/tier/add/", _tier_form("shared", [(one.pk, 0, "3")], balancing="fastest"))
