@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from caching.vocabulary import CONTRASTS, KNOWN_NAMES, NEGATIONS, NUMBER_WORDS, SCALE_WORDS, STRICT_CONTRASTS, UNITS
-from caching.wording import content_words
+from caching.wording import analyse
 
 _CODE_BLOCK = re.compile(r"```[\w+-]*\n?(.*?)```", re.S)
 _INLINE_CODE = re.compile(r"`([^`\n]+)`")
@@ -80,6 +80,7 @@ class Literals:
     contrasts: tuple[frozenset[int], ...]  # per contrast group, the classes present
     words: frozenset[str] = frozenset()  # every lower-cased word of the prompt (names may be spelt in lower case)
     content: frozenset[str] = frozenset()  # the wording check's canonical content words of the remaining prose
+    request: int = -1  # the kind of answer its first verb asks for (caching.wording.REQUEST_CLASSES), -1 if none
 
 
 def _take(pattern: re.Pattern[str], text: str, kind: str, found: list[str]) -> str:
@@ -255,6 +256,7 @@ def extract_literals(text: str) -> Literals:
     word_set = frozenset(words)
     numbers = (_numbers(rest) if _DIGIT.search(rest) else []) + _number_words(words, word_set)
     contrasts = tuple(frozenset(i for i, cls in enumerate(group) if cls & word_set) for group in CONTRASTS)
+    content, request = analyse(rest, lowered)
     return Literals(
         exact=tuple(sorted(found)),
         numbers=tuple(sorted(numbers)),
@@ -262,7 +264,8 @@ def extract_literals(text: str) -> Literals:
         negated=bool(word_set & NEGATIONS) or "n't" in lowered,
         contrasts=contrasts,
         words=word_set if rest == text and text.isascii() else frozenset(_words(text, text.lower(), apostrophes=False)),
-        content=content_words(rest, lowered),
+        content=content,
+        request=request,
     )
 
 
@@ -291,6 +294,8 @@ def compare(a: Literals, b: Literals, *, wording: bool = True) -> str:
     for strict, mine, theirs in zip(STRICT_CONTRASTS, a.contrasts, b.contrasts, strict=True):
         if mine != theirs and (strict or (mine and theirs)):
             return "contrast"
+    if wording and a.request != b.request and a.request >= 0 and b.request >= 0:
+        return "request"
     if wording and a.content != b.content:
         return "wording"
     return ""

@@ -355,6 +355,29 @@ def _build_synonyms() -> dict[str, str]:
 
 
 SYNONYM_OF = _build_synonyms()
+# What a request asks for, by the verb it starts with. These verbs are framing words (dropping one keeps
+# the task: "What does X do?" = "Explain X"), but two prompts that both start by naming a kind of answer
+# must name the same one: "Explain X" is not "Write X", "Show the config" is not "Change the config".
+# Only the first word after a lead-in counts ("Write a query to find rows" asks for a query), and only
+# these exact forms; ambiguous verbs (give, get, make, tell, help, suggest) belong to no class.
+REQUEST_CLASSES: tuple[str, ...] = (
+    "explain describe clarify",  # an explanation
+    "write generate produce create compose draft implement",  # a new artefact
+    "change set convert transform turn modify",  # the given thing, changed
+    "show display print list fetch retrieve find locate identify review",  # something that exists, found
+)
+REQUEST_CLASS = {word: index for index, words in enumerate(REQUEST_CLASSES) for word in words.split()}
+LEAD_IN = _words("please kindly can could would will you i we me us let's lets help how just quickly now also then")
+
+
+def request_class(tokens: list[str]) -> int:
+    """The kind of answer a prompt starts by asking for (index in ``REQUEST_CLASSES``), or -1."""
+    for token in tokens:
+        if token not in LEAD_IN:
+            return REQUEST_CLASS.get(token, -1)
+    return -1
+
+
 # Words other checks of the guard compare: negations (present in both or neither) and numbers.
 _ELSEWHERE = NEGATIONS | frozenset(NUMBER_WORDS) | frozenset(SCALE_WORDS)
 # Contrast words (ascending/descending, add/remove, …) stand for their class: the guard compares the
@@ -404,6 +427,11 @@ def content_words(text: str, lowered: str | None = None) -> frozenset[str]:
 
     ``lowered`` is ``text.lower()`` when the caller has it already.
     """
+    return analyse(text, lowered)[0]
+
+
+def analyse(text: str, lowered: str | None = None) -> tuple[frozenset[str], int]:
+    """``content_words`` and the ``request_class`` of a prompt's remaining text."""
     lowered = rewrite_phrases((text.lower() if lowered is None else lowered).replace("’", "'"))
     tokens = _TOKEN.findall(lowered)
     unique = set(tokens)
@@ -418,7 +446,7 @@ def content_words(text: str, lowered: str | None = None) -> frozenset[str]:
             if token in units and not (previous and (previous[0].isdigit() or previous in _NUMBERISH)):
                 found.update(_forms(token))
             previous = token
-    return frozenset(found)
+    return frozenset(found), request_class(tokens)
 
 
 def content_difference(cached: str, new: str) -> tuple[frozenset[str], frozenset[str]]:

@@ -54,6 +54,30 @@ def test_paraphrases_still_agree(cached: str, new: str) -> None:
     assert mismatch(new, cached) == ""
 
 
+REQUEST_CHANGES = [
+    ("Explain the parse function", "Write the parse function"),
+    ("Review the login handler", "Implement the login handler"),
+    ("Show the config", "Change the config"),
+    ("Create a bucket", "Show the bucket"),
+    ("Please explain the parse function", "How do I write the parse function?"),
+]
+
+
+@pytest.mark.parametrize(("cached", "new"), REQUEST_CHANGES)
+def test_another_kind_of_answer_is_a_miss(cached: str, new: str) -> None:
+    """Request verbs are framing words, but two that ask for different kinds of answer are a change."""
+    assert mismatch(cached, new) == mismatch(new, cached) == "request"
+
+
+def test_a_request_verb_counts_only_where_the_request_starts() -> None:
+    assert mismatch("What does the login handler do?", "Explain the login handler") == ""
+    assert mismatch("Give me 10 random passwords", "Generate 10 random passwords") == ""
+    assert (
+        mismatch("List the yaml files changed in the last 3 days", "Find every yaml file modified in the last 3 days")
+        == ""
+    )
+
+
 def test_an_ordinal_is_its_number() -> None:
     assert mismatch("Return the 7th Fibonacci number", "Return the 8th Fibonacci number") == "numbers"
 
