@@ -25,12 +25,14 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from gateway_platform.redis_clients import Batch, async_client, async_script, sync_client
+from gateway_platform.redis_clients import Batch, sync_client
+from providers import circuit
+from providers.circuit import Permit
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +98,13 @@ class LeastBusy:
 
     chosen: str | None
     in_flight: dict[str, int]
+    # Breakers of the candidates found closed, read in the same round trip (``circuit.peeked_permit``).
+    permits: dict[str, Permit] = field(default_factory=dict)
+
+
+def _peeked(batch_results: list[object], at: dict[str, int]) -> dict[str, Permit]:
+    permits = {name: circuit.peeked_permit(batch_results[index]) for name, index in at.items()}
+    return {name: permit for name, permit in permits.items() if permit is not None}
 
 
 async def choose_least_busy(
@@ -103,32 +112,45 @@ async def choose_least_busy(
 ) -> LeastBusy | None:
     """Count ``candidates`` and ``others`` in flight; add ``request_id`` to the least busy candidate per weight.
 
-    ``candidates`` come in tie-break order (the first of equal scores wins). None if Redis failed.
+    ``candidates`` come in tie-break order (the first of equal scores wins). Their breakers are read
+    in the same round trip, so the chosen one needs no call of its own. None if Redis failed.
     """
     names = [name for name, _ in candidates] + list(others)
     max_age = float(settings.GATEWAY["BALANCE_IN_FLIGHT_MAX_SECONDS"])
-    args = [max_age, request_id, len(candidates), *(max(1, weight) for _, weight in candidates)]
+    args: list[str | int | float] = [max_age, request_id, len(candidates), *(max(1, w) for _, w in candidates)]
+    batch = Batch()
+    chosen_at = batch.script(_CHOOSE, [busy_key(name) for name in names], args)
+    peeks = {name: circuit.queue_peek(batch, name) for name, _ in candidates}
     try:
-        raw = await async_script(_CHOOSE)(keys=[busy_key(name) for name in names], args=args)
+        results = await batch.execute()
+        raw = results[chosen_at]
+        if isinstance(raw, Exception):
+            raise raw
     except RedisError:
         logger.warning("deployment load unavailable; balancing by weight")
         return None
     index = int(raw[0])
     counts = {name: int(count) for name, count in zip(names, raw[1:], strict=True)}
-    return LeastBusy(chosen=names[index - 1] if index > 0 else None, in_flight=counts)
+    return LeastBusy(chosen=names[index - 1] if index > 0 else None, in_flight=counts, permits=_peeked(results, peeks))
 
 
-async def latencies(names: Sequence[str]) -> dict[str, float | None] | None:
-    """Recent time to first token (ms) of each deployment; None for one without a recent sample.
-
-    None if Redis failed.
+async def latencies(names: Sequence[str]) -> tuple[dict[str, float | None], dict[str, Permit]] | None:
+    """Recent time to first token (ms) of each deployment (None without a recent sample), and the
+    breakers found closed, read in one round trip. None if Redis failed.
     """
+    batch = Batch()
+    read_at = batch.command("MGET", *(latency_key(name) for name in names))
+    peeks = {name: circuit.queue_peek(batch, name) for name in names}
     try:
-        raw = await async_client().mget([latency_key(name) for name in names])
+        results = await batch.execute()
+        raw = results[read_at]
+        if isinstance(raw, Exception):
+            raise raw
     except RedisError:
         logger.warning("deployment latencies unavailable; balancing by weight")
         return None
-    return {name: (float(value) if value is not None else None) for name, value in zip(names, raw, strict=True)}
+    measured = {name: (float(value) if value is not None else None) for name, value in zip(names, raw, strict=True)}
+    return measured, _peeked(results, peeks)
 
 
 def queue_marks(batch: Batch, marks: Sequence[Mark], request_id: str, *, first_token: float | None, now: float) -> None:

@@ -194,7 +194,7 @@ class TierPositionsField(serializers.Field):
 
     def to_internal_value(self, data: object) -> list[Position]:
         if not isinstance(data, list):
-            self.fail("not_a_list")
+            raise serializers.ValidationError(self.error_messages["not_a_list"].format())
         return [self._position(item, index) for index, item in enumerate(data)]
 
     @staticmethod

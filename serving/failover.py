@@ -109,15 +109,27 @@ async def _least_busy(exchange: Exchange, route: Route, groups: list[list[balanc
         return balancing.weighted(route, route.balance)
     if counted.chosen is not None:
         exchange.load_marks.append(load.Mark(counted.chosen, busy=True))
-    return balancing.least_busy(route, groups, counted.in_flight, counted.chosen)
+    route = balancing.least_busy(route, groups, counted.in_flight, counted.chosen)
+    _keep_permit(exchange, route, counted.permits)
+    return route
 
 
 async def _lowest_latency(exchange: Exchange, route: Route, groups: list[list[balancing.Member]]) -> Route:
     assert route.balance is not None
-    measured = await load.latencies([name for group in groups for name, _ in group])
-    if measured is None:  # Redis failed: by weight
+    read = await load.latencies([name for group in groups for name, _ in group])
+    if read is None:  # Redis failed: by weight
         return balancing.weighted(route, route.balance)
-    return balancing.lowest_latency(route, groups, measured)
+    measured, permits = read
+    route = balancing.lowest_latency(route, groups, measured)
+    _keep_permit(exchange, route, permits)
+    return route
+
+
+def _keep_permit(exchange: Exchange, route: Route, permits: dict[str, circuit.Permit]) -> None:
+    """The first deployment's breaker, read with the load: the first attempt needs no circuit call."""
+    first = route.deployments[0].name
+    if first in permits:
+        exchange.circuit_permits[first] = permits[first]
 
 
 def _note_picks(exchange: Exchange, route: Route) -> None:

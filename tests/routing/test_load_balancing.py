@@ -192,6 +192,8 @@ def test_weighted_balancing_adds_no_redis_command_and_least_busy_one_call_plus_t
     # Drawn in process before admission: the breaker admission read is the chosen one's; nothing else.
     assert weighted.count(sha(_CHOOSE)) == 0 and weighted.count('"ZREM"') == 0
     assert weighted.count(sha(_ACQUIRE)) == 0
-    # One Lua call counts and claims; the release rides on the usage record's batch.
+    # One round trip counts, claims and reads the candidates' breakers; the release rides on the usage
+    # record's batch; the chosen deployment's closed breaker needs no call of its own.
     assert busy.count(sha(_CHOOSE)) == 4
+    assert busy.count(sha(_ACQUIRE)) == 0
     assert busy.count('"ZREM" "lb:busy:rt-lb-') == 4
