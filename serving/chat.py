@@ -103,6 +103,10 @@ async def _serve_complete(
     exchange: Exchange, responder: Responder, route: Route, cached: response_cache.CacheLookup, plan: ChatPlan
 ) -> None:
     async def attempt(deployment: Deployment) -> Completion:
+        native = plan.native_for(deployment)
+        if native is not None:  # the upstream speaks the client's API: its body goes as it came
+            passthrough, request = native
+            return await passthrough.complete_native(deployment, request, caching=plan.prompt_caching)
         adapter = adapter_for(deployment.provider.kind)
         if adapter is None:
             raise no_adapter(deployment)
@@ -112,11 +116,18 @@ async def _serve_complete(
     exchange.deployment = route_served(exchange, route)
     finish_usage(exchange, completion.usage, plan.estimate_prompt, len(completion.text))
     body = answers.finish_body(exchange, plan, completion.body)  # code mode, guardrail
-    await send_json(exchange, responder, body)
+    exchange.passthrough = completion.raw is not None  # native_for ruled out answer rewrites for it
+    await send_json(exchange, responder, completion.raw if completion.raw is not None else body)
     response_cache.remember(exchange, cached, body)
 
 
-def _open_stream(plan: ChatPlan, deployment: Deployment) -> AsyncIterator[StreamChunk]:
+def _open_stream(exchange: Exchange, plan: ChatPlan, deployment: Deployment) -> AsyncIterator[StreamChunk]:
+    native = plan.native_for(deployment)
+    # Set per attempt: the answer that reaches the client is the upstream's own (responders relay it).
+    exchange.passthrough = native is not None
+    if native is not None:
+        passthrough, request = native
+        return aiter(passthrough.stream_native(deployment, request, caching=plan.prompt_caching))
     adapter = adapter_for(deployment.provider.kind)
     if adapter is None:
         raise no_adapter(deployment)
@@ -159,7 +170,7 @@ async def _serve_stream(
         exchange,
         plan,
         route,
-        open_stream=lambda deployment: _open_stream(plan, deployment),
+        open_stream=lambda deployment: _open_stream(exchange, plan, deployment),
         relay=lambda *args: _stream_from(exchange, responder, request, plan, cached, *args),
     )
     response_cache.remember(exchange, cached)  # only reached when the stream completed normally

@@ -16,8 +16,9 @@ from typing import Any
 from django.conf import settings
 
 from gateway_platform.config.snapshot import KeyInfo, Snapshot
+from providers.adapters import passthrough_adapter_for
 from providers.adapters.anthropic import PROMPT_CACHING_KEY
-from providers.adapters.base import Deployment
+from providers.adapters.base import Deployment, NativeRequest, PassthroughAdapter
 from providers.adapters.tokens import PromptFacts, estimate_prompt_tokens
 from routing import guardrail, sessions
 from routing.cascade import CascadePlan, plan_cascade
@@ -28,7 +29,7 @@ from routing.reduction.instructions import EditRequest
 from routing.resolver import Route
 from routing.tier_views import tiers_for
 from serving.exchange import Exchange
-from serving.requests import ChatRequest
+from serving.requests import ChatRequest, Passthrough
 
 ANTHROPIC_KIND = "anthropic"
 OPENAI_KIND = "openai"
@@ -52,6 +53,7 @@ class ChatPlan:
     edit: EditRequest | None = None
     last_body: dict[str, Any] | None = None
     facts: PromptFacts | None = None  # of ``body``'s messages (``serving.requests.ChatRequest.facts``)
+    native: Passthrough | None = None
     _reduced: dict[int | None, Reduced] = field(default_factory=dict)
 
     @property
@@ -117,6 +119,21 @@ class ChatPlan:
             return False
         return budget is None or facts.message_tokens <= budget
 
+    def native_for(self, deployment: Deployment) -> tuple[PassthroughAdapter, NativeRequest] | None:
+        """The adapter and request for sending the client's own body to ``deployment`` unchanged.
+
+        None (translate instead) when the upstream does not speak the client's API, or when the
+        gateway changes the request or the answer: a skill's prompt, a summary, token reduction
+        (all rewrite the translated messages), code mode or the guardrail (they rewrite answers).
+        """
+        native = self.native
+        if native is None or self.code_mode or self.guarded:
+            return None
+        adapter = passthrough_adapter_for(native.request, deployment)
+        if adapter is None or self.body_for(deployment).get("messages") is not native.parsed_messages:
+            return None
+        return adapter, native.request
+
     def estimate_prompt(self) -> int:
         """Estimated prompt tokens of the body last sent (for upstreams that report no usage)."""
         return estimate_prompt_tokens(self.last_body if self.last_body is not None else self.body)
@@ -153,4 +170,5 @@ def plan_chat(exchange: Exchange, snapshot: Snapshot, key: KeyInfo, request: Cha
         guard_commands=guard.commands,
         cascade=cascade,
         facts=request.facts(),
+        native=request.native,
     )

@@ -97,6 +97,8 @@ class Exchange:
     end_commands: list[tuple[Any, ...]] = field(default_factory=list)
     # Load to report for balanced deployments (in flight, time to first token), with the usage record.
     load_marks: list[Mark] = field(default_factory=list)
+    # The answer being sent is the upstream's own, in the client's API (pass-through): not translated.
+    passthrough: bool = False
 
     def finishes_when_abandoned(self) -> bool:
         """Whether the answer is still produced (and billed) when the client leaves: anything but a live stream.

@@ -13,10 +13,20 @@ from typing import Any
 import orjson
 
 from gateway_platform.errors import GatewayError, invalid_request
+from providers.adapters.base import NativeRequest
 from providers.adapters.tokens import PromptFacts, prompt_facts, prompt_token_bound, raw_token_bound
 
 GATEWAY_FIELDS = ("skill", "smart_routing", "provider")
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+
+
+@dataclass(frozen=True, slots=True)
+class Passthrough:
+    """A request that may go to an upstream speaking the client's API unchanged."""
+
+    request: NativeRequest
+    # The translated messages as parsed: a body still holding this very list was not rewritten.
+    parsed_messages: object
 
 
 @dataclass(slots=True)
@@ -33,6 +43,8 @@ class ChatRequest:
     raw_size: int | None = None
     _parsed: dict[str, Any] | None = field(default=None, repr=False)  # ``body`` as parsed from the raw bytes
     _facts: tuple[dict[str, Any], PromptFacts] | None = field(default=None, repr=False)
+    # The client's body in its own API, sent unchanged to upstreams that speak it (pass-through).
+    native: Passthrough | None = None
 
     def facts(self) -> PromptFacts:
         """The body's ``PromptFacts``, gathered once per body (a skill or a summary replaces the body)."""

@@ -200,7 +200,12 @@ async def relay_stream(
                     text_len += len(chunk.text)
                     if chunk.usage is not None:
                         usage = chunk.usage
-                if chunk.data is not None and not (chunk.usage_only and not include_usage):
+                if chunk.raw is not None:  # pass-through: the upstream's event, for the responder to relay
+                    if exchange.first_token_monotonic is None:
+                        await start_stream(exchange, responder, deployment)
+                        exchange.first_token_monotonic = time.monotonic()
+                    pending.append(chunk.raw)
+                elif chunk.data is not None and not (chunk.usage_only and not include_usage):
                     if exchange.first_token_monotonic is None:
                         await start_stream(exchange, responder, deployment)
                         exchange.first_token_monotonic = time.monotonic()

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from providers.adapters.anthropic import AnthropicAdapter
 from providers.adapters.azure import AzureOpenAIAdapter, AzureOpenAIEmbeddingsAdapter
-from providers.adapters.base import ChatAdapter, EmbeddingsAdapter, TextCompletionAdapter
+from providers.adapters.base import (
+    ChatAdapter,
+    Deployment,
+    EmbeddingsAdapter,
+    NativeRequest,
+    PassthroughAdapter,
+    TextCompletionAdapter,
+)
 from providers.adapters.bedrock import BedrockAdapter
 from providers.adapters.gemini import GeminiAdapter
 from providers.adapters.ollama import OllamaAdapter
@@ -27,6 +34,16 @@ ADAPTERS: dict[str, ChatAdapter] = {
 def adapter_for(kind: str) -> ChatAdapter | None:
     """The adapter for a provider kind (None when this build has none)."""
     return ADAPTERS.get(kind)
+
+
+# Inbound APIs an upstream can take unchanged, by API name (``NativeRequest.api``).
+PASSTHROUGH_ADAPTERS: dict[str, PassthroughAdapter] = {adapter.api: adapter for adapter in (AnthropicAdapter(),)}
+
+
+def passthrough_adapter_for(request: NativeRequest, deployment: Deployment) -> PassthroughAdapter | None:
+    """The adapter that sends ``request`` to ``deployment`` unchanged (None: translate it instead)."""
+    adapter = PASSTHROUGH_ADAPTERS.get(request.api)
+    return adapter if adapter is not None and adapter.serves(deployment) else None
 
 
 # Anthropic, Gemini and Bedrock (through this gateway) have neither embeddings nor legacy text completions.

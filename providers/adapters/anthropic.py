@@ -38,12 +38,15 @@ from providers.adapters.anthropic_translate import (
     finish_reason,
     parse_messages_response,
 )
-from providers.adapters.base import JSON, Completion, Deployment, ProviderConfig, StreamChunk
+from providers.adapters.base import JSON, Completion, Deployment, NativeRequest, ProviderConfig, StreamChunk
 
 logger = logging.getLogger(__name__)
 
 ANTHROPIC_VERSION = "2023-06-01"
 PROMPT_CACHING_KEY = "x_gateway_prompt_caching"
+MESSAGES_API = "anthropic.messages"
+# Client headers a pass-through request keeps (the API version and beta switches; never credentials).
+FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta")
 
 
 def build_headers(provider: ProviderConfig) -> dict[str, str]:
@@ -62,6 +65,46 @@ def build_request(deployment: Deployment, body: JSON, *, stream: bool) -> JSON:
     """The upstream body, with prompt caching applied when the gateway asked for it."""
     payload = build_messages_request(deployment, body, stream=stream)
     return apply_cache_control(payload, enabled=bool(body.get(PROMPT_CACHING_KEY)))
+
+
+def has_cache_control(body: JSON) -> bool:
+    """Whether the client placed any ``cache_control`` (top level, tools, system or message blocks)."""
+    if body.get("cache_control"):
+        return True
+    blocks: list[object] = [*(body.get("tools") or [])]
+    system = body.get("system")
+    blocks += system if isinstance(system, list) else []
+    for message in body.get("messages") or []:
+        if isinstance(message, dict):
+            content = message.get("content")
+            blocks += content if isinstance(content, list) else []
+    return any(isinstance(block, dict) and block.get("cache_control") for block in blocks)
+
+
+def build_native_request(deployment: Deployment, request: NativeRequest, *, stream: bool, caching: bool) -> JSON:
+    """The client's own Messages body for ``deployment``: only ``model`` replaced.
+
+    The gateway's prompt caching (``caching``) marks breakpoints only when the
+    client placed none itself: a client that manages its cache keeps its layout
+    (and Anthropic's limit of four breakpoints is never crossed by us).
+    """
+    body = {**request.body, "model": deployment.upstream_model}
+    if stream:
+        body["stream"] = True
+    else:
+        body.pop("stream", None)
+    if caching and not has_cache_control(body):
+        body = apply_cache_control(orjson.loads(orjson.dumps(body)), enabled=True)  # a copy: the client's is kept
+    return body
+
+
+def build_native_headers(provider: ProviderConfig, request: NativeRequest) -> dict[str, str]:
+    """The Messages headers with the client's API version and beta switches."""
+    headers = build_headers(provider)
+    for name, value in request.headers:
+        if name in FORWARDED_HEADERS:
+            headers[name] = value
+    return headers
 
 
 # --------------------------------------------------------------------------- stream (pure)
@@ -199,11 +242,77 @@ def _decode_event(provider: ProviderConfig, event: SseEvent) -> JSON:
     return data
 
 
+def raw_event(event: SseEvent) -> bytes:
+    """The upstream's event as the client gets it in pass-through: its name and data unchanged."""
+    head = b"event: " + event.event.encode() + b"\n" if event.event else b""
+    return head + b"data: " + event.data.encode() + b"\n\n"
+
+
 class AnthropicAdapter:
     kind: ClassVar[str] = "anthropic"
+    api: ClassVar[str] = MESSAGES_API
 
-    def _url(self, deployment: Deployment) -> str:
-        return deployment.provider.base_url.rstrip("/") + "/v1/messages"
+    def _url(self, deployment: Deployment, query: str = "") -> str:
+        url = deployment.provider.base_url.rstrip("/") + "/v1/messages"
+        return f"{url}?{query}" if query else url
+
+    def serves(self, deployment: Deployment) -> bool:
+        """Every Anthropic deployment speaks the Messages API."""
+        return deployment.provider.kind == self.kind
+
+    async def complete_native(self, deployment: Deployment, request: NativeRequest, *, caching: bool) -> Completion:
+        """The client's Messages body sent as is; the answer kept verbatim in ``raw``."""
+        provider = deployment.provider
+        payload = build_native_request(deployment, request, stream=False, caching=caching)
+        url = self._url(deployment, request.query)
+        resp = await http.post_json(provider, url, payload, build_native_headers(provider, request))
+        try:
+            completion = parse_messages_response(resp.body, model=deployment.name, created=int(time.time()))
+        except (orjson.JSONDecodeError, AttributeError, TypeError):
+            raise errors.upstream_status(provider.name, 502, "malformed JSON answer") from None
+        completion.raw = resp.body
+        return completion
+
+    async def stream_native(
+        self, deployment: Deployment, request: NativeRequest, *, caching: bool
+    ) -> AsyncIterator[StreamChunk]:
+        """The client's Messages body streamed; each upstream event is relayed in ``raw`` as it came.
+
+        The OpenAI translation of each event rides along (``more``) for accounting and the cache.
+        """
+        provider = deployment.provider
+        payload = build_native_request(deployment, request, stream=True, caching=caching)
+        translator = StreamTranslator(provider=provider.name, model=deployment.name, created=int(time.time()))
+        decoder = SseDecoder()
+        url = self._url(deployment, request.query)
+        lines = http.stream_lines(provider, url, payload, build_native_headers(provider, request))
+        try:
+            async for line in lines:
+                event = decoder.feed(line)
+                if event is not None:
+                    for chunk in self._native_chunks(provider, translator, event):
+                        yield chunk
+            event = decoder.flush()
+            if event is not None:
+                for chunk in self._native_chunks(provider, translator, event):
+                    yield chunk
+        finally:
+            await lines.aclose()
+        if not translator.finished:
+            raise errors.upstream_dropped(provider.name)
+        usage = translator.usage_chunk()
+        if usage is not None:
+            yield usage
+
+    @staticmethod
+    def _native_chunks(provider: ProviderConfig, translator: StreamTranslator, event: SseEvent) -> list[StreamChunk]:
+        try:
+            chunks = translator.feed(_decode_event(provider, event))
+        except (AttributeError, TypeError, ValueError):
+            raise errors.upstream_status(provider.name, 502, "malformed stream event") from None
+        for chunk in chunks:
+            chunk.more = True
+        return [*chunks, StreamChunk(data=None, raw=raw_event(event))]
 
     async def complete(self, deployment: Deployment, body: JSON) -> Completion:
         """One non-streaming Messages call, answered in OpenAI shape."""

@@ -77,6 +77,8 @@ class Completion:
     usage: Usage | None
     text: str
     finish_reason: str | None
+    # Pass-through: the upstream's own answer, verbatim, for a client that speaks the upstream's API.
+    raw: bytes | None = None
 
 
 @dataclass(slots=True)
@@ -93,6 +95,8 @@ class StreamChunk:
     # Relayed without reading ``data`` (it carries neither usage nor a finish reason): ``text`` is
     # empty until ``chunk_text`` reads it, for the few features that need the text of every event.
     unread: bool = False
+    # Pass-through: the upstream's own SSE event, verbatim (``data`` then only feeds accounting and the cache).
+    raw: bytes | None = None
 
 
 def delta_text(data: object) -> str:
@@ -112,6 +116,46 @@ def chunk_text(chunk: StreamChunk) -> str:
         chunk.unread = False
         chunk.text = delta_text(orjson.loads(chunk.data)) if chunk.data is not None else ""
     return chunk.text
+
+
+@dataclass(frozen=True, slots=True)
+class NativeRequest:
+    """A request in an upstream's own API, to be sent as the client wrote it (pass-through).
+
+    ``api`` names the wire format (``anthropic.messages``, ``openai.responses``); ``body`` is the
+    client's body without the gateway's own fields (``model`` is replaced per deployment);
+    ``headers`` are the client's API headers worth forwarding (e.g. ``anthropic-beta``) and
+    ``query`` its query string (e.g. ``beta=true``).
+    """
+
+    api: str
+    body: JSON
+    headers: tuple[tuple[str, str], ...] = ()
+    query: str = ""
+
+
+class PassthroughAdapter(Protocol):
+    """A wire format that can take a request in its own API unchanged (``NativeRequest``).
+
+    Answers carry both the OpenAI shape (``body`` / ``data``: accounting, cache, quality checks)
+    and the upstream's own bytes (``raw``), which reach a client that speaks the same API as they came.
+    """
+
+    api: ClassVar[str]
+
+    def serves(self, deployment: Deployment) -> bool:
+        """Whether ``deployment`` speaks this API natively."""
+        ...
+
+    async def complete_native(self, deployment: Deployment, request: NativeRequest, *, caching: bool) -> Completion:
+        """Send the native request (not streamed); ``caching``: the gateway's prompt caching may be added."""
+        ...
+
+    def stream_native(
+        self, deployment: Deployment, request: NativeRequest, *, caching: bool
+    ) -> AsyncIterator[StreamChunk]:
+        """Send the native request streamed; chunks carry the upstream's events in ``raw``."""
+        ...
 
 
 class ChatAdapter(Protocol):

@@ -6,8 +6,11 @@ prefix hashes (one per app).
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import math
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +35,51 @@ _ERROR_TYPES: dict[int, str] = {
     529: "overloaded_error",
 }
 _STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
+
+
+# Thinking blocks are signed as Anthropic signs them: a block that comes back changed is refused.
+THINKING_KEY = b"mock-thinking-signing-key"
+THINKING_TYPES = frozenset({"enabled", "adaptive"})
+
+
+def sign(text: str) -> str:
+    """The signature the mock gives a thinking block (or a redacted block's token)."""
+    return base64.b64encode(hmac.new(THINKING_KEY, text.encode(), hashlib.sha256).digest()).decode()
+
+
+def redacted_data() -> str:
+    """An opaque ``redacted_thinking`` payload the mock can verify later."""
+    token = uuid.uuid4().hex
+    return f"{token}.{sign(token)}"
+
+
+def check_thinking_blocks(body: JSON) -> None:
+    """400, as Anthropic answers, when a thinking block of the history is not exactly as the mock sent it."""
+    for i, message in enumerate(body.get("messages") or []):
+        content = message.get("content") if isinstance(message, dict) else None
+        for j, block in enumerate(content if isinstance(content, list) else []):
+            kind = block.get("type") if isinstance(block, dict) else None
+            where = f"messages.{i}.content.{j}"
+            if kind == "thinking":
+                text, signature = block.get("thinking"), block.get("signature")
+                if not isinstance(text, str) or not isinstance(signature, str) or signature != sign(text):
+                    raise BadRequest(f"{where}: Invalid `signature` in `thinking` block", param=where)
+            elif kind == "redacted_thinking":
+                token, _, signature = str(block.get("data") or "").partition(".")
+                if not token or signature != sign(token):
+                    raise BadRequest(f"{where}: Invalid `data` in `redacted_thinking` block", param=where)
+
+
+def thinking_blocks(body: JSON, conversation: Conversation) -> list[JSON]:
+    """The thinking a request with ``thinking`` enabled or adaptive gets first: one signed, one redacted."""
+    thinking = body.get("thinking")
+    if not isinstance(thinking, dict) or thinking.get("type") not in THINKING_TYPES:
+        return []
+    text = f"Mock thinking about: {conversation.last_user_text[:60]}"
+    return [
+        {"type": "thinking", "thinking": text, "signature": sign(text)},
+        {"type": "redacted_thinking", "data": redacted_data()},
+    ]
 
 
 def error_body(status: int, message: str) -> JSON:
@@ -270,19 +318,42 @@ def message_body(
     message_id: str,
     cache_usage: tuple[int, int, int],
     with_usage: bool = True,
+    thinking: list[JSON] | None = None,
 ) -> JSON:
     body: JSON = {
         "id": message_id,
         "type": "message",
         "role": "assistant",
         "model": model,
-        "content": _content(reply),
+        "content": [*(thinking or []), *_content(reply)],
         "stop_reason": _STOP_REASONS[reply.finish],
         "stop_sequence": None,
     }
     if with_usage:
         body["usage"] = usage_json(reply, cache_usage)
     return body
+
+
+def _thinking_events(blocks: list[JSON]) -> list[bytes]:
+    """A thinking block streams as thinking and signature deltas; a redacted one arrives whole."""
+    events: list[bytes] = []
+    for index, block in enumerate(blocks):
+        if block["type"] == "thinking":
+            start = {"type": "thinking", "thinking": "", "signature": ""}
+            deltas = [
+                {"type": "thinking_delta", "thinking": block["thinking"]},
+                {"type": "signature_delta", "signature": block["signature"]},
+            ]
+        else:
+            start, deltas = block, []
+        opened = {"type": "content_block_start", "index": index, "content_block": start}
+        events.append(event("content_block_start", opened))
+        events.extend(
+            event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+            for delta in deltas
+        )
+        events.append(event("content_block_stop", {"type": "content_block_stop", "index": index}))
+    return events
 
 
 def message_stream_plan(
@@ -292,6 +363,7 @@ def message_stream_plan(
     message_id: str,
     cache_usage: tuple[int, int, int],
     with_usage: bool = True,
+    thinking: list[JSON] | None = None,
 ) -> StreamPlan:
     """The real event sequence; ``content_block_delta`` events are the content."""
     start: JSON = {
@@ -318,19 +390,21 @@ def message_stream_plan(
         block = {"type": "text", "text": ""}
         deltas = [{"type": "text_delta", "text": piece} for piece in reply.pieces]
 
+    first = len(thinking or [])  # the answer's block follows the thinking blocks
     plan = StreamPlan(content_type=SSE_CONTENT_TYPE)
     plan.preamble = [
         event("message_start", {"type": "message_start", "message": start}),
+        *_thinking_events(thinking or []),
         event(
             "content_block_start",
-            {"type": "content_block_start", "index": 0, "content_block": block},
+            {"type": "content_block_start", "index": first, "content_block": block},
         ),
         event("ping", {"type": "ping"}),
     ]
     plan.content = [
         event(
             "content_block_delta",
-            {"type": "content_block_delta", "index": 0, "delta": delta},
+            {"type": "content_block_delta", "index": first, "delta": delta},
         )
         for delta in deltas
     ]
@@ -341,7 +415,7 @@ def message_stream_plan(
     if with_usage:
         message_delta["usage"] = {"output_tokens": reply.completion_tokens}
     plan.trailer = [
-        event("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        event("content_block_stop", {"type": "content_block_stop", "index": first}),
         event("message_delta", message_delta),
         event("message_stop", {"type": "message_stop"}),
     ]

@@ -121,6 +121,8 @@ def openai_embeddings(body: JSON, cache: PromptCache) -> Prepared:
 def anthropic_messages(body: JSON, cache: PromptCache) -> Prepared:
     model = require_model(body)
     conversation, max_tokens, cache_info = anthropic_format.parse_messages(body)
+    anthropic_format.check_thinking_blocks(body)
+    thinking = anthropic_format.thinking_blocks(body, conversation)
     directives = parse_directives(conversation.texts, model)
     stream = bool(body.get("stream"))
 
@@ -132,6 +134,7 @@ def anthropic_messages(body: JSON, cache: PromptCache) -> Prepared:
             "message_id": new_id("msg_"),
             "cache_usage": cache_usage,
             "with_usage": not directives.no_usage,
+            "thinking": thinking,
         }
         if stream:
             return anthropic_format.message_stream_plan(reply, **kwargs)

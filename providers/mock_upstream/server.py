@@ -175,6 +175,12 @@ async def _check_signature(request: web.Request) -> None:
         raise ApiError(exc.status, exc.message, kind=exc.kind) from None
 
 
+def body_digest(body: JSON) -> str:
+    """SHA-256 of a request body without ``model`` (keys sorted): tests compare it with what the client sent."""
+    rest = {k: v for k, v in body.items() if k != "model"}
+    return hashlib.sha256(orjson.dumps(rest, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
 async def _read_json(request: web.Request) -> JSON:
     raw = await request.read()
     try:
@@ -196,6 +202,7 @@ def _new_record(request: web.Request) -> JSON:
         "id": request.headers.get("X-Request-Id") or new_id("mockreq_"),
         "method": request.method,
         "path": request.path,
+        "query": request.query_string,
         "model": None,
         "stream": False,
         "status": None,
@@ -272,7 +279,9 @@ async def _serve(request: web.Request, api: Api, builder: Builder) -> web.Stream
             _check_auth(request, api)
             if api == "bedrock":
                 await _check_signature(request)
-            prepared = builder(await _read_json(request), request.app[CACHE_KEY])
+            body = await _read_json(request)
+            record.update(fields=sorted(body), body_sha256=body_digest(body))
+            prepared = builder(body, request.app[CACHE_KEY])
         except BadRequest as exc:
             raise ApiError(400, exc.message, param=exc.param) from exc
         directives = prepared.directives

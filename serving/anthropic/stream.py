@@ -287,6 +287,49 @@ class StreamTranslator(ChatEventTranslator):
         return [sse_event("error", error_payload("api_error", str(message or "The stream failed.")))]
 
 
+MESSAGE_START = b"event: message_start\n"
+
+
+def with_model(message: object, model: str) -> object:
+    """An Anthropic ``message`` naming the model the client asked for (as every other path answers)."""
+    return {**message, "model": model} if isinstance(message, dict) and "model" in message else message
+
+
+class PassthroughEvents(ChatEventTranslator):
+    """An Anthropic upstream's own events, relayed as they came (pass-through).
+
+    The chat flow sends them beside their chat translation (for accounting and the
+    cache): named events go out unchanged — except that ``message_start`` names the
+    model the client asked for —, the unnamed chat ``data:`` events and ``[DONE]``
+    are dropped, keep-alives become ``ping`` and the cost comment passes.
+    """
+
+    def __init__(self, *, model: str) -> None:
+        super().__init__()
+        self.model = model
+
+    def _event(self, event: bytes) -> list[bytes]:
+        if event.startswith(MESSAGE_START):
+            try:
+                start = orjson.loads(event[len(MESSAGE_START) :].removeprefix(b"data:").strip())
+            except orjson.JSONDecodeError:
+                return [event + b"\n\n"]
+            if isinstance(start, dict):
+                start["message"] = with_model(start.get("message"), self.model)
+            return [sse_event("message_start", start)]
+        if event.startswith(b"event:") or b"\nevent:" in event:
+            return [event + b"\n\n"]
+        out: list[bytes] = []
+        for line in event.splitlines():
+            if line.startswith(b":"):
+                out.extend([PING] if line[1:].strip() == KEEPALIVE_COMMENT else [line + b"\n\n"])
+        return out
+
+    def _finish(self) -> list[bytes]:
+        self.finished = True  # the upstream's message_stop already went out
+        return []
+
+
 def _replace_content_type(headers: list[tuple[bytes, bytes]], value: bytes) -> list[tuple[bytes, bytes]]:
     return [(b"Content-Type", value), *((k, v) for k, v in headers if k.lower() != b"content-type")]
 
@@ -296,14 +339,15 @@ class AnthropicResponder:
 
     Status and gateway headers pass through (content type replaced); a 200
     JSON body becomes a ``message``, an SSE body goes through :class:`StreamTranslator`.
-    Anything else (not produced by the chat flow today) passes through unchanged.
+    An Anthropic upstream's own answer (``exchange.passthrough``) is relayed as it came
+    (:class:`PassthroughEvents`). Anything else passes through unchanged.
     """
 
     def __init__(self, target: Responder, exchange: Exchange) -> None:
         self.target = target
         self.exchange = exchange
         self.message_id = f"msg_{exchange.request_id}"
-        self.stream: StreamTranslator | None = None
+        self.stream: ChatEventTranslator | None = None
         self._translate_json = False
         self._pending: list[bytes] = []
 
@@ -311,7 +355,11 @@ class AnthropicResponder:
         headers = list(headers or [])
         content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
         if content_type.startswith(b"text/event-stream"):
-            self.stream = StreamTranslator(message_id=self.message_id, model=self.exchange.requested_model)
+            self.stream = (
+                PassthroughEvents(model=self.exchange.requested_model)
+                if self.exchange.passthrough
+                else StreamTranslator(message_id=self.message_id, model=self.exchange.requested_model)
+            )
             headers = _replace_content_type(headers, SSE_CONTENT_TYPE)
         elif status == 200 and content_type.startswith(JSON_CONTENT_TYPE):
             self._translate_json = True
@@ -337,5 +385,9 @@ class AnthropicResponder:
             logger.error("the chat flow produced a body that is not JSON; passing it through")
             await self.target.send_body(raw)
             return
-        message = translate_completion(data, message_id=self.message_id, model=self.exchange.requested_model)
+        model = self.exchange.requested_model
+        if self.exchange.passthrough:  # the upstream's own message: only its model is renamed
+            await self.target.send_body(orjson.dumps(with_model(data, model)))
+            return
+        message = translate_completion(data, message_id=self.message_id, model=model)
         await self.target.send_body(orjson.dumps(message))

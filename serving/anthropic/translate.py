@@ -325,7 +325,11 @@ def parse_messages_request(raw: bytes) -> ChatRequest:
 
     Raises a 400 ``GatewayError`` naming the offending field.
     """
-    data = parse_json_object(raw)
+    return translate_messages_request(parse_json_object(raw))
+
+
+def translate_messages_request(data: JSON) -> ChatRequest:
+    """``parse_messages_request`` for an already decoded body (which is left unchanged)."""
     model = data.get("model")
     if model is None:
         raise invalid_request("Missing required parameter: 'model'.", param="model")

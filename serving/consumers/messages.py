@@ -3,6 +3,8 @@
 The body is translated into an OpenAI chat request, served by the shared chat
 flow (auth, routing, failover, accounting; usage recorded as endpoint
 ``messages``) and its answer translated back; errors use Anthropic's shape.
+Anthropic deployments get the client's own body instead and their answer is
+relayed as it came (``serving.anthropic.passthrough``).
 Keys are accepted as ``x-api-key`` as well as ``Authorization: Bearer``.
 """
 
@@ -15,13 +17,14 @@ from gateway_platform.errors import GatewayError
 from providers.adapters.tokens import estimate_prompt_tokens, estimate_tokens
 from routing.aliases import resolved_name
 from routing.resolver import resolve
+from serving.anthropic.passthrough import parse_with_passthrough
 from serving.anthropic.stream import AnthropicResponder
 from serving.anthropic.translate import error_body, error_event, parse_messages_request
 from serving.auth import authenticate
 from serving.chat import serve_chat
 from serving.consumers.base import GatewayConsumer
 from serving.exchange import Exchange
-from serving.requests import parse_json_object
+from serving.requests import ChatRequest, parse_json_object
 
 
 class MessagesConsumer(GatewayConsumer):
@@ -29,7 +32,12 @@ class MessagesConsumer(GatewayConsumer):
 
     async def serve(self, exchange: Exchange, body: bytes) -> None:
         responder = AnthropicResponder(self, exchange)
-        await serve_chat(exchange, responder, body, parse=parse_messages_request, allow_x_api_key=True)
+        query = self.scope.get("query_string", b"")
+
+        def parse(raw: bytes) -> ChatRequest:
+            return parse_with_passthrough(raw, exchange.request_headers, query)
+
+        await serve_chat(exchange, responder, body, parse=parse, allow_x_api_key=True)
 
     def render_error(self, err: GatewayError) -> bytes:
         """Anthropic's ``{"type": "error", "error": {"type", "message"}}``."""
