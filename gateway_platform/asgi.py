@@ -21,6 +21,7 @@ from serving.consumers.messages import CountTokensConsumer, MessagesConsumer  # 
 from serving.consumers.models import ModelsConsumer  # noqa: E402
 from serving.consumers.not_found import NotFoundConsumer  # noqa: E402
 from serving.consumers.responses import (  # noqa: E402
+    InputItemsConsumer,
     InputTokensConsumer,
     ResponsesConsumer,
     StoredResponseConsumer,
@@ -37,6 +38,7 @@ v1_routes = URLRouter(
         re_path(r"^v1/responses/?$", ResponsesConsumer.as_asgi()),
         re_path(r"^v1/responses/input_tokens/?$", InputTokensConsumer.as_asgi()),
         re_path(r"^v1/responses/(?P<response_id>[A-Za-z0-9_-]{1,64})/?$", StoredResponseConsumer.as_asgi()),
+        re_path(r"^v1/responses/(?P<response_id>[A-Za-z0-9_-]{1,64})/input_items/?$", InputItemsConsumer.as_asgi()),
         re_path(r"^v1/embeddings/?$", EmbeddingsConsumer.as_asgi()),
         re_path(r"^v1/completions/?$", CompletionsConsumer.as_asgi()),
         re_path(r"^v1/", NotFoundConsumer.as_asgi()),

@@ -6,6 +6,7 @@
 — keys, models/tiers/``auto``/skills/aliases, budgets and rate limits, cache,
 failover, usage (endpoint ``responses``) — answering as Responses objects or
 events. ``GET`` / ``DELETE /v1/responses/{id}`` read and forget stored responses;
+``GET /v1/responses/{id}/input_items`` lists what went into one;
 ``POST /v1/responses/input_tokens`` estimates a body's input tokens.
 """
 
@@ -25,7 +26,7 @@ from serving.chat import serve_chat
 from serving.consumers.base import GatewayConsumer
 from serving.exchange import Exchange
 from serving.requests import ChatRequest
-from serving.responses import store
+from serving.responses import items, store
 from serving.responses.request import build_chat_request, parse_responses_body
 from serving.responses.responder import ResponsesResponder
 
@@ -119,6 +120,32 @@ class StoredResponseConsumer(GatewayConsumer):
             answer: dict[str, object] = {"id": response_id, "object": "response", "deleted": True}
         else:
             answer = (await store.load(key.tenant_id, response_id)).response
+        exchange.status = 200
+        await self.send_headers(
+            status=200, headers=[(b"Content-Type", b"application/json"), *exchange.gateway_headers()]
+        )
+        exchange.headers_sent = True
+        await self.send_body(orjson.dumps(answer))
+
+
+class InputItemsConsumer(GatewayConsumer):
+    """``GET /v1/responses/{id}/input_items``: what went into a stored response of this key's tenant, paginated."""
+
+    endpoint = "responses.input_items"
+    methods = ("GET",)
+
+    def _records_usage(self, exchange: Exchange) -> bool:
+        return False  # listing stored items calls no model
+
+    async def serve(self, exchange: Exchange, body: bytes) -> None:
+        cache = config_cache()
+        snapshot = await cache.snapshot()
+        key = exchange.key = await authenticate(cache, snapshot, exchange.request_headers)
+        query = items.parse_query(self.scope.get("query_string", b""))
+        response_id = self.scope["url_route"]["kwargs"]["response_id"]
+        stored = await store.load(key.tenant_id, response_id)
+        outputs = len(store.output_as_input(stored.response.get("output") or []))
+        answer = items.page(items.input_items(response_id, stored.conversation, outputs), query)
         exchange.status = 200
         await self.send_headers(
             status=200, headers=[(b"Content-Type", b"application/json"), *exchange.gateway_headers()]
