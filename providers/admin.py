@@ -117,6 +117,7 @@ class ProviderForm(forms.ModelForm):
             "api_key_env",
             "api_version",
             "region",
+            "supports_responses",
             "extra_headers",
             "connect_timeout",
             "read_timeout",

@@ -78,4 +78,5 @@ def provider_config(provider: object) -> ProviderConfig:
         api_version=provider.api_version,
         region=provider.region,
         tenant_id=provider.tenant_id,
+        supports_responses=provider.supports_responses,
     )

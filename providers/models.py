@@ -78,6 +78,13 @@ class Provider(models.Model):
         max_length=32, blank=True, help_text="Azure OpenAI: the api-version query parameter (default 2024-10-21)."
     )
     region = models.CharField(max_length=32, blank=True, help_text="AWS Bedrock: the region requests are signed for.")
+    supports_responses = models.BooleanField(
+        default=False,
+        help_text=(
+            "OpenAI-compatible: the upstream serves the Responses API (POST {base_url}/responses), so "
+            "/v1/responses requests are passed through to it unchanged instead of translated to chat."
+        ),
+    )
     extra_headers = models.JSONField(
         default=dict,
         blank=True,

@@ -115,6 +115,7 @@ class ProviderSerializer(ValidatedModelSerializer):
             "credential_set",
             "api_version",
             "region",
+            "supports_responses",
             "extra_headers",
             "connect_timeout",
             "read_timeout",

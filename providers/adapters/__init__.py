@@ -17,6 +17,7 @@ from providers.adapters.gemini import GeminiAdapter
 from providers.adapters.ollama import OllamaAdapter
 from providers.adapters.ollama_text import OllamaEmbeddingsAdapter, OllamaTextAdapter
 from providers.adapters.openai import OpenAIAdapter, OpenAIEmbeddingsAdapter, OpenAITextAdapter
+from providers.adapters.openai_responses import OpenAIResponsesAdapter
 
 ADAPTERS: dict[str, ChatAdapter] = {
     adapter.kind: adapter
@@ -37,7 +38,9 @@ def adapter_for(kind: str) -> ChatAdapter | None:
 
 
 # Inbound APIs an upstream can take unchanged, by API name (``NativeRequest.api``).
-PASSTHROUGH_ADAPTERS: dict[str, PassthroughAdapter] = {adapter.api: adapter for adapter in (AnthropicAdapter(),)}
+PASSTHROUGH_ADAPTERS: dict[str, PassthroughAdapter] = {
+    adapter.api: adapter for adapter in (AnthropicAdapter(), OpenAIResponsesAdapter())
+}
 
 
 def passthrough_adapter_for(request: NativeRequest, deployment: Deployment) -> PassthroughAdapter | None:

@@ -39,6 +39,8 @@ class ProviderConfig:
     region: str = ""
     # A tenant's own provider: only that tenant's requests may use it (None: every tenant).
     tenant_id: int | None = None
+    # OpenAI-compatible upstreams that serve the Responses API: /v1/responses passes through to them.
+    supports_responses: bool = False
 
 
 @dataclass(frozen=True, slots=True)

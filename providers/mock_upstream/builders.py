@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from providers.mock_upstream import anthropic_format, bedrock_format, gemini_format, ollama_format, openai_format
+from providers.mock_upstream import (
+    anthropic_format,
+    bedrock_format,
+    gemini_format,
+    ollama_format,
+    openai_format,
+    responses_format,
+)
 from providers.mock_upstream.anthropic_format import PromptCache
 from providers.mock_upstream.directives import Directives, parse_directives
 from providers.mock_upstream.replies import (
@@ -139,6 +146,22 @@ def anthropic_messages(body: JSON, cache: PromptCache) -> Prepared:
         if stream:
             return anthropic_format.message_stream_plan(reply, **kwargs)
         return anthropic_format.message_body(reply, **kwargs)
+
+    return Prepared(model, stream, directives, render)
+
+
+def openai_responses(body: JSON, cache: PromptCache) -> Prepared:
+    model = require_model(body)
+    conversation, max_tokens = responses_format.parse_request(body)
+    directives = parse_directives(conversation.texts, model)
+    stream = bool(body.get("stream"))
+
+    def render() -> JSON | StreamPlan:
+        reply = build_reply(conversation, directives, max_tokens=max_tokens)
+        kwargs: JSON = {"model": model, "with_usage": not directives.no_usage}
+        if stream:
+            return responses_format.stream_plan(body, reply, **kwargs)
+        return responses_format.whole(body, reply, **kwargs)
 
     return Prepared(model, stream, directives, render)
 

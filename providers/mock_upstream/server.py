@@ -6,7 +6,7 @@ deterministic (see :mod:`providers.mock_upstream.replies`), pacing is
 configurable, and faults are injected per request with ``[[mock: ...]]``
 markers (see :mod:`providers.mock_upstream.directives`).
 
-Routes: ``POST /v1/chat/completions``, ``/v1/completions``, ``/v1/embeddings``,
+Routes: ``POST /v1/chat/completions``, ``/v1/completions``, ``/v1/embeddings``, ``/v1/responses``,
 ``GET /v1/models`` (OpenAI); ``POST /v1/messages`` (Anthropic); ``POST
 /api/chat``, ``/api/generate``, ``/api/embed``, ``GET /api/tags`` (Ollama);
 ``POST /openai/deployments/{name}/chat/completions|embeddings?api-version=V`` (Azure
@@ -478,6 +478,7 @@ def create_app(
     app.router.add_post("/v1/chat/completions", _endpoint("openai", builders.openai_chat))
     app.router.add_post("/v1/completions", _endpoint("openai", builders.openai_completion))
     app.router.add_post("/v1/embeddings", _endpoint("openai", builders.openai_embeddings))
+    app.router.add_post("/v1/responses", _endpoint("openai", builders.openai_responses))
     app.router.add_get("/v1/models", _openai_models)
     app.router.add_post("/v1/messages", _endpoint("anthropic", builders.anthropic_messages))
     app.router.add_post("/api/chat", _endpoint("ollama", builders.ollama_chat))

@@ -137,6 +137,8 @@ def _provider_entry(provider: Provider) -> dict[str, Any]:
     for key in ("api_version", "region"):
         if getattr(provider, key):
             entry[key] = getattr(provider, key)
+    if provider.supports_responses:
+        entry["supports_responses"] = True
     if provider.extra_headers:
         entry["extra_headers"] = dict(sorted(provider.extra_headers.items()))  # variable names, never values
     entry |= _non_default(provider, ("connect_timeout", "read_timeout", "total_timeout", "max_connections"))

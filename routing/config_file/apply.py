@@ -184,6 +184,7 @@ class _Importer:
             "api_key_env": spec.api_key_env,
             "api_version": spec.api_version,
             "region": spec.region,
+            "supports_responses": spec.supports_responses,
             "extra_headers": dict(spec.extra_headers),
             "connect_timeout": spec.connect_timeout,
             "read_timeout": spec.read_timeout,

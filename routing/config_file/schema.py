@@ -56,6 +56,7 @@ class ProviderSpec:
     api_key_env: str = ""
     api_version: str = ""
     region: str = ""
+    supports_responses: bool = False
     extra_headers: tuple[tuple[str, str], ...] = ()  # (header, ENV_VAR_NAME)
     connect_timeout: float = field_default(Provider, "connect_timeout")
     read_timeout: float = field_default(Provider, "read_timeout")
@@ -257,6 +258,7 @@ class _Reader(ValueReader):
             api_key_env=self.env_var(entry, path, "api_key_env", max_length(Provider, "api_key_env")),
             api_version=self.text(entry, path, "api_version", max_length=max_length(Provider, "api_version")),
             region=self.text(entry, path, "region", max_length=max_length(Provider, "region")),
+            supports_responses=self.boolean(entry, path, "supports_responses", default=False),
             extra_headers=self.extra_headers(entry, path),
             connect_timeout=self.seconds(entry, path, "connect_timeout", ProviderSpec.connect_timeout),
             read_timeout=self.seconds(entry, path, "read_timeout", ProviderSpec.read_timeout),

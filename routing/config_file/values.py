@@ -191,13 +191,13 @@ class ValueReader:
             return value
         return default
 
-    def boolean(self, entry: dict[str, Any], path: KeyPath, key: str) -> bool:
+    def boolean(self, entry: dict[str, Any], path: KeyPath, key: str, *, default: bool = True) -> bool:
         value = entry.get(key)
         if value is None:
-            return True
+            return default
         if not isinstance(value, bool):
             self.error((*path, key), f"expected true or false, got {describe(value)}")
-            return True
+            return default
         return value
 
     def strings(

@@ -25,8 +25,9 @@ from serving.auth import authenticate
 from serving.chat import serve_chat
 from serving.consumers.base import GatewayConsumer
 from serving.exchange import Exchange
-from serving.requests import ChatRequest
+from serving.requests import ChatRequest, Passthrough
 from serving.responses import items, store
+from serving.responses.passthrough import native_request
 from serving.responses.request import build_chat_request, parse_responses_body
 from serving.responses.responder import ResponsesResponder
 
@@ -44,6 +45,8 @@ class ResponsesConsumer(GatewayConsumer):
             stored = await store.load(key.tenant_id, parsed.previous_response_id, param="previous_response_id")
             history = stored.conversation
         request, context = build_chat_request(parsed, history)
+        # Upstreams that speak Responses get the client's body itself (pass-through).
+        request.native = Passthrough(native_request(parsed, history), request.body["messages"])
         response_id = f"resp_{uuid.uuid4().hex}"
 
         async def save(response: dict[str, object]) -> None:

@@ -4,6 +4,8 @@ Status and gateway headers pass through (content type kept or set); a 200 JSON
 body becomes a ``response`` object and an SSE body goes through
 :class:`~serving.responses.answer.ResponsesStream`. With ``store: true`` the
 finished response is saved before its last bytes leave (``serving.responses.store``).
+An upstream's own Responses answer (``exchange.passthrough``) is relayed as it came
+(``serving.responses.passthrough``).
 Error bodies from the chat flow are already in OpenAI's shape, which the
 Responses API shares, and pass through unchanged.
 """
@@ -19,6 +21,7 @@ import orjson
 
 from serving.exchange import Exchange, Responder
 from serving.responses.answer import ResponsesStream, response_from_completion
+from serving.responses.passthrough import PassthroughStream, as_gateway_response
 from serving.responses.request import ResponsesContext
 
 logger = logging.getLogger(__name__)
@@ -45,7 +48,7 @@ class ResponsesResponder:
         self.response_id = response_id
         self.created_at = int(time.time())
         self.save = save
-        self.stream: ResponsesStream | None = None
+        self.stream: ResponsesStream | PassthroughStream | None = None
         self._translate_json = False
         self._pending: list[bytes] = []
         self._saved = False
@@ -54,14 +57,15 @@ class ResponsesResponder:
         headers = list(headers or [])
         content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
         if content_type.startswith(b"text/event-stream"):
-            self.stream = ResponsesStream(self.context, response_id=self.response_id, created_at=self.created_at)
+            stream = PassthroughStream if self.exchange.passthrough else ResponsesStream
+            self.stream = stream(self.context, response_id=self.response_id, created_at=self.created_at)
             headers = _with_content_type(headers, SSE_CONTENT_TYPE)
         elif status == 200 and content_type.startswith(JSON_CONTENT_TYPE):
             self._translate_json = True
         await self.target.send_headers(status=status, headers=headers)
 
-    async def _store(self, response: JSON | None) -> None:
-        if self.save is None or self._saved or response is None or response.get("status") == "failed":
+    async def _store(self, response: object) -> None:
+        if self.save is None or self._saved or not isinstance(response, dict) or response.get("status") == "failed":
             return
         self._saved = True
         await self.save(response)
@@ -87,9 +91,12 @@ class ResponsesResponder:
             logger.error("the chat flow produced a body that is not JSON; passing it through")
             await self.target.send_body(raw)
             return
-        response = response_from_completion(
-            data, self.context, response_id=self.response_id, created_at=self.created_at
-        )
+        if self.exchange.passthrough:  # the upstream's own response object, under the gateway's id
+            response = as_gateway_response(data, self.context, self.response_id)
+        else:
+            response = response_from_completion(
+                data, self.context, response_id=self.response_id, created_at=self.created_at
+            )
         await self._store(response)
         await self.target.send_body(orjson.dumps(response))
 

@@ -1,0 +1,259 @@
+"""The OpenAI Responses API as a pass-through, for OpenAI-compatible providers that serve it.
+
+A provider with ``supports_responses`` takes ``/v1/responses`` requests as the
+client wrote them (``POST {base_url}/responses``, ``model`` replaced); its
+answer — a ``response`` object or the stream of ``response.*`` events — is
+kept verbatim in ``raw`` for the client. Beside it, a chat translation of the
+answer (pure functions below: text, function calls, finish, usage from
+``response.completed``) feeds what the gateway reads of every answer: usage
+and cost, the response cache and the cascade's quality checks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import orjson
+
+from gateway_platform.errors import GatewayError
+from providers import errors, http
+from providers.adapters.anthropic import SseDecoder, SseEvent, raw_event
+from providers.adapters.base import JSON, Completion, Deployment, NativeRequest, StreamChunk, Usage
+from providers.adapters.openai import build_headers
+
+RESPONSES_API = "openai.responses"
+INCOMPLETE_FINISHES = {"max_output_tokens": "length", "content_filter": "content_filter"}
+FINISHED_EVENTS = frozenset({"response.completed", "response.incomplete"})
+
+
+def _object(value: object) -> JSON:
+    return value if isinstance(value, dict) else {}
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def parse_usage(usage: object) -> Usage | None:
+    """Responses ``usage`` (``input_tokens`` includes cached ones) → ``Usage``; None when absent."""
+    data = _object(usage)
+    if not isinstance(data.get("input_tokens"), int) or not isinstance(data.get("output_tokens"), int):
+        return None
+    cached = _object(data.get("input_tokens_details")).get("cached_tokens")
+    return Usage(
+        prompt_tokens=_count(data["input_tokens"]),
+        completion_tokens=_count(data["output_tokens"]),
+        cached_prompt_tokens=_count(cached),
+    )
+
+
+def chat_usage(usage: Usage) -> JSON:
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_prompt_tokens},
+    }
+
+
+def failure(provider: str, response: JSON) -> GatewayError:
+    """A ``failed`` response (or an ``error`` event) as the gateway's upstream error."""
+    error = _object(response.get("error"))
+    return errors.upstream_status(provider, 502, str(error.get("message") or "the response failed"))
+
+
+def _call(item: JSON) -> JSON | None:
+    if item.get("type") == "function_call":
+        name, arguments = item.get("name"), item.get("arguments")
+    elif item.get("type") == "custom_tool_call":
+        name, arguments = item.get("name"), orjson.dumps({"input": item.get("input") or ""}).decode()
+    else:
+        return None
+    call_id = item.get("call_id") or item.get("id")
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments or ""}}
+
+
+def finish_reason(response: JSON, *, has_calls: bool) -> str:
+    if response.get("status") == "incomplete":
+        reason = _object(response.get("incomplete_details")).get("reason")
+        return INCOMPLETE_FINISHES.get(str(reason), "length")
+    return "tool_calls" if has_calls else "stop"
+
+
+def parse_response(raw: bytes, *, provider: str, model: str) -> Completion:
+    """A whole ``response`` object → a ``Completion`` (chat translation in ``body``, the original in ``raw``)."""
+    data = orjson.loads(raw)
+    if not isinstance(data, dict):
+        raise TypeError("not a response object")
+    if data.get("status") == "failed":
+        raise failure(provider, data)
+    texts: list[str] = []
+    calls: list[JSON] = []
+    for item in data.get("output") or []:
+        item = _object(item)
+        if item.get("type") == "message":
+            texts.extend(
+                str(part.get("text") or "")
+                for part in item.get("content") or []
+                if isinstance(part, dict) and part.get("type") == "output_text"
+            )
+        elif (call := _call(item)) is not None:
+            calls.append(call)
+    text = "".join(texts)
+    finish = finish_reason(data, has_calls=bool(calls))
+    message: JSON = {"role": "assistant", "content": text if text or not calls else None}
+    if calls:
+        message["tool_calls"] = calls
+    usage = parse_usage(data.get("usage"))
+    body: JSON = {
+        "id": data.get("id"),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+    }
+    if usage is not None:
+        body["usage"] = chat_usage(usage)
+    return Completion(body=orjson.dumps(body), usage=usage, text=text, finish_reason=finish, raw=raw)
+
+
+@dataclass(slots=True)
+class EventTranslator:
+    """Responses stream events → chat chunks for the gateway's own reading (pure state machine)."""
+
+    provider: str
+    model: str
+    created: int = field(default_factory=lambda: int(time.time()))
+    id: str = ""
+    finished: bool = False
+    _calls: dict[int, int] = field(default_factory=dict)  # output_index → chat tool call index
+
+    def _chunk(self, delta: JSON, finish: str | None = None, *, text: str = "") -> StreamChunk:
+        payload = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
+        return StreamChunk(data=orjson.dumps(payload), text=text, finish_reason=finish)
+
+    def feed(self, data: JSON) -> list[StreamChunk]:
+        """One decoded event → chat chunks (errors and failed responses raise)."""
+        kind = data.get("type")
+        if kind == "response.created":
+            self.id = str(_object(data.get("response")).get("id") or "")
+            return [self._chunk({"role": "assistant", "content": ""})]
+        if kind == "response.output_text.delta" and isinstance(data.get("delta"), str) and data["delta"]:
+            return [self._chunk({"content": data["delta"]}, text=data["delta"])]
+        if kind == "response.output_item.added":
+            call = _call(_object(data.get("item")))
+            if call is None:
+                return []
+            index = self._calls[int(data.get("output_index") or 0)] = len(self._calls)
+            call["function"]["arguments"] = ""
+            return [self._chunk({"tool_calls": [{"index": index, **call}]})]
+        if kind in ("response.function_call_arguments.delta", "response.custom_tool_call_input.delta"):
+            index = self._calls.get(int(data.get("output_index") or 0))
+            if index is None or not data.get("delta"):
+                return []
+            return [self._chunk({"tool_calls": [{"index": index, "function": {"arguments": data["delta"]}}]})]
+        if kind in FINISHED_EVENTS:
+            self.finished = True
+            response = _object(data.get("response"))
+            chunks = [self._chunk({}, finish_reason(response, has_calls=bool(self._calls)))]
+            usage = parse_usage(response.get("usage"))
+            if usage is not None:
+                payload = {
+                    "id": self.id,
+                    "object": "chat.completion.chunk",
+                    "created": self.created,
+                    "model": self.model,
+                    "choices": [],
+                    "usage": chat_usage(usage),
+                }
+                chunks.append(StreamChunk(data=orjson.dumps(payload), usage=usage, usage_only=True))
+            return chunks
+        if kind == "response.failed":
+            raise failure(self.provider, _object(data.get("response")))
+        if kind == "error":
+            raise failure(self.provider, {"error": data})
+        return []
+
+
+class OpenAIResponsesAdapter:
+    """``/v1/responses`` passed through to an OpenAI-compatible provider with ``supports_responses``."""
+
+    kind: ClassVar[str] = "openai"
+    api: ClassVar[str] = RESPONSES_API
+
+    def serves(self, deployment: Deployment) -> bool:
+        provider = deployment.provider
+        return provider.kind == self.kind and provider.supports_responses
+
+    def _url(self, deployment: Deployment) -> str:
+        return deployment.provider.base_url.rstrip("/") + "/responses"
+
+    @staticmethod
+    def _payload(deployment: Deployment, request: NativeRequest, *, stream: bool) -> JSON:
+        payload: dict[str, Any] = {**request.body, "model": deployment.upstream_model}
+        if stream:
+            payload["stream"] = True
+        else:
+            payload.pop("stream", None)
+        return payload
+
+    async def complete_native(self, deployment: Deployment, request: NativeRequest, *, caching: bool) -> Completion:
+        """The client's Responses body sent as is; the ``response`` object kept verbatim in ``raw``."""
+        provider = deployment.provider
+        payload = self._payload(deployment, request, stream=False)
+        resp = await http.post_json(provider, self._url(deployment), payload, build_headers(provider))
+        try:
+            return parse_response(resp.body, provider=provider.name, model=deployment.name)
+        except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
+            raise errors.upstream_status(provider.name, 502, "malformed JSON answer") from None
+
+    async def stream_native(
+        self, deployment: Deployment, request: NativeRequest, *, caching: bool
+    ) -> AsyncIterator[StreamChunk]:
+        """The client's Responses body streamed; each ``response.*`` event relayed in ``raw`` as it came."""
+        provider = deployment.provider
+        payload = self._payload(deployment, request, stream=True)
+        translator = EventTranslator(provider=provider.name, model=deployment.name)
+        decoder = SseDecoder()
+        lines = http.stream_lines(provider, self._url(deployment), payload, build_headers(provider))
+        try:
+            async for line in lines:
+                event = decoder.feed(line)
+                if event is not None:
+                    for chunk in _chunks(provider.name, translator, event):
+                        yield chunk
+            event = decoder.flush()
+            if event is not None:
+                for chunk in _chunks(provider.name, translator, event):
+                    yield chunk
+        finally:
+            await lines.aclose()
+        if not translator.finished:
+            raise errors.upstream_dropped(provider.name)
+
+
+def _chunks(provider: str, translator: EventTranslator, event: SseEvent) -> list[StreamChunk]:
+    """An event's chat translation (for the gateway), then the event itself (for the client)."""
+    try:
+        data = orjson.loads(event.data)
+        if not isinstance(data, dict):
+            raise TypeError("not an object")
+        chunks = translator.feed(data)
+    except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
+        raise errors.upstream_status(provider, 502, "malformed stream event") from None
+    usage = [chunk for chunk in chunks if chunk.usage_only]
+    chunks = [chunk for chunk in chunks if not chunk.usage_only]
+    for chunk in chunks:
+        chunk.more = True
+    # The usage chunk follows the event that carried it, so the relayed event goes out first.
+    named = event if event.event else SseEvent(str(data.get("type") or "message"), event.data)  # always named
+    return [*chunks, StreamChunk(data=None, raw=raw_event(named)), *usage]
