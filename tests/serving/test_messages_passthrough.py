@@ -252,3 +252,31 @@ def test_a_passed_through_answer_is_cached_and_replayed(
             assert "event: message_stop" in again.text and "cache" in again.text
         else:
             assert again.json()["content"] == [{"type": "text", "text": "Mock reply to: cache this answer"}]
+
+
+def test_a_relayed_stream_that_breaks_ends_with_an_anthropic_error_event(
+    gateway: str, secret: str, drained_events: Callable[..., list[Any]]
+) -> None:
+    body = {
+        "model": "code_gen",
+        "max_tokens": 100,
+        "stream": True,
+        "messages": [{"role": "user", "content": "break [[mock: drop_after=2 words=6 model=claude-main-1]]"}],
+    }
+    answer = post(gateway, secret, body)
+    assert answer.status_code == 200  # the stream had started
+    names = [line.removeprefix("event: ") for line in answer.text.splitlines() if line.startswith("event: ")]
+    assert names[0] == "message_start" and names[-1] == "error" and "message_stop" not in names
+    error = orjson.loads(answer.text.rsplit("data: ", 1)[1])
+    assert error["type"] == "error" and error["error"]["type"] == "api_error"
+    (event,) = drained_events(1, endpoint="messages", stream=True)
+    assert event.error_code == "upstream_disconnected" and event.completion_tokens > 0  # what was generated is billed
+
+
+def test_an_upstream_refusal_keeps_anthropics_error_shape(gateway: str, secret: str) -> None:
+    messages = [{"role": "user", "content": "no [[mock: status=400]]"}]
+    body = {"model": "code_gen", "max_tokens": 100, "messages": messages}
+    for stream in (False, True):
+        answer = post(gateway, secret, {**body, "stream": stream})
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["type"] == "error" and answer.json()["error"]["type"] == "invalid_request_error"

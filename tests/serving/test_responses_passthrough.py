@@ -225,3 +225,31 @@ def test_the_setting_round_trips_through_the_config_file(tmp_path: Path) -> None
     exported = {p["name"]: p for p in yaml.safe_load(out.getvalue())["providers"]}
     assert exported["openai-native"]["supports_responses"] is True
     assert "supports_responses" not in exported["openai-chat"]
+
+
+def test_altered_reasoning_is_the_upstreams_400_in_the_openai_shape(gateway: str, secret: str) -> None:
+    first = post(gateway, secret, codex_body("think"))
+    reasoning = first.json()["output"][0]
+    altered = {**reasoning, "encrypted_content": reasoning["encrypted_content"] + "x"}
+    body = codex_body("again")
+    body["input"] = [*body["input"], altered]
+    answer = post(gateway, secret, body)
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert error["type"] == "invalid_request_error" and "encrypted_content" in error["message"]
+
+
+def test_a_relayed_stream_that_breaks_ends_with_response_failed(
+    gateway: str, secret: str, drained_events: Callable[..., list[Any]]
+) -> None:
+    body = {"model": "code_gen", "stream": True, "input": "break [[mock: drop_after=2 words=6 model=gpt-native-1]]"}
+    answer = post(gateway, secret, body)
+    assert answer.status_code == 200  # the stream had started
+    names = [line.removeprefix("event: ") for line in answer.text.splitlines() if line.startswith("event: ")]
+    assert names[0] == "response.created" and names[-1] == "response.failed"
+    assert "response.completed" not in names
+    failed = orjson.loads(answer.text.rsplit("data: ", 1)[1])
+    assert failed["response"]["status"] == "failed" and failed["response"]["id"].startswith("resp_")
+    assert failed["sequence_number"] == len(names) - 1
+    (event,) = drained_events(1, endpoint="responses", stream=True)
+    assert event.error_code == "upstream_disconnected"
