@@ -33,7 +33,8 @@ from tests.factories import make_key, make_model, make_provider, make_tier
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(240)]
 
 ANTHROPIC_KEY_ENV = "AGENTS_TEST_ANTHROPIC_KEY"
-KINDS = ("openai", "anthropic", "ollama")
+# openai-responses: an OpenAI provider with supports_responses, which /v1/responses passes through to.
+KINDS = ("openai", "openai-responses", "anthropic", "ollama")
 FINAL = "All done: the file is written."
 # Seeded in routing/defaults/gateway-config.yaml; repeated here because tests start from an empty database.
 ALIASES = [
@@ -62,6 +63,8 @@ def gateway(
 def deploy(mock_upstream_url: str, kind: str, upstream_model: str) -> None:
     if kind == "openai":
         provider = make_provider(f"{mock_upstream_url}/v1", kind="openai", name="mockai")
+    elif kind == "openai-responses":
+        provider = make_provider(f"{mock_upstream_url}/v1", kind="openai", name="mockai", supports_responses=True)
     elif kind == "anthropic":
         provider = make_provider(mock_upstream_url, kind="anthropic", name="mockai", api_key_env=ANTHROPIC_KEY_ENV)
     else:
@@ -129,6 +132,8 @@ def test_agent_completes_a_task_with_a_tool_call(
     assert target.read_text() == f"hello from {agent}\n"
     calls = mock_calls(mock_upstream_url, upstream_model)
     assert len(calls) >= 2  # the tool call, then the final answer
+    if agent == "codex" and kind == "openai-responses":  # passed through, not translated to chat
+        assert {c["path"] for c in calls} == {"/v1/responses"}
     events = drained_events(len(calls), api_key_id=api_key.pk)
     served = [e for e in events if e.model == "mock-coder"]
     assert len(served) == len(calls), [(e.endpoint, e.status_code, e.error_code) for e in events]
