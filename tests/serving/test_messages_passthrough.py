@@ -181,7 +181,7 @@ def test_a_stream_relays_the_upstreams_events_and_is_accounted(
         )
     )
     assert again.stop_reason == "end_turn"
-    events = drained_events(2, endpoint="messages", status_code=200)
+    events = drained_events(2, endpoint="messages", status_code=200, provider="claude-up")
     streamed = next(e for e in events if e.stream)
     assert streamed.provider == "claude-up" and streamed.prompt_tokens > 0 and streamed.completion_tokens > 0
     assert streamed.cost_usd > 0 and not streamed.tokens_estimated
@@ -269,7 +269,7 @@ def test_a_relayed_stream_that_breaks_ends_with_an_anthropic_error_event(
     assert names[0] == "message_start" and names[-1] == "error" and "message_stop" not in names
     error = orjson.loads(answer.text.rsplit("data: ", 1)[1])
     assert error["type"] == "error" and error["error"]["type"] == "api_error"
-    (event,) = drained_events(1, endpoint="messages", stream=True)
+    (event,) = drained_events(1, endpoint="messages", stream=True, provider="claude-up")
     assert event.error_code == "upstream_disconnected" and event.completion_tokens > 0  # what was generated is billed
 
 

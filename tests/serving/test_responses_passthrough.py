@@ -128,7 +128,7 @@ def test_create_and_stream_with_the_sdk_are_accounted(
     assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
     assert "response.output_text.delta" in kinds and "response.content_part.done" in kinds
     assert final.output_text.startswith("Mock reply to: stream hi") and final.model == "code_gen"
-    events = drained_events(2, endpoint="responses", status_code=200)
+    events = drained_events(2, endpoint="responses", status_code=200, provider="resp-up")
     assert {e.provider for e in events} == {"resp-up"} and {e.stream for e in events} == {False, True}
     for event in events:
         assert event.prompt_tokens > 0 and event.completion_tokens > 0 and event.cost_usd > 0
@@ -251,5 +251,5 @@ def test_a_relayed_stream_that_breaks_ends_with_response_failed(
     failed = orjson.loads(answer.text.rsplit("data: ", 1)[1])
     assert failed["response"]["status"] == "failed" and failed["response"]["id"].startswith("resp_")
     assert failed["sequence_number"] == len(names) - 1
-    (event,) = drained_events(1, endpoint="responses", stream=True)
+    (event,) = drained_events(1, endpoint="responses", stream=True, provider="resp-up")
     assert event.error_code == "upstream_disconnected"
