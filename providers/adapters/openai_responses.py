@@ -157,10 +157,10 @@ class EventTranslator:
             call["function"]["arguments"] = ""
             return [self._chunk({"tool_calls": [{"index": index, **call}]})]
         if kind in ("response.function_call_arguments.delta", "response.custom_tool_call_input.delta"):
-            index = self._calls.get(int(data.get("output_index") or 0))
-            if index is None or not data.get("delta"):
+            known = self._calls.get(int(data.get("output_index") or 0))
+            if known is None or not data.get("delta"):
                 return []
-            return [self._chunk({"tool_calls": [{"index": index, "function": {"arguments": data["delta"]}}]})]
+            return [self._chunk({"tool_calls": [{"index": known, "function": {"arguments": data["delta"]}}]})]
         if kind in FINISHED_EVENTS:
             self.finished = True
             response = _object(data.get("response"))
