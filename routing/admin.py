@@ -9,6 +9,7 @@ from django.db.models.query import Prefetch
 from django.http import HttpRequest
 
 from routing.models import Balancing, ConfigSection, RoutingPolicy, Skill, Tier, TierModel
+from routing.models.tiers import MAX_WEIGHT
 from tenants.admin_scoping import (
     GlobalConfigAdminMixin,
     TenantScopedAdminMixin,
@@ -26,7 +27,7 @@ class TierModelForm(forms.ModelForm):
 
     weight = forms.IntegerField(
         min_value=1,
-        max_value=2**31 - 1,  # a PostgreSQL integer
+        max_value=MAX_WEIGHT,
         required=False,
         initial=1,
         help_text=TierModel._meta.get_field("weight").help_text,
@@ -128,18 +129,15 @@ class TierAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     def model_chain(self, obj: Tier) -> str:
         """Positions in order; a shared position lists its models with their weights and the strategy."""
         over = set(obj.models_over_cost_cap())
-        positions: dict[int, list[TierModel]] = {}
-        for tm in obj.tier_models.all():
-            positions.setdefault(tm.position, []).append(tm)
 
-        def label(tm: TierModel, shared: bool) -> str:
-            name = f"{tm.model.name} ×{tm.weight}" if shared else tm.model.name
-            return f"{name} (over cap: skipped)" if tm.model.name in over else name
+        def label(name: str, weight: int, shared: bool) -> str:
+            text = f"{name} ×{weight}" if shared else name
+            return f"{text} (over cap: skipped)" if name in over else text
 
         chain = []
-        for _, members in sorted(positions.items()):
+        for members in obj.positions():
             shared = len(members) > 1
-            text = " | ".join(label(tm, shared) for tm in members)
+            text = " | ".join(label(name, weight, shared) for name, weight in members)
             chain.append(f"[{text}: {obj.balancing}]" if shared else text)
         return " → ".join(chain)
 

@@ -35,7 +35,7 @@ from routing.config_file import ConfigError, config_import
 from routing.config_file.apply import ImportReport
 from routing.models import GuardrailPolicy, ModelAlias, RoutingPolicy, Skill, Tier, TierModel
 from routing.models.config import ConfigSection
-from routing.models.tiers import position_value
+from routing.models.tiers import MAX_WEIGHT, position_value
 from tenants import permissions
 from tenants.api import ScopedViewSet
 from tenants.audit import audit_log, changed_fields_message
@@ -153,7 +153,6 @@ class ProviderModelSerializer(ValidatedModelSerializer):
 
 
 Position = list[tuple[str, int]]  # a tier position: (model name, weight) of each model sharing it
-MAX_WEIGHT = 2**31 - 1  # TierModel.weight is a PostgreSQL integer
 
 
 _POSITIONS_SCHEMA = {
@@ -168,7 +167,7 @@ _POSITIONS_SCHEMA = {
                     "type": "object",
                     "properties": {
                         "model": {"type": "string"},
-                        "weight": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+                        "weight": {"type": "integer", "minimum": 1, "maximum": MAX_WEIGHT},
                     },
                     "required": ["model"],
                     "additionalProperties": False,

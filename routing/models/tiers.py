@@ -6,6 +6,8 @@ from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MinValueValidator
 from django.db import models
 
+MAX_WEIGHT = 2**31 - 1  # TierModel.weight is a PostgreSQL integer
+
 
 class Balancing(models.TextChoices):
     """How several deployments at one tier position share its requests (``routing.balancing``)."""
