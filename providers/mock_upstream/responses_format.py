@@ -14,21 +14,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import orjson
-
-from providers.mock_upstream.anthropic_format import redacted_data, sign
+from providers.mock_upstream.anthropic_format import event, redacted_data, sign
+from providers.mock_upstream.openai_format import content_texts, parse_tool_choice
 from providers.mock_upstream.replies import BadRequest, Conversation, Reply, StreamPlan, new_id
 
 JSON = dict[str, Any]
 SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
-
-
-def _texts(content: object) -> list[str]:
-    if isinstance(content, str):
-        return [content]
-    if not isinstance(content, list):
-        return []
-    return [str(p.get("text") or "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)]
 
 
 def parse_request(body: JSON) -> tuple[Conversation, int | None]:
@@ -47,14 +38,14 @@ def parse_request(body: JSON) -> tuple[Conversation, int | None]:
             raise BadRequest(f"input[{i}]: expected an object", f"input[{i}]")
         kind = item.get("type") or ("message" if "role" in item else None)
         if kind == "message":
-            texts = _texts(item.get("content"))
+            texts = content_texts(item.get("content"))
             conversation.texts.extend(texts)
             if item.get("role") == "user" and texts:
                 conversation.last_user_text = "\n".join(texts)
                 conversation.tool_result = None
         elif kind == "function_call_output":
             output = item.get("output")
-            text = "\n".join(_texts(output)) if not isinstance(output, str) else output
+            text = "\n".join(content_texts(output))
             conversation.texts.append(text)
             conversation.tool_results.append(text)
             conversation.tool_result = text
@@ -66,13 +57,7 @@ def parse_request(body: JSON) -> tuple[Conversation, int | None]:
             raise BadRequest(f"input[{i}]: unsupported item type {kind!r}", f"input[{i}]")
     tools = body.get("tools") or []
     conversation.tool_names = [t["name"] for t in tools if isinstance(t, dict) and isinstance(t.get("name"), str)]
-    choice = body.get("tool_choice")
-    if choice == "none":
-        conversation.tools_disabled = True
-    elif choice == "required" and conversation.tool_names:
-        conversation.forced_tool = conversation.tool_names[0]
-    elif isinstance(choice, dict) and isinstance(choice.get("name"), str):
-        conversation.forced_tool = choice["name"]
+    parse_tool_choice(body.get("tool_choice"), conversation.tool_names, conversation)
     max_tokens = body.get("max_output_tokens")
     return conversation, max_tokens if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) else None
 
@@ -147,7 +132,7 @@ class _Events:
     def __call__(self, payload: JSON) -> bytes:
         payload["sequence_number"] = self.sequence
         self.sequence += 1
-        return b"event: " + str(payload["type"]).encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+        return event(str(payload["type"]), payload)
 
 
 def stream_plan(body: JSON, reply: Reply, *, model: str, with_usage: bool) -> StreamPlan:
