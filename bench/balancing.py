@@ -98,6 +98,7 @@ def _worst(rows: list[dict[str, object]]) -> float:
 def measure(requests: int, concurrency: int) -> dict[str, object]:
     """Run the three strategies through two gateway processes; the raw results."""
     from gateway_platform.redis_clients import sync_client
+    from providers.load import busy_key
 
     with stack.backing_services() as backing:
         env = {**backing.env, "GATEWAY_CONFIG_POLL_SECONDS": "0.5"}
@@ -114,7 +115,7 @@ def measure(requests: int, concurrency: int) -> dict[str, object]:
                 busy_count = max(concurrency * 10, 160)
                 busy = asyncio.run(_run(urls, secret, "lb_busy", "hold [[mock: delay=0.2]]", busy_count, concurrency))
                 time.sleep(0.5)
-                left = {name: int(sync_client().zcard(f"lb:busy:{name}")) for name in ("lb-big", "lb-small")}
+                left = {name: int(sync_client().zcard(busy_key(name))) for name in BUSY_WEIGHTS}
                 latency = asyncio.run(
                     _run(urls, secret, "lb_latency", "[[mock: model=up-lb-slow delay=0.15]]", LATENCY_REQUESTS, 4)
                 )

@@ -8,7 +8,7 @@ command here.
   start time. ``choose_least_busy`` counts the candidates and adds the request
   to the one with the fewest per unit of weight in one Lua call, so concurrent
   requests in any process never pick on the same stale count. The request is
-  removed with its usage record (``queue_release``, same round trip); an entry
+  removed with its usage record (``queue_marks``, same round trip); an entry
   older than ``BALANCE_IN_FLIGHT_MAX_SECONDS`` (its process died) is dropped
   when counted.
 - Latency: ``lb:ttft:<deployment>`` holds an exponentially weighted moving
