@@ -26,7 +26,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
-from urllib.parse import quote
 
 import orjson
 from django.db.models import F, Prefetch
@@ -102,9 +101,7 @@ async def _ollama_models(provider: ProviderConfig) -> None:
 
 
 async def _azure_models(provider: ProviderConfig) -> None:
-    version = quote(provider.api_version or azure.DEFAULT_API_VERSION, safe="")
-    url = f"{provider.base_url.rstrip('/')}/openai/models?api-version={version}"
-    resp = await http.get_json(provider, url, azure.build_headers(provider))
+    resp = await http.get_json(provider, azure.openai_url(provider, "models"), azure.build_headers(provider))
     _check_model_list(provider, resp.body)
 
 

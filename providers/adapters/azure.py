@@ -29,12 +29,16 @@ def build_headers(provider: ProviderConfig) -> dict[str, str]:
     return headers
 
 
+def openai_url(provider: ProviderConfig, path: str) -> str:
+    """``path`` under the resource's ``/openai/``, with the provider's ``api-version``."""
+    version = quote(provider.api_version or DEFAULT_API_VERSION, safe="")
+    return f"{provider.base_url.rstrip('/')}/openai/{path}?api-version={version}"
+
+
 def build_url(deployment: Deployment, operation: str) -> str:
     """``operation``: ``chat/completions`` or ``embeddings``."""
-    provider = deployment.provider
     name = quote(deployment.upstream_model, safe="")
-    version = quote(provider.api_version or DEFAULT_API_VERSION, safe="")
-    return f"{provider.base_url.rstrip('/')}/openai/deployments/{name}/{operation}?api-version={version}"
+    return openai_url(deployment.provider, f"deployments/{name}/{operation}")
 
 
 class AzureOpenAIAdapter(OpenAIAdapter):
