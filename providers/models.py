@@ -9,6 +9,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 
+from gateway_platform.outbound import OutboundURLRefused, check_provider_url
+
 HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 # Set by the adapters themselves (credentials, framing): an extra header may not replace them.
@@ -121,8 +123,6 @@ class Provider(models.Model):
 
     def clean(self) -> None:
         super().clean()
-        from gateway_platform.outbound import OutboundURLRefused, check_provider_url
-
         if self.base_url:
             try:
                 check_provider_url(self.base_url)  # no provider onto the gateway's own network
