@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +69,16 @@ class CacheLookup:
             return responder
         self.recorder = StreamRecorder()  # one per attempt: only the attempt that finished counts
         return WatchedResponder(responder, self.recorder)
+
+    def record(self) -> Callable[[bytes], None] | None:
+        """Where a pass-through stream attempt's chat translation goes to be stored (None: nothing stored).
+
+        The client gets the upstream's own events; the cache stores the chat answer they amount to.
+        """
+        if not self.stores:
+            return None
+        self.recorder = StreamRecorder()  # one per attempt, as for ``watch``
+        return self.recorder.feed
 
 
 def route_name(route: Route) -> str:

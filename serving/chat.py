@@ -145,9 +145,10 @@ async def _stream_from(
     last: bool,
     checked: bool,
 ) -> None:
+    passthrough = exchange.passthrough  # the client gets the upstream's own events, the cache their translation
     await relay_stream(
         exchange,
-        cached.watch(responder),  # the response cache stores what the client was sent
+        responder if passthrough else cached.watch(responder),  # the cache stores what the client was sent
         deployment,
         chunks,
         include_usage=request.include_usage,
@@ -155,6 +156,7 @@ async def _stream_from(
         estimate_prompt=plan.estimate_prompt,
         shape=CHAT_CHUNK,
         answer=answers.stream_filter(exchange, plan, checked=checked),
+        record=cached.record() if passthrough else None,
     )
 
 

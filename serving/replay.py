@@ -126,8 +126,6 @@ class StreamRecorder:
         if not isinstance(data, dict) or "error" in data:
             self.failed = True
             return
-        if "type" in data and "object" not in data:
-            return  # an upstream's own event relayed beside its chat translation (pass-through)
         self.model = self.model or str(data.get("model") or "")
         if isinstance(data.get("usage"), dict):
             self.usage = data["usage"]

@@ -168,6 +168,14 @@ def usage_chunk(exchange: Exchange, usage: Usage, shape: ChunkShape) -> bytes:
     )
 
 
+def _keep_translation(chunk: StreamChunk, answer: ChunkFilter | None, record: Callable[[bytes], None] | None) -> None:
+    """A pass-through stream's chat chunk: shown to ``answer`` (it may keep the text) and ``record`` only."""
+    assert chunk.data is not None
+    events = [chunk.data] if answer is None else answer.feed(chunk)
+    if record is not None:
+        record(b"".join(b"data: " + data + b"\n\n" for data in events))
+
+
 async def relay_stream(
     exchange: Exchange,
     responder: Responder,
@@ -179,13 +187,19 @@ async def relay_stream(
     estimate_prompt: Callable[[], int],
     shape: ChunkShape,
     answer: ChunkFilter | None = None,
+    record: Callable[[bytes], None] | None = None,
 ) -> None:
     """Forward ``chunks`` (an adapter's stream) as SSE events, then the cost comment and ``[DONE]``.
 
     The usage-only chunk is forwarded only when the client asked for usage
     (and made up from an estimate when the upstream sent none). ``answer``
     may rewrite chunks and add lines at the end (code mode, guardrail).
+
+    Pass-through (``exchange.passthrough``): the client gets the upstream's own
+    events (``chunk.raw``); the chat translation beside them never goes to the
+    client, only to ``record`` (the response cache's recorder) when one is given.
     """
+    passthrough = exchange.passthrough
     usage: Usage | None = None
     text_len = 0
     unread: list[StreamChunk] = []  # relayed without reading their text: read only if usage must be estimated
@@ -206,13 +220,16 @@ async def relay_stream(
                         exchange.first_token_monotonic = time.monotonic()
                     pending.append(chunk.raw)
                 elif chunk.data is not None and not (chunk.usage_only and not include_usage):
-                    if exchange.first_token_monotonic is None:
-                        await start_stream(exchange, responder, deployment)
-                        exchange.first_token_monotonic = time.monotonic()
-                    if answer is None:
-                        pending.append(b"data: " + chunk.data + b"\n\n")
+                    if passthrough:  # the chat translation beside the upstream's events: never sent
+                        _keep_translation(chunk, answer, record)
                     else:
-                        pending.extend(b"data: " + data + b"\n\n" for data in answer.feed(chunk))
+                        if exchange.first_token_monotonic is None:
+                            await start_stream(exchange, responder, deployment)
+                            exchange.first_token_monotonic = time.monotonic()
+                        if answer is None:
+                            pending.append(b"data: " + chunk.data + b"\n\n")
+                        else:
+                            pending.extend(b"data: " + data + b"\n\n" for data in answer.feed(chunk))
                 if pending and not chunk.more:
                     await send_body(b"".join(pending), more_body=True)
                     pending.clear()
@@ -231,11 +248,16 @@ async def relay_stream(
         await chunks.aclose()  # type: ignore[attr-defined]
     await start_stream(exchange, responder, deployment)
     assert exchange.usage is not None
-    for line in answer.tail() if answer is not None else ():
-        await responder.send_body(line, more_body=True)
+    ending = list(answer.tail()) if answer is not None else []
     if include_usage and usage is None:
-        await responder.send_body(b"data: " + usage_chunk(exchange, exchange.usage, shape) + b"\n\n", more_body=True)
+        ending.append(b"data: " + usage_chunk(exchange, exchange.usage, shape) + b"\n\n")
     tail = f": x-gateway-cost-usd={exchange.cost_usd:.8f}\n\ndata: [DONE]\n\n".encode()
+    if passthrough:  # the client's stream already ended with the upstream's own events
+        if record is not None:
+            record(b"".join(ending) + tail)
+        ending = []
+    for line in ending:
+        await responder.send_body(line, more_body=True)
     await responder.send_body(tail)
 
 

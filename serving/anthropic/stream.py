@@ -298,9 +298,9 @@ def with_model(message: object, model: str) -> object:
 class PassthroughEvents(ChatEventTranslator):
     """An Anthropic upstream's own events, relayed as they came (pass-through).
 
-    The chat flow sends them beside their chat translation (for accounting and the
-    cache): named events go out unchanged — except that ``message_start`` names the
-    model the client asked for —, the unnamed chat ``data:`` events and ``[DONE]``
+    Their chat translation stays in the gateway (``serving.streaming.relay_stream``):
+    named events go out unchanged — except that ``message_start`` names the model
+    the client asked for —, unnamed ``data:`` events (the chat flow's ``[DONE]``)
     are dropped, keep-alives become ``ping`` and the cost comment passes.
     """
 

@@ -29,7 +29,6 @@ from serving.responses.answer import response_object, sse
 from serving.responses.request import ParsedResponses, ResponsesContext, input_items
 
 JSON = dict[str, Any]
-KEEPALIVE = b"keep-alive"
 FINAL_EVENTS = frozenset({"response.completed", "response.incomplete"})
 
 
@@ -54,7 +53,7 @@ def as_gateway_response(response: object, context: ResponsesContext, response_id
 
 
 class PassthroughStream(ChatEventTranslator):
-    """An upstream's own Responses events, relayed; unnamed chat ``data:`` events and ``[DONE]`` dropped.
+    """An upstream's own Responses events, relayed; unnamed ``data:`` events (the chat flow's ``[DONE]``) dropped.
 
     Events carrying a ``response`` get it through ``as_gateway_response``; the
     final one is kept (``final``) for storing before it is sent.
