@@ -38,7 +38,15 @@ from providers.adapters.anthropic_translate import (
     finish_reason,
     parse_messages_response,
 )
-from providers.adapters.base import JSON, Completion, Deployment, NativeRequest, ProviderConfig, StreamChunk
+from providers.adapters.base import (
+    JSON,
+    Completion,
+    Deployment,
+    NativeRequest,
+    ProviderConfig,
+    StreamChunk,
+    native_body,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -88,11 +96,7 @@ def build_native_request(deployment: Deployment, request: NativeRequest, *, stre
     client placed none itself: a client that manages its cache keeps its layout
     (and Anthropic's limit of four breakpoints is never crossed by us).
     """
-    body = {**request.body, "model": deployment.upstream_model}
-    if stream:
-        body["stream"] = True
-    else:
-        body.pop("stream", None)
+    body = native_body(deployment, request, stream=stream)
     if caching and not has_cache_control(body):
         body = apply_cache_control(orjson.loads(orjson.dumps(body)), enabled=True)  # a copy: the client's is kept
     return body
@@ -143,6 +147,18 @@ class SseDecoder:
         event = SseEvent(self._event, "\n".join(self._data)) if self._data else None
         self._event, self._data = None, []
         return event
+
+
+async def sse_events(lines: AsyncIterator[bytes]) -> AsyncIterator[SseEvent]:
+    """The events of a stream of lines, the last one included when no blank line ends it."""
+    decoder = SseDecoder()
+    async for line in lines:
+        event = decoder.feed(line)
+        if event is not None:
+            yield event
+    event = decoder.flush()
+    if event is not None:
+        yield event
 
 
 class StreamTranslator:
@@ -283,17 +299,10 @@ class AnthropicAdapter:
         provider = deployment.provider
         payload = build_native_request(deployment, request, stream=True, caching=caching)
         translator = StreamTranslator(provider=provider.name, model=deployment.name, created=int(time.time()))
-        decoder = SseDecoder()
         url = self._url(deployment, request.query)
         lines = http.stream_lines(provider, url, payload, build_native_headers(provider, request))
         try:
-            async for line in lines:
-                event = decoder.feed(line)
-                if event is not None:
-                    for chunk in self._native_chunks(provider, translator, event):
-                        yield chunk
-            event = decoder.flush()
-            if event is not None:
+            async for event in sse_events(lines):
                 for chunk in self._native_chunks(provider, translator, event):
                     yield chunk
         finally:

@@ -136,6 +136,16 @@ class NativeRequest:
     query: str = ""
 
 
+def native_body(deployment: Deployment, request: NativeRequest, *, stream: bool) -> JSON:
+    """The client's own body for ``deployment``: ``model`` replaced, ``stream`` set as the call is made."""
+    body = {**request.body, "model": deployment.upstream_model}
+    if stream:
+        body["stream"] = True
+    else:
+        body.pop("stream", None)
+    return body
+
+
 class PassthroughAdapter(Protocol):
     """A wire format that can take a request in its own API unchanged (``NativeRequest``).
 

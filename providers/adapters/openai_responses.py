@@ -14,14 +14,14 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import orjson
 
 from gateway_platform.errors import GatewayError
 from providers import errors, http
-from providers.adapters.anthropic import SseDecoder, SseEvent, raw_event
-from providers.adapters.base import JSON, Completion, Deployment, NativeRequest, StreamChunk, Usage
+from providers.adapters.anthropic import SseEvent, raw_event, sse_events
+from providers.adapters.base import JSON, Completion, Deployment, NativeRequest, StreamChunk, Usage, native_body
 from providers.adapters.openai import build_headers
 
 RESPONSES_API = "openai.responses"
@@ -197,19 +197,10 @@ class OpenAIResponsesAdapter:
     def _url(self, deployment: Deployment) -> str:
         return deployment.provider.base_url.rstrip("/") + "/responses"
 
-    @staticmethod
-    def _payload(deployment: Deployment, request: NativeRequest, *, stream: bool) -> JSON:
-        payload: dict[str, Any] = {**request.body, "model": deployment.upstream_model}
-        if stream:
-            payload["stream"] = True
-        else:
-            payload.pop("stream", None)
-        return payload
-
     async def complete_native(self, deployment: Deployment, request: NativeRequest, *, caching: bool) -> Completion:
         """The client's Responses body sent as is; the ``response`` object kept verbatim in ``raw``."""
         provider = deployment.provider
-        payload = self._payload(deployment, request, stream=False)
+        payload = native_body(deployment, request, stream=False)
         resp = await http.post_json(provider, self._url(deployment), payload, build_headers(provider))
         try:
             return parse_response(resp.body, provider=provider.name, model=deployment.name)
@@ -221,18 +212,11 @@ class OpenAIResponsesAdapter:
     ) -> AsyncIterator[StreamChunk]:
         """The client's Responses body streamed; each ``response.*`` event relayed in ``raw`` as it came."""
         provider = deployment.provider
-        payload = self._payload(deployment, request, stream=True)
+        payload = native_body(deployment, request, stream=True)
         translator = EventTranslator(provider=provider.name, model=deployment.name)
-        decoder = SseDecoder()
         lines = http.stream_lines(provider, self._url(deployment), payload, build_headers(provider))
         try:
-            async for line in lines:
-                event = decoder.feed(line)
-                if event is not None:
-                    for chunk in _chunks(provider.name, translator, event):
-                        yield chunk
-            event = decoder.flush()
-            if event is not None:
+            async for event in sse_events(lines):
                 for chunk in _chunks(provider.name, translator, event):
                     yield chunk
         finally:

@@ -22,14 +22,13 @@ from typing import Any
 import orjson
 
 from providers.adapters.base import NativeRequest
-from providers.adapters.openai_responses import RESPONSES_API
+from providers.adapters.openai_responses import FINISHED_EVENTS, RESPONSES_API
 from serving.chat_events import ChatEventTranslator
 from serving.requests import GATEWAY_FIELDS
 from serving.responses.answer import response_object, sse
 from serving.responses.request import ParsedResponses, ResponsesContext, input_items
 
 JSON = dict[str, Any]
-FINAL_EVENTS = frozenset({"response.completed", "response.incomplete"})
 
 
 def native_request(parsed: ParsedResponses, history: list[JSON]) -> NativeRequest:
@@ -82,7 +81,7 @@ class PassthroughStream(ChatEventTranslator):
         if not isinstance(payload, dict) or not isinstance(payload.get("response"), dict):
             return [event + b"\n\n"]
         payload["response"] = as_gateway_response(payload["response"], self.context, self.response_id)
-        if payload.get("type") in FINAL_EVENTS:
+        if payload.get("type") in FINISHED_EVENTS:
             self.finished = True
             self.final = payload["response"]
         return [sse(payload)]
