@@ -144,17 +144,6 @@ def hit_commands(entry_id: int | None) -> list[tuple[Any, ...]]:
     ]
 
 
-async def note_hit(entry_id: int | None) -> None:
-    """Count a hit in Redis now (``hit_commands`` in a pipeline of its own)."""
-    commands = hit_commands(entry_id)
-    if not commands:
-        return
-    pipe = async_client().pipeline(transaction=False)
-    for command in commands:
-        pipe.execute_command(*command)
-    await pipe.execute()
-
-
 def flush_hits() -> int:
     """Move the hit counters from Redis into ``CacheEntry`` rows; the number of entries updated."""
     client = sync_client()

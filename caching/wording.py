@@ -447,9 +447,3 @@ def analyse(text: str, lowered: str | None = None) -> tuple[frozenset[str], int]
                 found.update(_forms(token))
             previous = token
     return frozenset(found), request_class(tokens)
-
-
-def content_difference(cached: str, new: str) -> tuple[frozenset[str], frozenset[str]]:
-    """``(only in cached, only in new)`` canonical content words; both empty when the wording agrees."""
-    a, b = content_words(cached), content_words(new)
-    return a - b, b - a
