@@ -27,7 +27,7 @@ import ipaddress
 import socket
 import ssl
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from django.conf import settings
 
@@ -97,13 +97,26 @@ def _resolve(host: str, port: int) -> list[IPAddress]:
     return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
 
 
-def check_url(url: str, *, schemes: tuple[str, ...] = ("https", "http")) -> Target:
-    """Resolve ``url`` and refuse it unless every address it names is allowed (see the module docstring)."""
+def _split(url: str) -> tuple[SplitResult, int]:
+    """``url``'s parts and port (the scheme's default when it names none)."""
     try:
         parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return parts, parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError as exc:
         raise OutboundURLRefused(f"not a valid URL: {exc}") from None
+
+
+def _refuse_addresses(host: str, addresses: list[IPAddress], allowed: list[Network], hint: str) -> None:
+    """Refuse when any address ``host`` resolved to is not allowed; ``hint`` names the setting to change."""
+    for address in addresses:
+        reason = refusal_reason(address, allowed)
+        if reason is not None:
+            raise OutboundURLRefused(f"{host} resolves to {address}, {reason}; {hint}")
+
+
+def check_url(url: str, *, schemes: tuple[str, ...] = ("https", "http")) -> Target:
+    """Resolve ``url`` and refuse it unless every address it names is allowed (see the module docstring)."""
+    parts, port = _split(url)
     if parts.scheme not in schemes:
         raise OutboundURLRefused(f"the URL must start with {' or '.join(s + '://' for s in schemes)}")
     if not parts.hostname:
@@ -111,13 +124,9 @@ def check_url(url: str, *, schemes: tuple[str, ...] = ("https", "http")) -> Targ
     if parts.username or parts.password:
         raise OutboundURLRefused("credentials in the URL are not allowed")
     addresses = _resolve(parts.hostname, port)
-    for address in addresses:
-        reason = refusal_reason(address)
-        if reason is not None:
-            raise OutboundURLRefused(
-                f"{parts.hostname} resolves to {address}, {reason}; "
-                "set GATEWAY_OUTBOUND_ALLOWED_NETWORKS to allow an on-premises target"
-            )
+    allowed = settings.GATEWAY.get("OUTBOUND_ALLOWED_NETWORKS", [])
+    hint = "set GATEWAY_OUTBOUND_ALLOWED_NETWORKS to allow an on-premises target"
+    _refuse_addresses(parts.hostname, addresses, allowed, hint)
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
@@ -130,25 +139,15 @@ def check_provider_url(url: str) -> None:
     A host that does not resolve now passes (air-gapped installs, DNS set up later): a tenant's own
     provider is checked again at every connection, a platform provider is the platform admins' choice.
     """
-    try:
-        parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError as exc:
-        raise OutboundURLRefused(f"not a valid URL: {exc}") from None
+    parts, port = _split(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise OutboundURLRefused("the URL must be http:// or https:// with a host")
     try:
         addresses = _resolve(parts.hostname, port)
     except Unresolvable:
         return
-    allowed = provider_networks()
-    for address in addresses:
-        reason = refusal_reason(address, allowed)
-        if reason is not None:
-            raise OutboundURLRefused(
-                f"{parts.hostname} resolves to {address}, {reason}; "
-                "set GATEWAY_PROVIDER_ALLOWED_NETWORKS to allow a provider on that network"
-            )
+    hint = "set GATEWAY_PROVIDER_ALLOWED_NETWORKS to allow a provider on that network"
+    _refuse_addresses(parts.hostname, addresses, provider_networks(), hint)
 
 
 class _PinnedHTTPConnection(http.client.HTTPConnection):
