@@ -19,11 +19,13 @@ from bench import report, stack
 from bench.ledger.check import check
 from bench.ledger.load import summary
 from bench.ledger.page import markdown, write_section
-from bench.ledger.rig import Rig
+from bench.ledger.rig import running
 from bench.ledger.run import run
 from bench.ledger.world import create_world
 
 VAR_DIR = stack.VAR_DIR.parent / "bench-ledger"
+# Beside VAR_DIR, not in it: VAR_DIR is wiped first, which would hide a Redis an interrupted run left from the rig.
+RIG_DIR = stack.VAR_DIR.parent / "bench-ledger-rig"
 
 
 def main() -> None:
@@ -32,15 +34,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
-    with stack.backing_services(VAR_DIR) as backing:
-        rig = Rig(var_dir=VAR_DIR / "faults", database_url=backing.env["DATABASE_URL"])
-        try:
-            rig.start()
-            world = create_world(rig.mock_url)
-            result = run(rig, world, requests=args.requests, concurrency=args.concurrency)
-            balance = check(result, world, mock_url=rig.mock_url, redis_url=rig.redis_url)
-        finally:
-            rig.stop()
+    with stack.backing_services(VAR_DIR) as backing, running(RIG_DIR, backing.env["DATABASE_URL"]) as rig:
+        world = create_world(rig.mock_url)
+        result = run(rig, world, requests=args.requests, concurrency=args.concurrency)
+        balance = check(result, world, mock_url=rig.mock_url, redis_url=rig.redis_url)
     lines = markdown(result, balance, requests=args.requests, concurrency=args.concurrency)
     print("\n".join(lines))
     kinds = {kind: dict(Counter(ends)) for kind, ends in summary(result.outcomes).items()}

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
-from bench import procs
+from bench import procs, stack
 
 
 def proxied_database(database_url: str, port: int) -> tuple[str, str]:
@@ -130,8 +132,7 @@ class Rig:
 
     def start_gateway(self, index: int) -> None:
         port = self.gateway_ports[index]
-        args = [procs.PYTHON, "-m", "daphne", "-p", str(port), "gateway_platform.asgi:application"]
-        proc = procs.start(args, self.env, self.logs / f"gateway-{index}.log")
+        proc = procs.start(stack.server_command("daphne", port), self.env, self.logs / f"gateway-{index}.log")
         self.gateways[index] = proc
         procs.wait_for_http(f"http://127.0.0.1:{port}/live", proc)
 
@@ -167,18 +168,49 @@ class Rig:
             _kill_process(self.drainer)
 
     def stop(self) -> None:
-        """Stop every process of the run (Redis included)."""
+        """Stop every process of the run; Redis whatever happens (it daemonizes: nothing else would end it)."""
         from gateway_platform import embedded
 
-        for proc in [self.drainer, *self.gateways, self.proxy, self.mock]:
-            if proc is not None:
-                procs.stop(proc)
-        embedded.stop(self.var_dir)
+        try:
+            for proc in [self.drainer, *self.gateways, self.proxy, self.mock]:
+                if proc is not None:
+                    procs.stop(proc)
+        finally:
+            embedded.stop(self.var_dir)
+
+
+@contextlib.contextmanager
+def running(var_dir: Path, database_url: str) -> Iterator[Rig]:
+    """A started rig in ``var_dir``, stopped on the way out however the run ends.
+
+    A Redis an interrupted earlier run left in ``var_dir`` is stopped first and the
+    directory emptied (its append-only file and spool belong to that run).
+    """
+    from gateway_platform import embedded
+
+    leftover = procs.pid_from_file(var_dir / "redis" / "redis.pid")
+    embedded.stop(var_dir)
+    if leftover is not None:
+        _wait_gone(leftover)  # an exiting Redis removes its socket: not the new one's
+    shutil.rmtree(var_dir, ignore_errors=True)
+    rig = Rig(var_dir=var_dir, database_url=database_url)
+    try:
+        rig.start()
+        yield rig
+    finally:
+        rig.stop()
 
 
 def _kill(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
+
+
+def _wait_gone(pid: int, timeout: float = 10.0) -> None:
+    import psutil
+
+    with contextlib.suppress(psutil.Error):
+        psutil.Process(pid).wait(timeout)
 
 
 def _kill_process(proc: subprocess.Popen[bytes]) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 
 from bench.ledger.check import check
-from bench.ledger.rig import Rig
+from bench.ledger.rig import running
 from bench.ledger.run import run
 from bench.ledger.world import create_world
 from tests import conftest
@@ -24,12 +24,8 @@ pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True), pytes
 
 @pytest.fixture
 def rig(tmp_path, django_db_setup):
-    rig = Rig(var_dir=tmp_path, database_url=conftest.test_database_url())
-    try:
-        rig.start()
+    with running(tmp_path, conftest.test_database_url()) as rig:  # its Redis stopped however the test ends
         yield rig
-    finally:
-        rig.stop()
 
 
 def test_the_ledger_balances_after_every_fault(rig):
