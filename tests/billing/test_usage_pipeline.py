@@ -139,7 +139,19 @@ def test_records_are_not_acknowledged_while_the_database_is_unavailable(monkeypa
     assert UsageEvent.objects.filter(request_id=item.request_id).count() == 1
 
 
-def test_queued_records_survive_a_redis_crash_with_append_only_persistence(monkeypatch, tmp_path):
+@pytest.fixture
+def private_redis(tmp_path):
+    """The product's embedded Redis under ``tmp_path``: its URL. Stopped however the test ends (it daemonizes,
+    so a test stopped half-way would leave it running)."""
+    from gateway_platform import embedded
+
+    try:
+        yield embedded.redis_url(tmp_path)
+    finally:
+        embedded.stop(tmp_path)
+
+
+def test_queued_records_survive_a_redis_crash_with_append_only_persistence(monkeypatch, tmp_path, private_redis):
     """The product's own embedded Redis (same flags as `make run`) is killed and restarted.
 
     Removing append-only persistence from ``gateway_platform.embedded`` makes this fail:
@@ -149,7 +161,7 @@ def test_queued_records_survive_a_redis_crash_with_append_only_persistence(monke
 
     from gateway_platform import embedded
 
-    url = embedded.redis_url(tmp_path)
+    url = private_redis
     data_dir = tmp_path / "redis"
     private = redis_lib.Redis.from_url(url)
     monkeypatch.setattr(usage, "sync_client", lambda: private)
@@ -175,4 +187,3 @@ def test_queued_records_survive_a_redis_crash_with_append_only_persistence(monke
         assert UsageEvent.objects.filter(request_id=item.request_id).count() == 1
     finally:
         private.close()
-        embedded.stop(tmp_path)
