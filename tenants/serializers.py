@@ -98,9 +98,9 @@ class MembershipSerializer(serializers.ModelSerializer):
         name, team = attrs.get("user"), attrs.get("team")
         if isinstance(name, str) and team is not None:
             request = self.context.get("request")
-            actor = request.user if request is not None else None
-            people = permissions.addable_users(actor, [team.tenant_id]) if actor is not None else None
-            found = people.filter(username=name).first() if people is not None else None
+            found = None
+            if request is not None:
+                found = permissions.addable_users(request.user, [team.tenant_id]).filter(username=name).first()
             if found is None:  # no account, or one outside the tenant: the same answer
                 raise serializers.ValidationError({"user": [permissions.NOT_ADDABLE]})
             attrs["user"] = found
