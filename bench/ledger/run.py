@@ -15,11 +15,9 @@ import redis
 from bench.ledger import load
 from bench.ledger.rig import Rig
 from bench.ledger.world import World
+from billing.usage import GROUP, STREAM
 
 logger = logging.getLogger(__name__)
-
-STREAM = "gateway:usage"
-GROUP = "usage-writers"
 
 
 @dataclass(frozen=True)
