@@ -1,11 +1,12 @@
 """Run the cache benchmarks: ``python -m bench.cache [precision] [accuracy] [replay] [latency] [--sizes N,...]``.
 
 Uses its own embedded PostgreSQL and Redis under ``var/bench-cache`` unless
-``DATABASE_URL`` / ``REDIS_URL`` are set. Prints Markdown for
-``docs/benchmarks-cache.md`` and appends raw results to
-``var/bench-cache/results.jsonl``; the ``precision``, ``accuracy`` and ``replay``
-parts also rewrite their own sections of ``docs/benchmarks-cache.md`` (between
-their markers) from the run, and the targets table when all three ran.
+``DATABASE_URL`` / ``REDIS_URL`` are set. Every part rewrites its own sections of
+``docs/benchmarks-cache.md`` (between their markers) from the run and appends raw
+results to ``var/bench-cache/results.jsonl``; the targets table is rewritten when
+``precision``, ``accuracy`` and ``replay`` all ran (raw results: ``docs/results/cache.json``),
+section (c), its target row and the embedding-model check by ``latency``
+(``docs/results/cache-latency.json``, at the ``--sizes`` the run measured).
 """
 
 from __future__ import annotations
@@ -86,34 +87,38 @@ def main(argv: list[str]) -> int:
         replace_section(docs, "summary", lines)
         print("\n".join(["## Targets", "", *lines, ""]), flush=True)
     if "latency" in args.parts:
-        from bench.cache import latency
+        from bench import report
+        from bench.cache import latency, model_check
 
         call_command("migrate", verbosity=0)
-        p50, p99 = latency.embedding_latency()
-        save("embedding", {"p50_ms": p50, "p99_ms": p99})
-        print(
-            f"## (c) Lookup latency ({args.namespaces} namespaces per tenant)\n\n"
-            f"Embedding one prompt (local model, one thread): p50 {p50:.1f} ms, p99 {p99:.1f} ms\n"
-        )
-        print(
-            "| entries | load s | index build s | as planned p50 / p99 ms | HNSW p50 / p99 ms "
-            "| exact p50 / p99 ms | HNSW top-1 = exact | plans using HNSW |"
-        )
-        print("| --- | --- | --- | --- | --- | --- | --- | --- |", flush=True)
+        check = model_check.evaluate(model)
+        embedding = latency.embedding_latency()
+        save("embedding", embedding)
         tenants = latency.tenant_ids()
+        rows = []
         for size in (int(s) for s in args.sizes.split(",")):
+            started = time.monotonic()
             measured = latency.measure(
                 size, tenants, args.namespaces, log=lambda line: print(line, file=sys.stderr, flush=True)
             )
             save("latency", measured)
-            print(
-                f"| {size:,} | {measured.load_seconds:.0f} | {measured.index_seconds:.0f} | "
-                f"{measured.planned_p50_ms:.2f} / {measured.planned_p99_ms:.2f} | "
-                f"{measured.hnsw_p50_ms:.2f} / {measured.hnsw_p99_ms:.2f} | "
-                f"{measured.exact_p50_ms:.2f} / {measured.exact_p99_ms:.2f} | {measured.recall_at_1:.0%} | "
-                f"{measured.planned_uses_hnsw:.0%} |",
-                flush=True,
-            )
+            rows.append({**dataclasses.asdict(measured), "wall_seconds": round(time.monotonic() - started, 1)})
+            print("\n".join(latency.table(rows)[-1:]), flush=True)
+        raw = {
+            "sizes": rows,
+            "tenants": latency.TENANTS,
+            "server": latency.server_settings(),
+            "embedding": embedding,
+            "model_check": check,
+        }
+        lines = latency.report(raw)
+        path = report.write("cache-latency", raw, "\n".join(lines))
+        stamp = f"{report.provenance_line()} Raw results: `{path.relative_to(BASE_DIR)}`."
+        replace_section(docs, "latency", [*lines, "", stamp])
+        target = ["| target | result |", "| --- | --- |", latency.target_row(rows)]
+        replace_section(docs, "latency-target", [*target, "", stamp])
+        replace_section(docs, "model-check", [*model_check.report(check), "", stamp])
+        print("\n".join(["## (c) Lookup latency", "", *lines, "", *model_check.report(check)]), flush=True)
     return 0
 
 

@@ -107,6 +107,14 @@ def report(result: dict[str, object]) -> list[str]:
 def hard_report(result: dict[str, object]) -> list[str]:
     """The meaning-flipping pairs: similarity and whether the guard accepts them."""
     lines = ["| kind | cached | new | similarity | guard accepts |", "| --- | --- | --- | --- | --- |"]
-    for kind, cached, new, sim, accepted in result["hard"]:  # type: ignore[attr-defined]
+    hard: list[tuple[str, str, str, float, bool]] = result["hard"]  # type: ignore[assignment]
+    for kind, cached, new, sim, accepted in hard:
         lines.append(f"| {kind} | {cached} | {new} | {sim} | {'yes' if accepted else 'no'} |")
+    above = [row for row in hard if row[3] >= DEFAULT_THRESHOLD]
+    highest = max(hard, key=lambda row: row[3])
+    lines += [
+        "",
+        f"{len(above)} of these {len(hard)} score ≥ {DEFAULT_THRESHOLD}, so a threshold alone cannot tell them apart "
+        f"(\"{highest[1]}\" / \"{highest[2]}\": {highest[3]}); the guard accepted {sum(row[4] for row in hard)}.",
+    ]
     return lines
