@@ -115,6 +115,6 @@ def hard_report(result: dict[str, object]) -> list[str]:
     lines += [
         "",
         f"{len(above)} of these {len(hard)} score ≥ {DEFAULT_THRESHOLD}, so a threshold alone cannot tell them apart "
-        f"(\"{highest[1]}\" / \"{highest[2]}\": {highest[3]}); the guard accepted {sum(row[4] for row in hard)}.",
+        f'("{highest[1]}" / "{highest[2]}": {highest[3]}); the guard accepted {sum(row[4] for row in hard)}.',
     ]
     return lines

@@ -4,8 +4,9 @@ Installs the pinned peers into var/peers/ when missing, starts a fresh embedded
 PostgreSQL + Redis (var/peers/stack) and the bundled mock upstream, then runs
 each server in turn on its own CPU and loads it from the other one: JSON
 answers and 20-chunk streams, at concurrency 1 and 64. Prints the table,
-writes the JSON to bench/results/ and, after a run of every row, the sections
-of docs/benchmarks.md and README.md. ``--only ROW ...`` measures a subset
+writes the JSON to docs/results/peers.json (``peers-partial.json`` for
+``--only``) and, after a run of every row, the sections of docs/benchmarks.md
+and README.md. ``--only ROW ...`` measures a subset
 (the mock baseline always runs) and leaves the docs alone.
 """
 
@@ -184,6 +185,7 @@ def render_saved(path: Path, write_docs: bool) -> int:
     """Re-render the table and the docs sections from a saved run's JSON (no measuring)."""
     data = orjson.loads(path.read_bytes())
     meta, cells = data["meta"], data["cells"]
+    meta.setdefault("provenance", data.get("provenance"))
     high = int(meta["concurrency"])
     summary = report.rows(report.aggregate(cells), list(meta["rows"]), high)
     versus = report.versus_portkey(summary, cells, high)
@@ -217,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     skipped = _install(selected)
     cells = measure(selected, plan, pinning, skipped)
     now = dt.datetime.now(dt.UTC)
-    name = f"peers-{now:%Y-%m-%d}" if full else f"peers-{now:%Y-%m-%d-%H%M%S}-partial"
+    # One file per kind of run: the docs name it, a later run replaces it (with its own provenance).
+    name = "peers" if full else "peers-partial"
     summary = report.rows(report.aggregate(cells), selected, plan.concurrency)
     versus = report.versus_portkey(summary, cells, plan.concurrency)
     meta: dict[str, object] = {
@@ -235,8 +238,9 @@ def main(argv: list[str] | None = None) -> int:
         "concurrency": plan.concurrency,
         "elapsed_s": time.monotonic() - started,
         "versions": install.versions(),
-        "results": f"bench/results/{name}.json",
+        "results": f"docs/results/{name}.json",
         "rows": selected,
+        "provenance": results.provenance(),
     }
     markdown = page.render(meta, summary, versus, skipped, report.shortfalls(cells))
     print(markdown)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bench import report as results
 from bench.peers import report
 
 ROW_MEANING = {
@@ -63,4 +64,6 @@ def render(
         f"Other processes on the machine used up to {busiest:.2f} cores during a cell of this run "
         "(column *Other load*): latencies and RPS suffer from that far more than CPU per request.",
     ]
+    if meta.get("provenance"):  # runs saved before it was recorded have none
+        lines += ["", results.provenance_line(meta["provenance"])]  # type: ignore[arg-type]
     return "\n".join(lines)

@@ -267,4 +267,7 @@ def readme_lines(
         )
     if not any(v["target"] in GATEWAY_SERVERS for v in versus):
         lines.append("- No ratio: Portkey or the gateway rows were not measured in this run.")
+    if meta.get("provenance"):  # runs saved before it was recorded have none
+        stamp = tables.provenance_line(meta["provenance"])  # type: ignore[arg-type]
+        lines += ["", f"{stamp} Raw results: `{meta['results']}`."]
     return lines

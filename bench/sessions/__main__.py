@@ -345,15 +345,14 @@ def report(data: dict[str, Any]) -> list[str]:
                 for name, p in data["pipeline"].items()
             ],
         ),
-        "",
-        provenance_line(),
     ]
 
 
 def main(argv: list[str]) -> int:
     data = run()
     lines = report(data)
-    write("sessions", data, "\n".join(lines))
+    path = write("sessions", data, "\n".join(lines))
+    lines += ["", f"{provenance_line()} Raw results: `{path.relative_to(stack.procs.BASE_DIR)}`."]
     replace_section(stack.procs.BASE_DIR / "docs" / "benchmarks-cache.md", "sessions", lines)
     print("\n".join(lines))
     return 0
