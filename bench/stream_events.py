@@ -222,7 +222,7 @@ def render(cells: list[Cell], server: str) -> list[str]:
 
 def readme_lines(cells: list[Cell]) -> list[str]:
     """One line per cell for the README: µs per event and whether the target is met."""
-    lines = [report.provenance_line(), ""]
+    lines = [f"{report.provenance_line()} Raw results: `docs/results/stream-events.json`.", ""]
     for c in cells:
         verdict = "met" if c.per_event_us <= TARGET_US else "**not met**"
         cache = "exact cache on (answer stored)" if c.cache else "cache off"
