@@ -114,7 +114,7 @@ async def _serve_complete(
 
     completion, route = await cascade.complete(exchange, plan, route, attempt)
     exchange.deployment = route_served(exchange, route)
-    finish_usage(exchange, completion.usage, plan.estimate_prompt, len(completion.text))
+    finish_usage(exchange, completion.usage, plan.estimate_prompt, completion.estimate_chars())
     body = answers.finish_body(exchange, plan, completion.body)  # code mode, guardrail
     exchange.passthrough = completion.raw is not None  # native_for ruled out answer rewrites for it
     await send_json(exchange, responder, completion.raw if completion.raw is not None else body)

@@ -155,7 +155,7 @@ async def _serve_whole(exchange: Exchange, responder: Responder, request: TextCo
 
     completion = await call_with_failover(exchange, route, attempt)
     exchange.deployment = route_served(exchange, route)
-    finish_usage(exchange, completion.usage, _estimate(request), len(completion.text))
+    finish_usage(exchange, completion.usage, _estimate(request), completion.estimate_chars())
     await send_json(exchange, responder, completion.body)
 
 

@@ -8,7 +8,7 @@ async calls that use the shared pooled HTTP client (``providers.http``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar, Protocol
@@ -71,16 +71,70 @@ class Usage:
     cache_write_tokens: int = 0  # written to the provider's prompt cache (Anthropic charges extra)
 
 
-@dataclass(slots=True)
-class Completion:
-    """A whole (non-streamed) answer, already in OpenAI ``chat.completion`` shape."""
+CompletionReader = Callable[[bytes], tuple[str, str | None]]
 
-    body: bytes
-    usage: Usage | None
-    text: str
-    finish_reason: str | None
-    # Pass-through: the upstream's own answer, verbatim, for a client that speaks the upstream's API.
-    raw: bytes | None = None
+
+class Completion:
+    """A whole (non-streamed) answer, already in OpenAI ``chat.completion`` shape.
+
+    ``raw``: pass-through, the upstream's own answer, verbatim, for a client that speaks the
+    upstream's API. An answer relayed as the upstream sent it may come ``unread``: its usage was
+    read from the tail of ``body``, and ``text`` and ``finish_reason`` are parsed from it only when
+    a feature asks for them (cascade checks, a summary, a token estimate), as ``chunk_text`` does
+    for stream events.
+    """
+
+    __slots__ = ("_finish_reason", "_reader", "_text", "body", "raw", "usage")
+
+    def __init__(
+        self, body: bytes, usage: Usage | None, text: str, finish_reason: str | None, raw: bytes | None = None
+    ) -> None:
+        self.body = body
+        self.usage = usage
+        self.raw = raw
+        self._text = text
+        self._finish_reason = finish_reason
+        self._reader: CompletionReader | None = None
+
+    @classmethod
+    def unread(cls, body: bytes, usage: Usage, reader: CompletionReader) -> Completion:
+        """An answer whose text and finish reason ``reader`` reads from ``body`` when first asked for.
+
+        ``reader`` must not raise: an answer it cannot read has no text and no finish reason.
+        """
+        completion = cls(body, usage, "", None)
+        completion._reader = reader
+        return completion
+
+    @property
+    def is_read(self) -> bool:
+        """Whether ``text`` and ``finish_reason`` are known without parsing ``body``."""
+        return self._reader is None
+
+    def _read(self) -> None:
+        if self._reader is not None:
+            reader, self._reader = self._reader, None
+            self._text, self._finish_reason = reader(self.body)
+
+    @property
+    def text(self) -> str:
+        self._read()
+        return self._text
+
+    @property
+    def finish_reason(self) -> str | None:
+        self._read()
+        return self._finish_reason
+
+    def estimate_chars(self) -> int:
+        """Characters of the text to estimate completion tokens from: 0 when the upstream reported usage.
+
+        For ``finish_usage``, which only estimates when ``usage`` is None; an unread answer stays unread.
+        """
+        return 0 if self.usage is not None else len(self.text)
+
+    def __repr__(self) -> str:
+        return f"Completion(usage={self.usage!r}, read={self.is_read}, body={self.body[:60]!r}...)"
 
 
 @dataclass(slots=True)

@@ -75,17 +75,35 @@ def _count(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
-def parse_chat_response(raw: bytes) -> Completion:
-    data = orjson.loads(raw)
-    text = ""
-    finish = None
+def _first_choice(data: object) -> tuple[str, str | None]:
+    """The text and finish reason of an answer's first choice ('' and None when absent)."""
     choices = data.get("choices") if isinstance(data, dict) else None
-    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
-        message = choices[0].get("message") or {}
-        # ``text``: a legacy text completion (``/v1/completions``) has no message.
-        content = message.get("content", choices[0].get("text")) if isinstance(message, dict) else None
-        text = content if isinstance(content, str) else ""
-        finish = choices[0].get("finish_reason")
+    if not (isinstance(choices, list) and choices and isinstance(choices[0], dict)):
+        return "", None
+    message = choices[0].get("message") or {}
+    # ``text``: a legacy text completion (``/v1/completions``) has no message.
+    content = message.get("content", choices[0].get("text")) if isinstance(message, dict) else None
+    return (content if isinstance(content, str) else ""), choices[0].get("finish_reason")
+
+
+def read_answer(raw: bytes) -> tuple[str, str | None]:
+    """The first choice's text and finish reason of a whole answer, parsed on demand (never raises)."""
+    try:
+        return _first_choice(orjson.loads(raw))
+    except orjson.JSONDecodeError:
+        return "", None
+
+
+def parse_chat_response(raw: bytes) -> Completion:
+    """A whole answer: usage read from its tail, the rest parsed only when asked for (``Completion.unread``).
+
+    When the tail holds no readable top-level ``usage``, the whole answer is parsed (and must be JSON).
+    """
+    usage = parse_usage(trailing_usage(raw))
+    if usage is not None:
+        return Completion.unread(raw, usage, read_answer)
+    data = orjson.loads(raw)
+    text, finish = _first_choice(data)
     return Completion(body=raw, usage=parse_usage(data.get("usage")), text=text, finish_reason=finish)
 
 
@@ -205,13 +223,20 @@ def parse_embedding_usage(data: object) -> Usage | None:
     return Usage(prompt_tokens=prompt)
 
 
-def _trailing_usage(raw: bytes) -> JSON | None:
-    """The top-level ``usage`` object of an embeddings answer, read from its tail without parsing the vectors.
+MAX_USAGE_OBJECTS = 8  # objects nested in ``usage`` (token details) before the tail is parsed in full instead
 
-    OpenAI puts ``usage`` last; vectors (floats or base64) contain no quotes or
-    braces, so the last ``"usage":`` key is the top-level one. None when the
-    tail does not look like that (the caller then parses the whole answer).
+
+def trailing_usage(raw: bytes) -> JSON | None:
+    """The top-level ``usage`` object of an answer, read from its tail without parsing the rest.
+
+    OpenAI-compatible servers put ``usage`` at or near the end. Inside a JSON string every quote is
+    escaped, so the last ``"usage"`` followed by ``:`` and an object is a key; its object ends at the
+    first ``}`` up to which it parses. It is the top-level one when what follows it only closes the
+    answer, opening nothing (``,"system_fingerprint":"fp_1"}``: no ``{`` or ``[``, one ``}``, at the
+    end). None when the answer does not look like that: the caller then parses it whole.
     """
+    if raw[:1] != b"{":
+        return None
     at = raw.rfind(b'"usage"')
     if at < 0:
         return None
@@ -219,19 +244,28 @@ def _trailing_usage(raw: bytes) -> JSON | None:
     if not rest.startswith(b":"):
         return None
     rest = rest[1:].lstrip()
-    end = rest.find(b"}")
-    if not rest.startswith(b"{") or end < 0:
+    if not rest.startswith(b"{"):
         return None
-    try:
-        usage = orjson.loads(rest[: end + 1])
-    except orjson.JSONDecodeError:
+    end = rest.find(b"}")
+    for _ in range(MAX_USAGE_OBJECTS):
+        if end < 0:
+            return None
+        try:
+            usage = orjson.loads(rest[: end + 1])
+            break
+        except orjson.JSONDecodeError:
+            end = rest.find(b"}", end + 1)
+    else:
+        return None
+    after = rest[end + 1 :].rstrip()
+    if after[-1:] != b"}" or after.count(b"}") != 1 or b"{" in after or b"[" in after:
         return None
     return usage if isinstance(usage, dict) else None
 
 
 def parse_embeddings_response(raw: bytes) -> Usage | None:
     """The usage of an upstream embeddings answer; raises ``ValueError`` when it is not a JSON object."""
-    usage = _trailing_usage(raw)
+    usage = trailing_usage(raw)
     if usage is not None:
         return parse_embedding_usage(usage)
     data = orjson.loads(raw)
