@@ -61,9 +61,27 @@ class CacheKeys:
     prompt_text: str  # '' when the semantic layer does not apply
 
 
+@dataclass(frozen=True, slots=True)
+class KeyMaterial:
+    """What the keys of a request read from its body alone, serialised and hashed once (``key_material``).
+
+    A request may be keyed for more than one route (the cache probe sent with admission, a lookup
+    after the route changed); each ``cache_keys`` call then only adds tenant, route, skill and
+    client key to these bytes instead of normalising and serialising the messages again.
+    """
+
+    system: bytes  # canonical JSON of the normalised leading system / developer messages
+    tools: bytes  # canonical JSON of the tool definitions
+    context_hash: str
+    prompt_text: str  # '' when the semantic layer does not apply
+
+
+SORTED = orjson.OPT_SORT_KEYS
+
+
 def digest(value: object) -> str:
     """SHA-256 (hex) of ``value`` as canonical JSON (sorted keys)."""
-    return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return hashlib.sha256(orjson.dumps(value, option=SORTED)).hexdigest()
 
 
 def _content(content: object) -> object:
@@ -78,10 +96,17 @@ def _content(content: object) -> object:
 
 
 def normalise_message(message: object) -> object:
-    """A message with its content normalised (other fields kept, key order irrelevant)."""
+    """A message with its content normalised (other fields kept, key order irrelevant).
+
+    A message whose content is already normal is returned as it is (it serialises the same).
+    """
     if not isinstance(message, dict):
         return message
-    return {**message, "content": _content(message.get("content"))}
+    content = message.get("content")
+    normal = _content(content)
+    if normal is content and "content" in message:
+        return message
+    return {**message, "content": normal}
 
 
 def client_cache_key(headers: dict[bytes, bytes], body: dict[str, Any]) -> str:
@@ -98,12 +123,17 @@ def _role(message: object) -> object:
     return message.get("role") if isinstance(message, dict) else None
 
 
-def split_messages(messages: list[Any]) -> tuple[list[Any], list[Any], str]:
-    """(leading system messages, turns before the prompt, prompt text) of normalised messages."""
+def split_messages(messages: list[Any], *, lead: int | None = None) -> tuple[list[Any], list[Any], str]:
+    """(leading system messages, turns before the prompt, prompt text) of normalised messages.
+
+    ``lead``: the number of leading system / developer messages when already counted
+    (``PromptFacts.system_lead``).
+    """
     normalised = [normalise_message(m) for m in messages]
-    lead = 0
-    while lead < len(normalised) and _role(normalised[lead]) in SYSTEM_ROLES:
-        lead += 1
+    if lead is None:
+        lead = 0
+        while lead < len(normalised) and _role(normalised[lead]) in SYSTEM_ROLES:
+            lead += 1
     system, turns = normalised[:lead], normalised[lead:]
     last = turns[-1] if turns else None
     plain_user = isinstance(last, dict) and _role(last) == "user" and set(last) <= {"role", "content"}
@@ -112,26 +142,48 @@ def split_messages(messages: list[Any]) -> tuple[list[Any], list[Any], str]:
     return system, turns, ""
 
 
-def cache_keys(*, tenant_id: int, route_name: str, skill: str, body: dict[str, Any], client_key: str = "") -> CacheKeys:
-    """The keys of one chat request (``body`` as the client sent it, gateway fields removed)."""
+def key_material(body: dict[str, Any], *, system_lead: int | None = None) -> KeyMaterial:
+    """The ``KeyMaterial`` of a chat body (pure); ``system_lead`` as counted by ``prompt_facts``."""
     messages = body.get("messages")
-    system, prior, prompt = split_messages(messages if isinstance(messages, list) else [])
+    system, prior, prompt = split_messages(messages if isinstance(messages, list) else [], lead=system_lead)
+    params = {name: body[name] for name in ANSWER_PARAMS if body.get(name) is not None}
+    return KeyMaterial(
+        system=orjson.dumps(system, option=SORTED),
+        tools=orjson.dumps({name: body.get(name) for name in TOOL_FIELDS}, option=SORTED),
+        context_hash=digest({"prior": prior, "params": params}),
+        prompt_text=prompt,
+    )
+
+
+def cache_keys(
+    *,
+    tenant_id: int,
+    route_name: str,
+    skill: str,
+    body: dict[str, Any],
+    client_key: str = "",
+    material: KeyMaterial | None = None,
+) -> CacheKeys:
+    """The keys of one chat request (``body`` as the client sent it, gateway fields removed).
+
+    ``material``: ``key_material(body)`` when already computed for this body (the keys are the same).
+    """
+    material = material if material is not None else key_material(body)
     namespace = digest(
         {
             "tenant": tenant_id,
             "route": route_name,
             "skill": skill,
-            "system": system,
-            "tools": {name: body.get(name) for name in TOOL_FIELDS},
+            "system": orjson.Fragment(material.system),
+            "tools": orjson.Fragment(material.tools),
             "client_key": client_key,
         }
     )
-    params = {name: body[name] for name in ANSWER_PARAMS if body.get(name) is not None}
-    context = digest({"prior": prior, "params": params})
-    exact = digest({"namespace": namespace, "context": context, "prompt": prompt})
+    context = material.context_hash
+    exact = digest({"namespace": namespace, "context": context, "prompt": material.prompt_text})
     return CacheKeys(
         namespace=namespace,
         context_hash=context,
         exact_key=f"{EXACT_PREFIX}:{tenant_id}:{exact}",
-        prompt_text=prompt,
+        prompt_text=material.prompt_text,
     )

@@ -25,7 +25,7 @@ from billing.costs import cost_usd
 from caching import store
 from caching.embedders import Embedder, embedder_for
 from caching.guard import same_parameters
-from caching.keys import CacheKeys, cache_keys, client_cache_key
+from caching.keys import CacheKeys, KeyMaterial, cache_keys, client_cache_key
 from caching.policy import CachePolicyInfo, Decision, Mode, cache_policy, client_directive, decide
 from caching.store import CachedAnswer, NewEntry, SemanticQuery
 from gateway_platform.config.snapshot import Snapshot
@@ -44,6 +44,7 @@ HIT, SEMANTIC, MISS, BYPASS = "HIT", "SEMANTIC", "MISS", "BYPASS"
 # characters), and a provider embedding of a whole long conversation matches nothing useful.
 MAX_EMBED_CHARS = 8_000
 _background: set[asyncio.Task[None]] = set()
+Material = Callable[[dict[str, Any]], KeyMaterial]  # a body's ``KeyMaterial``, computed once per body
 
 
 @dataclass(slots=True)
@@ -56,6 +57,7 @@ class CacheLookup:
     keys: CacheKeys | None = None
     embedder: Embedder | None = None
     vector: list[float] | None = None  # the prompt's vector, computed once for lookup and store
+    scope: str | None = None  # the semantic scope's marker key (``store.scope_key``) when an embedder applies
     hit: CachedAnswer | None = None
     recorder: StreamRecorder | None = None
 
@@ -113,6 +115,7 @@ class CacheProbe:
 
     exchange: Exchange
     snapshot: Snapshot
+    material: Material | None = None  # the body's ``KeyMaterial`` (``serving.requests.ChatRequest.key_material``)
     route_name: str | None = None
     prepared: CacheLookup | None = None
     exact: bytes | None = None
@@ -126,16 +129,15 @@ class CacheProbe:
             return
         try:
             name = route_name(route)
-            prepared = _prepare(self.exchange, self.snapshot, body, name, key.tenant_id)
+            prepared = _prepare(self.exchange, self.snapshot, body, name, key.tenant_id, self.material)
         except Exception:
             logger.exception("response cache: preparing the lookup failed; the cache step will retry it")
             return
         self.route_name, self.prepared = name, prepared
         if prepared.keys is not None and prepared.decision.mode is Mode.FULL:
-            scope = _scope(key.tenant_id, prepared.keys, prepared.embedder)
             self._at = (batch.command("GET", prepared.keys.exact_key), None)
-            if scope is not None:
-                self._at = (self._at[0], batch.command("EXISTS", scope))
+            if prepared.scope is not None:
+                self._at = (self._at[0], batch.command("EXISTS", prepared.scope))
 
     def receive(self, results: list[Any]) -> None:
         if self._at is None:
@@ -157,18 +159,26 @@ class CacheProbe:
 
 
 async def lookup(
-    exchange: Exchange, snapshot: Snapshot, body: dict[str, Any], route: Route, probe: CacheProbe | None = None
+    exchange: Exchange,
+    snapshot: Snapshot,
+    body: dict[str, Any],
+    route: Route,
+    probe: CacheProbe | None = None,
+    *,
+    material: Material | None = None,
 ) -> CacheLookup:
     """Decide, then look in the exact and the semantic layer; sets ``exchange.cache_status``.
 
     ``probe``: the exact layer as read with admission (no round trip of its own when it applies).
+    ``material``: where the body's ``KeyMaterial`` comes from when the request computes it once
+    (``serving.requests.ChatRequest.key_material``); called only when the cache applies.
     """
     exchange.cache_status = BYPASS
     key = exchange.key
     if key is None:
         return CacheLookup(Decision(Mode.BYPASS, "no key"))
     try:
-        return await _lookup(exchange, snapshot, body, route, key.tenant_id, probe)
+        return await _lookup(exchange, snapshot, body, route, key.tenant_id, probe, material)
     except Exception:
         logger.exception("response cache lookup failed; answering without the cache")
         exchange.cache_status = BYPASS
@@ -176,7 +186,14 @@ async def lookup(
         return CacheLookup(Decision(Mode.BYPASS, "error"))
 
 
-def _prepare(exchange: Exchange, snapshot: Snapshot, body: dict[str, Any], name: str, tenant_id: int) -> CacheLookup:
+def _prepare(
+    exchange: Exchange,
+    snapshot: Snapshot,
+    body: dict[str, Any],
+    name: str,
+    tenant_id: int,
+    material: Material | None = None,
+) -> CacheLookup:
     """The decision, keys and embedder for one request on one route (pure: no I/O, no exchange change)."""
     policy = cache_policy(snapshot, tenant_id)
     decision = decide(
@@ -194,9 +211,11 @@ def _prepare(exchange: Exchange, snapshot: Snapshot, body: dict[str, Any], name:
         skill=exchange.skill,
         body=body,
         client_key=client_cache_key(exchange.request_headers, body),
+        material=material(body) if material is not None else None,
     )
     found = CacheLookup(decision, policy, snapshot, keys)
     found.embedder = embedder_for(policy, snapshot) if _embeddable(keys.prompt_text) else None
+    found.scope = _scope(tenant_id, keys, found.embedder)
     return found
 
 
@@ -207,11 +226,12 @@ async def _lookup(
     route: Route,
     tenant_id: int,
     probe: CacheProbe | None,
+    material: Material | None,
 ) -> CacheLookup:
     found = probe.result_for(route) if probe is not None else None
     probed = found is not None
     if found is None:
-        found = _prepare(exchange, snapshot, body, route_name(route), tenant_id)
+        found = _prepare(exchange, snapshot, body, route_name(route), tenant_id, material)
     keys, policy = found.keys, found.policy
     if keys is None:  # bypassed
         return found
@@ -224,7 +244,7 @@ async def _lookup(
         raw, scoped = probe.exact, probe.scoped
         found.hit = CachedAnswer.from_json(raw) if raw else None
     else:
-        found.hit, scoped = await store.exact_get_and_scope(keys.exact_key, _scope(tenant_id, keys, embedder))
+        found.hit, scoped = await store.exact_get_and_scope(keys.exact_key, found.scope)
     if found.hit is not None:
         exchange.cache_status = HIT
         return found
@@ -380,9 +400,8 @@ async def _store(tenant_id: int, found: CacheLookup, answer: CachedAnswer) -> No
         embedder=embedder.signature if embedder is not None and vector is not None else "",
         vector=vector,
     )
-    scope = _scope(tenant_id, keys, embedder)
-    if scope is not None and vector is not None:
-        await store.mark_scope(scope, found.policy.ttl_seconds)
+    if found.scope is not None and vector is not None:
+        await store.mark_scope(found.scope, found.policy.ttl_seconds)
     entry_id = await sync_to_async(store.insert_entry, thread_sensitive=False)(new)
     stored = CachedAnswer(
         entry_id=entry_id,

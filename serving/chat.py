@@ -72,7 +72,8 @@ async def serve_chat(
     await summarize(exchange, snapshot, key, request)  # a long conversation's older turns → one summary
     plan = plan_chat(exchange, snapshot, key, request, route)  # token reduction, cascade, answer checks
     prompt_tokens = request.facts().prompt_tokens  # the messages were read once (serving.requests)
-    probe = response_cache.CacheProbe(exchange, snapshot)  # the exact cache is read with admission
+    # The exact cache is read with admission; its keys come from one serialisation of the body.
+    probe = response_cache.CacheProbe(exchange, snapshot, material=request.key_material)
     async with admission.admitted(
         exchange,
         key,
@@ -87,7 +88,9 @@ async def serve_chat(
     ) as route:  # rate limits and budgets; a budget may downgrade the route
         route = await affinity.keep(exchange, route, plan)  # the session's deployment first (its prompt cache)
         route = affinity.fit_window(exchange, route, request.body, prompt_tokens)  # a window that fits: no trim
-        cached = await response_cache.lookup(exchange, snapshot, request.body, route, probe)
+        cached = await response_cache.lookup(
+            exchange, snapshot, request.body, route, probe, material=request.key_material
+        )
         if cached.hit is not None:
             await response_cache.serve_hit(
                 exchange, responder, cached, stream=request.stream, include_usage=request.include_usage

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from caching.keys import KeyMaterial, key_material
 from gateway_platform.errors import GatewayError, invalid_request
 from providers.adapters.base import NativeRequest
 from providers.adapters.tokens import PromptFacts, prompt_facts, prompt_token_bound, raw_token_bound
@@ -43,6 +44,7 @@ class ChatRequest:
     raw_size: int | None = None
     _parsed: dict[str, Any] | None = field(default=None, repr=False)  # ``body`` as parsed from the raw bytes
     _facts: tuple[dict[str, Any], PromptFacts] | None = field(default=None, repr=False)
+    _material: tuple[dict[str, Any], KeyMaterial] | None = field(default=None, repr=False)
     # The client's body in its own API, sent unchanged to upstreams that speak it (pass-through).
     native: Passthrough | None = None
 
@@ -51,6 +53,16 @@ class ChatRequest:
         if self._facts is None or self._facts[0] is not self.body:
             self._facts = (self.body, prompt_facts(self.body))
         return self._facts[1]
+
+    def key_material(self, body: dict[str, Any]) -> KeyMaterial:
+        """The response cache's ``KeyMaterial`` of ``body`` (this request's body), computed once per body.
+
+        Only asked for when the cache applies; the leading system messages were counted by ``facts``.
+        """
+        if self._material is None or self._material[0] is not body:
+            lead = self.facts().system_lead if body is self.body else None
+            self._material = (body, key_material(body, system_lead=lead))
+        return self._material[1]
 
     def token_bound(self) -> int:
         """An upper bound on the prompt tokens (``prompt_token_bound``), from the raw size while it applies."""

@@ -47,14 +47,16 @@ def estimate_prompt_tokens(body: dict[str, Any]) -> int:
 
 
 MESSAGE_OVERHEAD_TOKENS = 4  # role and separators per message, as ``estimate_prompt_tokens`` counts them
+SYSTEM_ROLES = ("system", "developer")  # a tuple: compared, never hashed (a role may be any JSON value)
 
 
 @dataclass(frozen=True, slots=True)
 class PromptFacts:
     """What the steps of a chat request read from its messages, gathered in one pass (``prompt_facts``).
 
-    Shared by the ``auto`` scorer, the token estimates of admission and the reduction planner, so
-    none of them walks or re-joins the messages again.
+    Shared by the ``auto`` scorer, the token estimates of admission, the reduction planner and the
+    response cache's keys (``system_lead``: where its namespace ends), so none of them walks or
+    re-joins the messages again.
     """
 
     messages: int = 0
@@ -66,6 +68,7 @@ class PromptFacts:
     tool_results: int = 0
     last_user: str = ""  # the text of the last user message
     previous_user: str = ""  # of the one before it
+    system_lead: int = 0  # leading system / developer messages (``caching.keys.split_messages``)
 
     @property
     def joined_chars(self) -> int:
@@ -89,10 +92,12 @@ def _texts(content: object) -> list[str]:
 def prompt_facts(body: dict[str, Any]) -> PromptFacts:
     """The ``PromptFacts`` of a chat body (pure; one pass over its messages)."""
     messages = body.get("messages") or []
-    parts = chars = longest = tokens = users = tools = 0
+    parts = chars = longest = tokens = users = tools = lead = 0
     last = previous = ""
+    leading = True
     for message in messages:
         if not isinstance(message, dict):
+            leading = False
             continue
         texts = _texts(message.get("content"))
         lengths = [len(text) for text in texts]
@@ -105,6 +110,10 @@ def prompt_facts(body: dict[str, Any]) -> PromptFacts:
         if isinstance(calls, list) and calls:
             tokens += tokens_for_chars(len(orjson.dumps(calls).decode()))
         role = message.get("role")
+        if leading and role in SYSTEM_ROLES:
+            lead += 1
+        else:
+            leading = False
         if role == "user":
             users += 1
             previous, last = last, "\n".join(texts)
@@ -120,6 +129,7 @@ def prompt_facts(body: dict[str, Any]) -> PromptFacts:
         tool_results=tools,
         last_user=last,
         previous_user=previous,
+        system_lead=lead,
     )
 
 
