@@ -31,6 +31,7 @@ import orjson
 from gateway_platform.errors import GatewayError
 from gateway_platform.logging import request_id_var
 from providers import errors, http
+from providers.adapters import chat_shapes
 from providers.adapters.anthropic_translate import (
     AnthropicUsage,
     apply_cache_control,
@@ -175,14 +176,7 @@ class StreamTranslator:
         self._tool_index: dict[int, int] = {}
 
     def _chunk(self, delta: JSON, finish: str | None = None, *, text: str = "") -> StreamChunk:
-        payload = {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        }
-        return StreamChunk(data=orjson.dumps(payload), text=text, finish_reason=finish)
+        return chat_shapes.chunk(self.id, self.created, self.model, delta, finish, text=text)
 
     def feed(self, data: JSON) -> list[StreamChunk]:
         """One decoded event (its ``type`` field says which) → chunks to forward."""
@@ -226,15 +220,8 @@ class StreamTranslator:
         """The final usage-only chunk (None when the upstream reported no usage)."""
         if not self.has_usage:
             return None
-        payload = {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [],
-            "usage": self.usage.to_openai(),
-        }
-        return StreamChunk(data=orjson.dumps(payload), usage=self.usage.to_usage(), usage_only=True)
+        usage = self.usage
+        return chat_shapes.usage_chunk(self.id, self.created, self.model, usage.to_usage(), usage.to_openai())
 
 
 def stream_error(provider: str, error: object) -> GatewayError:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import orjson
 
 from gateway_platform.errors import invalid_request
+from providers.adapters import chat_shapes
 from providers.adapters.base import JSON, Completion, Deployment, Usage
 
 logger = logging.getLogger(__name__)
@@ -386,21 +387,15 @@ def parse_messages_response(raw: bytes, *, model: str, created: int) -> Completi
     blocks = data.get("content") or []
     text = "".join(b.get("text") or "" for b in blocks if isinstance(b, dict) and b.get("type") == "text")
     tool_calls = [_tool_call(b) for b in blocks if isinstance(b, dict) and b.get("type") == "tool_use"]
-    message: JSON = {"role": "assistant", "content": text if text or not tool_calls else None, "refusal": None}
-    if tool_calls:
-        message["tool_calls"] = tool_calls
-    finish = finish_reason(data.get("stop_reason"))
     counts = AnthropicUsage()
     has_usage = counts.update(data.get("usage"))
-    body: JSON = {
-        "id": data.get("id"),
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
-    }
-    if has_usage:
-        body["usage"] = counts.to_openai()
-    return Completion(
-        body=orjson.dumps(body), usage=counts.to_usage() if has_usage else None, text=text, finish_reason=finish
+    return chat_shapes.completion(
+        id=data.get("id"),
+        created=created,
+        model=model,
+        text=text,
+        calls=tool_calls,
+        finish=finish_reason(data.get("stop_reason")),
+        usage=counts.to_usage() if has_usage else None,
+        usage_body=counts.to_openai(),
     )

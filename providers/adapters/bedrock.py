@@ -32,6 +32,7 @@ from yarl import URL
 from gateway_platform.errors import GatewayError, invalid_request
 from gateway_platform.logging import request_id_var
 from providers import errors, http
+from providers.adapters import chat_shapes
 from providers.adapters.anthropic_translate import translate_messages, translate_tools
 from providers.adapters.base import JSON, Completion, Deployment, ProviderConfig, StreamChunk, Usage
 
@@ -223,15 +224,6 @@ def parse_usage(data: object) -> Usage | None:
     )
 
 
-def usage_json(usage: Usage) -> JSON:
-    return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cached_prompt_tokens},
-    }
-
-
 def finish_reason(stop_reason: object) -> str | None:
     return None if stop_reason is None else FINISH_REASONS.get(str(stop_reason), "stop")
 
@@ -253,21 +245,15 @@ def parse_response(raw: bytes, *, model: str, created: int, request_id: str) -> 
         for b in blocks
         if isinstance(b.get("toolUse"), dict)
     ]
-    message: JSON = {"role": "assistant", "content": text if text or not calls else None, "refusal": None}
-    if calls:
-        message["tool_calls"] = calls
-    finish = finish_reason(data.get("stopReason"))
-    usage = parse_usage(data.get("usage"))
-    body: JSON = {
-        "id": f"chatcmpl-{request_id}",
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
-    }
-    if usage is not None:
-        body["usage"] = usage_json(usage)
-    return Completion(body=orjson.dumps(body), usage=usage, text=text, finish_reason=finish)
+    return chat_shapes.completion(
+        id=f"chatcmpl-{request_id}",
+        created=created,
+        model=model,
+        text=text,
+        calls=calls,
+        finish=finish_reason(data.get("stopReason")),
+        usage=parse_usage(data.get("usage")),
+    )
 
 
 @dataclass(slots=True)
@@ -306,14 +292,7 @@ class StreamTranslator:
     _tools: dict[int, int] = field(default_factory=dict)
 
     def _chunk(self, delta: JSON, finish: str | None = None, *, text: str = "") -> StreamChunk:
-        payload = {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        }
-        return StreamChunk(data=orjson.dumps(payload), text=text, finish_reason=finish)
+        return chat_shapes.chunk(self.id, self.created, self.model, delta, finish, text=text)
 
     def feed(self, event: str, data: JSON) -> list[StreamChunk]:
         if event == "messageStart":
@@ -345,15 +324,7 @@ class StreamTranslator:
     def usage_chunk(self) -> StreamChunk | None:
         if self.usage is None:
             return None
-        payload = {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [],
-            "usage": usage_json(self.usage),
-        }
-        return StreamChunk(data=orjson.dumps(payload), usage=self.usage, usage_only=True)
+        return chat_shapes.usage_chunk(self.id, self.created, self.model, self.usage)
 
 
 # --------------------------------------------------------------------------- I/O

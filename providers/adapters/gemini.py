@@ -41,6 +41,7 @@ import orjson
 from gateway_platform.errors import invalid_request
 from gateway_platform.logging import request_id_var
 from providers import errors, http
+from providers.adapters import chat_shapes
 from providers.adapters.anthropic_translate import translate_messages
 from providers.adapters.base import JSON, Completion, Deployment, ProviderConfig, StreamChunk, Usage
 
@@ -237,15 +238,6 @@ def parse_usage(data: object) -> Usage | None:
     )
 
 
-def usage_json(usage: Usage) -> JSON:
-    return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cached_prompt_tokens},
-    }
-
-
 def _candidate(data: JSON) -> JSON:
     candidates = data.get("candidates")
     if isinstance(candidates, list) and candidates and isinstance(candidates[0], dict):
@@ -297,21 +289,15 @@ def parse_response(raw: bytes, *, model: str, created: int) -> Completion:
     calls = [
         _call(p, f"call_{i}_{response_id}") for i, p in enumerate(parts) if isinstance(p.get("functionCall"), dict)
     ]
-    message: JSON = {"role": "assistant", "content": text if text or not calls else None, "refusal": None}
-    if calls:
-        message["tool_calls"] = calls
-    finish = finish_reason(data, bool(calls))
-    usage = parse_usage(data.get("usageMetadata"))
-    body: JSON = {
-        "id": f"chatcmpl-{response_id}",
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
-    }
-    if usage is not None:
-        body["usage"] = usage_json(usage)
-    return Completion(body=orjson.dumps(body), usage=usage, text=text, finish_reason=finish)
+    return chat_shapes.completion(
+        id=f"chatcmpl-{response_id}",
+        created=created,
+        model=model,
+        text=text,
+        calls=calls,
+        finish=finish_reason(data, bool(calls)),
+        usage=parse_usage(data.get("usageMetadata")),
+    )
 
 
 @dataclass(slots=True)
@@ -328,14 +314,7 @@ class StreamTranslator:
     _chunks: list[StreamChunk] = field(default_factory=list)
 
     def _chunk(self, delta: JSON, finish: str | None = None, *, text: str = "") -> StreamChunk:
-        payload = {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        }
-        return StreamChunk(data=orjson.dumps(payload), text=text, finish_reason=finish)
+        return chat_shapes.chunk(self.id, self.created, self.model, delta, finish, text=text)
 
     def feed(self, data: JSON) -> list[StreamChunk]:
         """One SSE ``data:`` payload (a partial ``GenerateContentResponse``) → chunks to forward."""
@@ -366,15 +345,7 @@ class StreamTranslator:
     def usage_chunk(self) -> StreamChunk | None:
         if self.usage is None:
             return None
-        payload = {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [],
-            "usage": usage_json(self.usage),
-        }
-        return StreamChunk(data=orjson.dumps(payload), usage=self.usage, usage_only=True)
+        return chat_shapes.usage_chunk(self.id, self.created, self.model, self.usage)
 
 
 def parse_stream_event(line: bytes) -> JSON | None:

@@ -21,6 +21,7 @@ import orjson
 from gateway_platform.errors import invalid_request
 from gateway_platform.logging import request_id_var
 from providers import errors, http
+from providers.adapters import chat_shapes
 from providers.adapters.base import JSON, Completion, Deployment, ProviderConfig, StreamChunk, Usage
 
 logger = logging.getLogger(__name__)
@@ -218,35 +219,21 @@ def parse_usage(data: JSON) -> Usage | None:
     return Usage(prompt_tokens=prompt if isinstance(prompt, int) else 0, completion_tokens=completion or 0)
 
 
-def usage_json(usage: Usage) -> JSON:
-    return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
-    }
-
-
 def parse_chat_response(raw: bytes, *, model: str, created: int, completion_id: str) -> Completion:
     """A non-streamed ``/api/chat`` answer → OpenAI ``chat.completion``."""
     data = orjson.loads(raw)
     message = data.get("message") or {}
     text = message.get("content") or ""
     calls = [{k: v for k, v in c.items() if k != "index"} for c in translate_tool_calls(message.get("tool_calls"))]
-    out: JSON = {"role": "assistant", "content": text if text or not calls else None, "refusal": None}
-    if calls:
-        out["tool_calls"] = calls
-    finish = finish_reason(data.get("done_reason"), bool(calls))
-    usage = parse_usage(data)
-    body: JSON = {
-        "id": completion_id,
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "choices": [{"index": 0, "message": out, "logprobs": None, "finish_reason": finish}],
-    }
-    if usage is not None:
-        body["usage"] = usage_json(usage)
-    return Completion(body=orjson.dumps(body), usage=usage, text=text, finish_reason=finish)
+    return chat_shapes.completion(
+        id=completion_id,
+        created=created,
+        model=model,
+        text=text,
+        calls=calls,
+        finish=finish_reason(data.get("done_reason"), bool(calls)),
+        usage=parse_usage(data),
+    )
 
 
 class StreamTranslator:
@@ -263,14 +250,7 @@ class StreamTranslator:
         self._tool_calls = 0
 
     def _chunk(self, delta: JSON, finish: str | None = None, *, text: str = "") -> StreamChunk:
-        payload = {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        }
-        return StreamChunk(data=orjson.dumps(payload), text=text, finish_reason=finish)
+        return chat_shapes.chunk(self.id, self.created, self.model, delta, finish, text=text)
 
     def feed(self, data: JSON) -> list[StreamChunk]:
         """One NDJSON object → chunks to forward."""
@@ -298,15 +278,7 @@ class StreamTranslator:
         """The final usage-only chunk (None when Ollama reported no counts)."""
         if self.usage is None:
             return None
-        payload = {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [],
-            "usage": usage_json(self.usage),
-        }
-        return StreamChunk(data=orjson.dumps(payload), usage=self.usage, usage_only=True)
+        return chat_shapes.usage_chunk(self.id, self.created, self.model, self.usage)
 
 
 # --------------------------------------------------------------------------- I/O

@@ -26,6 +26,7 @@ import orjson
 from gateway_platform.errors import invalid_request
 from providers import errors
 from providers.adapters.base import JSON, Completion, Deployment, EmbeddingResult, StreamChunk, Usage
+from providers.adapters.chat_shapes import usage_json
 from providers.adapters.ollama import (
     DEFAULT_KEEP_ALIVE,
     build_options,
@@ -33,7 +34,6 @@ from providers.adapters.ollama import (
     parse_usage,
     post_translated,
     stream_translated,
-    usage_json,
 )
 
 TEXT_COMPLETION = "text_completion"
@@ -92,7 +92,7 @@ def text_completion_json(
         "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": finish}],
     }
     if usage is not None:
-        body["usage"] = usage_json(usage)
+        body["usage"] = usage_json(usage, details=False)
     return body
 
 
@@ -153,7 +153,7 @@ class TextStreamTranslator:
             "created": self.created,
             "model": self.model,
             "choices": [],
-            "usage": usage_json(self.usage),
+            "usage": usage_json(self.usage, details=False),
         }
         return StreamChunk(data=orjson.dumps(payload), usage=self.usage, usage_only=True)
 

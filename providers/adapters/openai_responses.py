@@ -20,6 +20,7 @@ import orjson
 
 from gateway_platform.errors import GatewayError
 from providers import errors, http
+from providers.adapters import chat_shapes
 from providers.adapters.anthropic import SseEvent, raw_event, sse_events
 from providers.adapters.base import JSON, Completion, Deployment, NativeRequest, StreamChunk, Usage, native_body
 from providers.adapters.openai import build_headers
@@ -48,15 +49,6 @@ def parse_usage(usage: object) -> Usage | None:
         completion_tokens=_count(data["output_tokens"]),
         cached_prompt_tokens=_count(cached),
     )
-
-
-def chat_usage(usage: Usage) -> JSON:
-    return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cached_prompt_tokens},
-    }
 
 
 def failure(provider: str, response: JSON) -> GatewayError:
@@ -104,20 +96,16 @@ def parse_response(raw: bytes, *, provider: str, model: str) -> Completion:
             calls.append(call)
     text = "".join(texts)
     finish = finish_reason(data, has_calls=bool(calls))
-    message: JSON = {"role": "assistant", "content": text if text or not calls else None}
-    if calls:
-        message["tool_calls"] = calls
-    usage = parse_usage(data.get("usage"))
-    body: JSON = {
-        "id": data.get("id"),
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
-    }
-    if usage is not None:
-        body["usage"] = chat_usage(usage)
-    return Completion(body=orjson.dumps(body), usage=usage, text=text, finish_reason=finish, raw=raw)
+    return chat_shapes.completion(
+        id=data.get("id"),
+        created=int(time.time()),
+        model=model,
+        text=text,
+        calls=calls,
+        finish=finish,
+        usage=parse_usage(data.get("usage")),
+        raw=raw,
+    )
 
 
 @dataclass(slots=True)
@@ -132,14 +120,7 @@ class EventTranslator:
     _calls: dict[int, int] = field(default_factory=dict)  # output_index → chat tool call index
 
     def _chunk(self, delta: JSON, finish: str | None = None, *, text: str = "") -> StreamChunk:
-        payload = {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        }
-        return StreamChunk(data=orjson.dumps(payload), text=text, finish_reason=finish)
+        return chat_shapes.chunk(self.id, self.created, self.model, delta, finish, text=text)
 
     def feed(self, data: JSON) -> list[StreamChunk]:
         """One decoded event → chat chunks (errors and failed responses raise)."""
@@ -167,15 +148,7 @@ class EventTranslator:
             chunks = [self._chunk({}, finish_reason(response, has_calls=bool(self._calls)))]
             usage = parse_usage(response.get("usage"))
             if usage is not None:
-                payload = {
-                    "id": self.id,
-                    "object": "chat.completion.chunk",
-                    "created": self.created,
-                    "model": self.model,
-                    "choices": [],
-                    "usage": chat_usage(usage),
-                }
-                chunks.append(StreamChunk(data=orjson.dumps(payload), usage=usage, usage_only=True))
+                chunks.append(chat_shapes.usage_chunk(self.id, self.created, self.model, usage))
             return chunks
         if kind == "response.failed":
             raise failure(self.provider, _object(data.get("response")))

@@ -178,7 +178,12 @@ def test_it_parses_a_text_answer() -> None:
     assert body["id"] == "chatcmpl-x" and body["object"] == "chat.completion" and body["model"] == "llama"
     assert body["choices"][0]["message"]["content"] == "Hello"
     assert body["choices"][0]["finish_reason"] == "length"
-    assert body["usage"] == {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11}
+    assert body["usage"] == {
+        "prompt_tokens": 9,
+        "completion_tokens": 2,
+        "total_tokens": 11,
+        "prompt_tokens_details": {"cached_tokens": 0},
+    }
     assert completion.text == "Hello" and completion.finish_reason == "length"
 
 
@@ -240,7 +245,12 @@ def test_stream_lines_become_chunks_with_usage_at_the_end() -> None:
     assert translator.finished
     usage = translator.usage_chunk()
     assert usage is not None and usage.usage_only and usage.data is not None
-    assert orjson.loads(usage.data)["usage"] == {"prompt_tokens": 4, "completion_tokens": 2, "total_tokens": 6}
+    assert orjson.loads(usage.data)["usage"] == {
+        "prompt_tokens": 4,
+        "completion_tokens": 2,
+        "total_tokens": 6,
+        "prompt_tokens_details": {"cached_tokens": 0},
+    }
 
 
 def test_stream_tool_calls_are_indexed_across_lines() -> None:
