@@ -74,7 +74,7 @@ def markdown(result: RunResult, balance: Balance, *, requests: int, concurrency:
         "SIGKILLed loses the usage records of the requests it had in flight (their calls are counted above); "
         "nothing else may be missing.",
         "",
-        report.provenance_line(),
+        f"{report.provenance_line()} Raw results: `docs/results/billing_faults.json`.",
     ]
 
 
