@@ -186,15 +186,15 @@ async def stream_lines(
                 yield line
 
 
-async def stream_line_batches(
+async def stream_line_blocks(
     provider: ProviderConfig, url: str, payload: JSON, headers: Mapping[str, str]
-) -> AsyncGenerator[list[bytes], None]:
-    """Like ``stream_lines``, but all complete lines of one network read together (without ``\\n``).
+) -> AsyncGenerator[bytes, None]:
+    """Like ``stream_lines``, but all complete lines of one network read as one block (ending in ``\n``).
 
-    Events that arrived together can then be relayed in one write. Closing the
-    generator closes the upstream connection, as for ``stream_lines``. The reads
-    are iterated here directly (not through ``stream_bytes``): one generator less
-    per relayed read.
+    Events that arrived together can then be relayed in one write, without a
+    step per line when nothing in them needs reading. The last block may lack
+    its ``\n`` when the answer does. Closing the generator closes the upstream
+    connection, as for ``stream_lines``.
     """
     pending = b""
     with _mapped_errors(provider):
@@ -203,17 +203,22 @@ async def stream_line_batches(
         ) as resp:
             if resp.status >= 400:
                 raise_for_status(provider, resp.status, resp.headers, await resp.read())
-            async for data in resp.content.iter_any():
-                if b"\n" not in data:
+            content = resp.content
+            # ``readany`` directly: what ``iter_any`` does, with one iterator call less per read.
+            while data := await content.readany():
+                end = data.rfind(b"\n") + 1
+                if not end:
                     pending += data
-                    continue
-                *lines, rest = data.split(b"\n")
-                if pending:
-                    lines[0] = pending + lines[0]
-                pending = rest
-                yield lines
+                elif pending:
+                    yield pending + data[:end]
+                    pending = data[end:]
+                elif end == len(data):
+                    yield data
+                else:
+                    yield data[:end]
+                    pending = data[end:]
     if pending:
-        yield [pending]
+        yield pending
 
 
 async def stream_bytes(

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from providers.adapters.base import Deployment, StreamChunk, Usage, chunk_text
+from providers.adapters.base import Deployment, StreamChunk, Usage, chunk_text, unpack
 from routing import guardrail
 from routing.quality import Answer
 from routing.reduction.instructions import DIFF_FIRST, diff_first_saving
@@ -213,14 +213,15 @@ async def hold(deployment: Deployment, chunks: AsyncIterator[StreamChunk]) -> He
     text: list[str] = []
     arguments: dict[int, list[str]] = {}
     try:
-        async for chunk in chunks:
-            held.chunks.append(chunk)
-            text.append(chunk_text(chunk))
-            held.finish_reason = chunk.finish_reason or held.finish_reason
-            held.usage = chunk.usage or held.usage
-            if chunk.data is not None and b'"tool_calls"' in chunk.data:
-                for index, piece in _content_deltas(orjson.loads(chunk.data))[1]:
-                    arguments.setdefault(index, []).append(piece)
+        async for item in chunks:
+            for chunk in unpack(item):  # a run's events one by one: each is checked and replayed alone
+                held.chunks.append(chunk)
+                text.append(chunk_text(chunk))
+                held.finish_reason = chunk.finish_reason or held.finish_reason
+                held.usage = chunk.usage or held.usage
+                if chunk.data is not None and b'"tool_calls"' in chunk.data:
+                    for index, piece in _content_deltas(orjson.loads(chunk.data))[1]:
+                        arguments.setdefault(index, []).append(piece)
     finally:
         await chunks.aclose()  # type: ignore[attr-defined]
     held.text = "".join(text)

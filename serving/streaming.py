@@ -20,7 +20,7 @@ from django.conf import settings
 
 from billing.costs import cost_usd
 from gateway_platform.errors import GatewayError
-from providers.adapters.base import Deployment, StreamChunk, Usage, chunk_text
+from providers.adapters.base import Deployment, StreamChunk, Usage, chunk_text, unpack
 from providers.adapters.tokens import tokens_for_chars
 from routing.resolver import Route
 from serving.exchange import Exchange, Responder
@@ -198,8 +198,13 @@ async def relay_stream(
     Pass-through (``exchange.passthrough``): the client gets the upstream's own
     events (``chunk.raw``); the chat translation beside them never goes to the
     client, only to ``record`` (the response cache's recorder) when one is given.
+
+    A run (``chunk.sse``: the events of one upstream read that carry no usage or
+    finish reason) goes to the client as it came, in one write, unless ``answer``
+    or the pass-through translation must see each of its events.
     """
     passthrough = exchange.passthrough
+    direct = answer is None and not passthrough  # a run of unread events goes out as it came
     usage: Usage | None = None
     text_len = 0
     unread: list[StreamChunk] = []  # relayed without reading their text: read only if usage must be estimated
@@ -207,33 +212,49 @@ async def relay_stream(
     pending: list[bytes] = []  # events of one upstream read, sent in one write
     try:
         with KeepAlive(exchange, responder, deployment, may_commit=may_commit) as keepalive:
-            async for chunk in chunks:
-                if chunk.unread:
-                    unread.append(chunk)
-                else:
-                    text_len += len(chunk.text)
-                    if chunk.usage is not None:
-                        usage = chunk.usage
-                if chunk.raw is not None:  # pass-through: the upstream's event, for the responder to relay
-                    if exchange.first_token_monotonic is None:
-                        await start_stream(exchange, responder, deployment)
-                        exchange.first_token_monotonic = time.monotonic()
-                    pending.append(chunk.raw)
-                elif chunk.data is not None and not (chunk.usage_only and not include_usage):
-                    if passthrough:  # the chat translation beside the upstream's events: never sent
-                        _keep_translation(chunk, answer, record)
-                    else:
+            async for item in chunks:
+                if item.sse is not None:  # a run: one network read of events nothing needs to read
+                    if direct:
+                        unread.append(item)
                         if exchange.first_token_monotonic is None:
                             await start_stream(exchange, responder, deployment)
                             exchange.first_token_monotonic = time.monotonic()
-                        if answer is None:
-                            pending.append(b"data: " + chunk.data + b"\n\n")
+                        pending.append(item.sse)
+                        if not item.more:
+                            await send_body(b"".join(pending), more_body=True)
+                            pending.clear()
+                            keepalive.last_sent = time.monotonic()
+                        continue
+                    parts = unpack(item)  # an answer check or a pass-through translation sees each event
+                else:
+                    parts = (item,)
+                for chunk in parts:
+                    if chunk.unread:
+                        unread.append(chunk)
+                    else:
+                        text_len += len(chunk.text)
+                        if chunk.usage is not None:
+                            usage = chunk.usage
+                    if chunk.raw is not None:  # pass-through: the upstream's event, for the responder to relay
+                        if exchange.first_token_monotonic is None:
+                            await start_stream(exchange, responder, deployment)
+                            exchange.first_token_monotonic = time.monotonic()
+                        pending.append(chunk.raw)
+                    elif chunk.data is not None and not (chunk.usage_only and not include_usage):
+                        if passthrough:  # the chat translation beside the upstream's events: never sent
+                            _keep_translation(chunk, answer, record)
                         else:
-                            pending.extend(b"data: " + data + b"\n\n" for data in answer.feed(chunk))
-                if pending and not chunk.more:
-                    await send_body(b"".join(pending), more_body=True)
-                    pending.clear()
-                    keepalive.last_sent = time.monotonic()
+                            if exchange.first_token_monotonic is None:
+                                await start_stream(exchange, responder, deployment)
+                                exchange.first_token_monotonic = time.monotonic()
+                            if answer is None:
+                                pending.append(b"data: " + chunk.data + b"\n\n")
+                            else:
+                                pending.extend(b"data: " + data + b"\n\n" for data in answer.feed(chunk))
+                    if pending and not chunk.more:
+                        await send_body(b"".join(pending), more_body=True)
+                        pending.clear()
+                        keepalive.last_sent = time.monotonic()
     except GatewayError:
         if pending:  # what arrived before the upstream failed still reaches the client, in order
             await send_body(b"".join(pending), more_body=True)

@@ -153,6 +153,9 @@ class StreamChunk:
     unread: bool = False
     # Pass-through: the upstream's own SSE event, verbatim (``data`` then only feeds accounting and the cache).
     raw: bytes | None = None
+    # A run of unread events of one network read, already framed as the client gets them (``data: {…}\n\n``
+    # each): relayed in one piece with no object per event; ``unpack`` splits it for features that need each.
+    sse: bytes | None = None
 
 
 def delta_text(data: object) -> str:
@@ -167,11 +170,31 @@ def delta_text(data: object) -> str:
 
 
 def chunk_text(chunk: StreamChunk) -> str:
-    """The chunk's text, read from its ``data`` if the adapter relayed it unread."""
+    """The chunk's text (a run's: all its events'), read from its ``data`` if the adapter relayed it unread."""
     if chunk.unread:
         chunk.unread = False
-        chunk.text = delta_text(orjson.loads(chunk.data)) if chunk.data is not None else ""
+        if chunk.sse is not None:
+            chunk.text = "".join(chunk_text(event) for event in unpack(chunk))
+        else:
+            chunk.text = delta_text(orjson.loads(chunk.data)) if chunk.data is not None else ""
     return chunk.text
+
+
+SSE_DATA = b"data: "
+EVENT_END = b"\n\n"
+
+
+def unpack(chunk: StreamChunk) -> list[StreamChunk]:
+    """A run's events as one unread chunk each (all but the last marked ``more``); any other chunk alone."""
+    if chunk.sse is None:
+        return [chunk]
+    events = [
+        StreamChunk(data=event[len(SSE_DATA) :], unread=True, more=True)
+        for event in chunk.sse.split(EVENT_END)
+        if event
+    ]
+    events[-1].more = chunk.more
+    return events
 
 
 @dataclass(frozen=True, slots=True)

@@ -121,6 +121,25 @@ def _nothing_to_read(payload: bytes) -> bool:
     )
 
 
+def plain_run(block: bytes) -> bool:
+    """Whether ``block`` holds only whole ``data: {…}`` events, each one line and a blank one, none to read.
+
+    "None to read": every ``usage`` and ``finish_reason`` in it is null (compact JSON, as providers
+    send it). Counted over the whole block, with no step per event: the separators ``}\n\ndata: {``
+    plus the final ``}\n\n`` must account for every newline, so each event is a single line (JSON
+    strings hold no raw newline), and inside a JSON string every quote is escaped, so the key
+    patterns only match the JSON's own keys. Anything else (``[DONE]``, comments, ``event:`` lines,
+    ``\r\n``, ``data:`` without a space, an event split across reads) is for the caller to read.
+    """
+    return (
+        block.startswith(b"data: {")
+        and block.endswith(b"}\n\n")
+        and block.count(b"\n") == 2 * (block.count(b"}\n\ndata: {") + 1)
+        and block.count(b'"finish_reason"') == block.count(b'"finish_reason":null')
+        and block.count(b'"usage"') == block.count(b'"usage":null')
+    )
+
+
 def parse_stream_line(line: bytes) -> StreamChunk | None:
     """One SSE line → a chunk to forward; None for blank/comment lines and ``[DONE]``.
 
@@ -164,15 +183,20 @@ class OpenAIAdapter:
             raise errors.upstream_status(provider.name, 502, "malformed JSON answer") from None
 
     async def stream(self, deployment: Deployment, body: JSON) -> AsyncIterator[StreamChunk]:
+        """The upstream's events as chunks: the events of one network read with nothing to read in them
+        as one run (``StreamChunk.sse``, relayed as they came), any other read line by line."""
         provider = deployment.provider
-        batches = http.stream_line_batches(
+        blocks = http.stream_line_blocks(
             provider, self._url(deployment), build_chat_request(deployment, body, stream=True), self._headers(provider)
         )
         finished = False
         try:
-            async for lines in batches:
+            async for block in blocks:
+                if plain_run(block):
+                    yield StreamChunk(data=None, sse=block, unread=True)
+                    continue
                 chunks: list[StreamChunk] = []
-                for line in lines:
+                for line in block.split(b"\n"):
                     if line.startswith(b"data: [DONE]"):
                         finished = True
                         continue
@@ -187,7 +211,7 @@ class OpenAIAdapter:
                 for chunk in chunks:
                     yield chunk
         finally:
-            await batches.aclose()
+            await blocks.aclose()
         if not finished:
             # A clean close without [DONE] still lost the end of the answer.
             raise errors.upstream_dropped(provider.name)

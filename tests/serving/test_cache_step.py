@@ -214,6 +214,24 @@ def test_a_completed_stream_is_stored(client, team, wait_for_entries) -> None:
     assert headers["x-gateway-cache"] == "HIT" and answer == streamed
 
 
+def test_a_paced_stream_relayed_in_runs_is_stored_whole(client, team, wait_for_entries) -> None:
+    # One event per network read: the relay forwards each read as it came (a run), unparsed.
+    prompt = "Stream me the changelog slowly [[mock: words=30 tps=200]]"
+    streamed = "".join(
+        chunk.choices[0].delta.content or ""
+        for chunk in client.chat.completions.create(
+            model="simple_ops", messages=[SYSTEM, {"role": "user", "content": prompt}], stream=True
+        )
+        if chunk.choices
+    )
+    assert len(streamed.split()) > 30
+    [entry] = stored(wait_for_entries, team, 1)
+    assert entry.completion_tokens == len(streamed.split())  # the mock counts a token per word
+
+    answer, headers = ask(client, prompt)
+    assert headers["x-gateway-cache"] == "HIT" and answer == streamed
+
+
 def test_failed_answers_are_not_stored(client, team, wait_for_entries) -> None:
     with pytest.raises(openai.APIStatusError):
         ask(client, "This fails [[mock: status=500]]")
