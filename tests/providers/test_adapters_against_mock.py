@@ -17,7 +17,7 @@ import pytest_asyncio
 from gateway_platform.errors import GatewayError
 from providers import http
 from providers.adapters.anthropic import AnthropicAdapter
-from providers.adapters.base import ChatAdapter, Deployment, ProviderConfig, StreamChunk, chunk_text
+from providers.adapters.base import ChatAdapter, Deployment, ProviderConfig, StreamChunk, chunk_text, unpack
 from providers.adapters.ollama import OllamaAdapter, list_models
 from providers.mock_upstream import start_mock
 
@@ -72,7 +72,8 @@ def make_deployment(base_url: str, kind: str) -> Deployment:
 
 
 async def collect(adapter: ChatAdapter, deployment: Deployment, body: dict[str, Any]) -> list[StreamChunk]:
-    return [chunk async for chunk in adapter.stream(deployment, body)]
+    # A run (several OpenAI events of one read, relayed unread) counts as its events.
+    return [event async for chunk in adapter.stream(deployment, body) for event in unpack(chunk)]
 
 
 def chunk_payloads(chunks: list[StreamChunk]) -> list[dict[str, Any]]:

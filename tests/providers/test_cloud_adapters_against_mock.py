@@ -18,7 +18,7 @@ import pytest_asyncio
 from gateway_platform.errors import GatewayError
 from providers import http
 from providers.adapters import adapter_for, embedding_adapter_for
-from providers.adapters.base import ChatAdapter, Deployment, ProviderConfig, StreamChunk, chunk_text
+from providers.adapters.base import ChatAdapter, Deployment, ProviderConfig, StreamChunk, chunk_text, unpack
 from providers.mock_upstream import start_mock
 from providers.mock_upstream.bedrock_format import MOCK_AWS_SECRET
 from tests.conftest import free_port
@@ -86,7 +86,8 @@ def adapter(kind: str) -> ChatAdapter:
 
 
 async def collect(kind: str, deployment: Deployment, body: dict[str, Any]) -> list[StreamChunk]:
-    return [chunk async for chunk in adapter(kind).stream(deployment, body)]
+    # A run (several OpenAI events of one read, relayed unread) counts as its events.
+    return [event async for chunk in adapter(kind).stream(deployment, body) for event in unpack(chunk)]
 
 
 def assembled(chunks: list[StreamChunk]) -> tuple[str, dict[int, dict[str, str]], list[str]]:
