@@ -142,6 +142,16 @@ def split_messages(messages: list[Any], *, lead: int | None = None) -> tuple[lis
     return system, turns, ""
 
 
+NO_TOOLS = orjson.dumps(dict.fromkeys(TOOL_FIELDS), option=SORTED)
+
+
+def _tools(body: dict[str, Any]) -> bytes:
+    """Canonical JSON of the tool definitions (most requests have none: no serialisation)."""
+    if body.get("tools") is None and body.get("functions") is None:
+        return NO_TOOLS
+    return orjson.dumps({name: body.get(name) for name in TOOL_FIELDS}, option=SORTED)
+
+
 def key_material(body: dict[str, Any], *, system_lead: int | None = None) -> KeyMaterial:
     """The ``KeyMaterial`` of a chat body (pure); ``system_lead`` as counted by ``prompt_facts``."""
     messages = body.get("messages")
@@ -149,7 +159,7 @@ def key_material(body: dict[str, Any], *, system_lead: int | None = None) -> Key
     params = {name: body[name] for name in ANSWER_PARAMS if body.get(name) is not None}
     return KeyMaterial(
         system=orjson.dumps(system, option=SORTED),
-        tools=orjson.dumps({name: body.get(name) for name in TOOL_FIELDS}, option=SORTED),
+        tools=_tools(body),
         context_hash=digest({"prior": prior, "params": params}),
         prompt_text=prompt,
     )

@@ -94,12 +94,19 @@ def read_answer(raw: bytes) -> tuple[str, str | None]:
         return "", None
 
 
+# Below this size orjson parses a whole answer in no more CPU than reading its tail in Python costs
+# (measured with OpenAI's nested token details: ~2.6 against ~3.3 µs at 200 bytes, about even at
+# 4 KB; at 64 KB ~35 against ~6 µs).
+TAIL_READ_BYTES = 4096
+
+
 def parse_chat_response(raw: bytes) -> Completion:
     """A whole answer: usage read from its tail, the rest parsed only when asked for (``Completion.unread``).
 
-    When the tail holds no readable top-level ``usage``, the whole answer is parsed (and must be JSON).
+    Answers under ``TAIL_READ_BYTES``, and those whose tail holds no readable top-level ``usage``,
+    are parsed whole (and must be JSON).
     """
-    usage = parse_usage(trailing_usage(raw))
+    usage = parse_usage(trailing_usage(raw)) if len(raw) >= TAIL_READ_BYTES else None
     if usage is not None:
         return Completion.unread(raw, usage, read_answer)
     data = orjson.loads(raw)
@@ -247,7 +254,7 @@ def parse_embedding_usage(data: object) -> Usage | None:
     return Usage(prompt_tokens=prompt)
 
 
-MAX_USAGE_OBJECTS = 8  # objects nested in ``usage`` (token details) before the tail is parsed in full instead
+MAX_USAGE_OBJECTS = 8  # objects nested in ``usage`` (token details) before the answer is parsed whole instead
 
 
 def trailing_usage(raw: bytes) -> JSON | None:
@@ -255,34 +262,36 @@ def trailing_usage(raw: bytes) -> JSON | None:
 
     OpenAI-compatible servers put ``usage`` at or near the end. Inside a JSON string every quote is
     escaped, so the last ``"usage"`` followed by ``:`` and an object is a key; its object ends at the
-    first ``}`` up to which it parses. It is the top-level one when what follows it only closes the
-    answer, opening nothing (``,"system_fingerprint":"fp_1"}``: no ``{`` or ``[``, one ``}``, at the
-    end). None when the answer does not look like that: the caller then parses it whole.
+    first ``}`` that balances its braces. It is the top-level one when what follows it only closes
+    the answer, opening nothing (``,"system_fingerprint":"fp_1"}``: no ``{`` or ``[``, one ``}``, at
+    the end). None when the answer does not look like that: the caller then parses it whole.
+    Byte searches and one small parse, no exception on the common path: cheaper than parsing the
+    whole answer once it holds more than a few KB of text.
     """
     if raw[:1] != b"{":
         return None
     at = raw.rfind(b'"usage"')
     if at < 0:
         return None
-    rest = raw[at + len(b'"usage"') :].lstrip()
-    if not rest.startswith(b":"):
+    rest = raw[at + 7 :].lstrip()  # 7: len('"usage"')
+    if rest[:1] != b":":
         return None
     rest = rest[1:].lstrip()
-    if not rest.startswith(b"{"):
+    if rest[:1] != b"{":
         return None
     end = rest.find(b"}")
     for _ in range(MAX_USAGE_OBJECTS):
-        if end < 0:
-            return None
-        try:
-            usage = orjson.loads(rest[: end + 1])
+        if end < 0 or rest.count(b"{", 0, end) == rest.count(b"}", 0, end + 1):
             break
-        except orjson.JSONDecodeError:
-            end = rest.find(b"}", end + 1)
+        end = rest.find(b"}", end + 1)
     else:
         return None
     after = rest[end + 1 :].rstrip()
-    if after[-1:] != b"}" or after.count(b"}") != 1 or b"{" in after or b"[" in after:
+    if end < 0 or after[-1:] != b"}" or after.count(b"}") != 1 or b"{" in after or b"[" in after:
+        return None
+    try:
+        usage = orjson.loads(rest[: end + 1])
+    except orjson.JSONDecodeError:  # braces inside a string in ``usage``: not read from the tail
         return None
     return usage if isinstance(usage, dict) else None
 

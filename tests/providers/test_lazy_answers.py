@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from providers.adapters.base import Completion, Usage
-from providers.adapters.openai import parse_chat_response, parse_usage, trailing_usage
+from providers.adapters.openai import TAIL_READ_BYTES, parse_chat_response, parse_usage, trailing_usage
 
 
 def reference(raw: bytes) -> tuple[Usage | None, str, str | None]:
@@ -61,7 +61,13 @@ def answers(draw: st.DrawFn) -> bytes:
     if draw(st.booleans()):
         message["tool_calls"] = [{"id": "c", "type": "function", "function": {"name": "f", "arguments": draw(tricky)}}]
     choice = {"index": 0, "message": message, "finish_reason": draw(st.sampled_from(["stop", "length", None]))}
-    body: dict[str, Any] = {"id": "chatcmpl-1", "object": "chat.completion", "model": "m", "choices": [choice]}
+    padding = "x" * TAIL_READ_BYTES if draw(st.booleans()) else ""  # large answers are read from the tail
+    body: dict[str, Any] = {
+        "id": f"chatcmpl-1{padding}",
+        "object": "chat.completion",
+        "model": "m",
+        "choices": [choice],
+    }
     usage = draw(usages)
     if usage is not None:
         body["usage"] = usage
@@ -75,16 +81,19 @@ def answers(draw: st.DrawFn) -> bytes:
 @given(raw=answers())
 def test_the_lazy_answer_agrees_with_the_whole_parse(raw: bytes) -> None:
     usage, text, finish = reference(raw)
+    tail = trailing_usage(raw)
+    assert tail is None or parse_usage(tail) == usage
     completion = parse_chat_response(raw)
     assert completion.body == raw and completion.usage == usage
     assert completion.estimate_chars() == (0 if usage is not None else len(text))
     assert completion.text == text and completion.finish_reason == finish
 
 
-def test_an_answer_with_usage_last_is_not_parsed_until_asked() -> None:
+def test_a_large_answer_with_usage_last_is_not_parsed_until_asked() -> None:
+    content = "hi " * TAIL_READ_BYTES
     raw = orjson.dumps(
         {
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 3, "completion_tokens": 1, "prompt_tokens_details": {"cached_tokens": 2}},
             "system_fingerprint": "fp_1",
         }
@@ -93,7 +102,14 @@ def test_an_answer_with_usage_last_is_not_parsed_until_asked() -> None:
     assert not completion.is_read
     assert completion.usage == Usage(prompt_tokens=3, completion_tokens=1, cached_prompt_tokens=2)
     assert completion.estimate_chars() == 0 and not completion.is_read  # usage reported: nothing to estimate
-    assert completion.finish_reason == "stop" and completion.is_read and completion.text == "hi"
+    assert completion.finish_reason == "stop" and completion.is_read and completion.text == content
+
+
+def test_a_small_answer_is_parsed_whole() -> None:
+    """Under ``TAIL_READ_BYTES`` orjson parses the whole answer in less CPU than the tail costs."""
+    raw = b'{"choices":[{"index":0,"message":{"content":"hi"},"finish_reason":"stop"}],'
+    completion = parse_chat_response(raw + b'"usage":{"prompt_tokens":3,"completion_tokens":1}}')
+    assert completion.is_read and completion.text == "hi" and completion.usage == Usage(3, 1)
 
 
 @pytest.mark.parametrize(
