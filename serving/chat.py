@@ -124,13 +124,18 @@ async def _serve_complete(
     response_cache.remember(exchange, cached, body)
 
 
-def _open_stream(exchange: Exchange, plan: ChatPlan, deployment: Deployment) -> AsyncIterator[StreamChunk]:
+def _open_stream(
+    exchange: Exchange, plan: ChatPlan, cached: response_cache.CacheLookup, deployment: Deployment
+) -> AsyncIterator[StreamChunk]:
     native = plan.native_for(deployment)
     # Set per attempt: the answer that reaches the client is the upstream's own (responders relay it).
     exchange.passthrough = native is not None
     if native is not None:
         passthrough, request = native
-        return aiter(passthrough.stream_native(deployment, request, caching=plan.prompt_caching))
+        # The chat chunks beside the upstream's events are built only for what reads them: the
+        # cache's recorder, an answer check, a held (cascade) attempt. Else only text and usage.
+        translate = cached.stores or exchange.holding or answers.stream_filter(exchange, plan) is not None
+        return aiter(passthrough.stream_native(deployment, request, caching=plan.prompt_caching, translate=translate))
     adapter = adapter_for(deployment.provider.kind)
     if adapter is None:
         raise no_adapter(deployment)
@@ -175,7 +180,7 @@ async def _serve_stream(
         exchange,
         plan,
         route,
-        open_stream=lambda deployment: _open_stream(exchange, plan, deployment),
+        open_stream=lambda deployment: _open_stream(exchange, plan, cached, deployment),
         relay=lambda *args: _stream_from(exchange, responder, request, plan, cached, *args),
     )
     response_cache.remember(exchange, cached)  # only reached when the stream completed normally

@@ -216,6 +216,30 @@ class StreamTranslator:
             raise stream_error(self.provider, data.get("error"))
         return []  # ping, content_block_stop, future event types
 
+    def account(self, data: JSON) -> str:
+        """One decoded event read only for accounting (pass-through with no translation wanted): the
+        state ``feed`` keeps (id, usage, end, errors) without building chunks; the event's answer text."""
+        kind = data.get("type")
+        if kind == "content_block_delta":
+            delta = data.get("delta") or {}
+            text = delta.get("text") if delta.get("type") == "text_delta" else None
+            return text if isinstance(text, str) else ""
+        if kind == "content_block_start":
+            block = data.get("content_block") or {}
+            text = block.get("text") if block.get("type") == "text" else None
+            return text if isinstance(text, str) else ""
+        if kind == "message_start":
+            message = data.get("message") or {}
+            self.id = str(message.get("id") or "")
+            self.has_usage |= self.usage.update(message.get("usage"))
+        elif kind == "message_delta":
+            self.has_usage |= self.usage.update(data.get("usage"))
+        elif kind == "message_stop":
+            self.finished = True
+        elif kind == "error":
+            raise stream_error(self.provider, data.get("error"))
+        return ""
+
     def usage_chunk(self) -> StreamChunk | None:
         """The final usage-only chunk (None when the upstream reported no usage)."""
         if not self.has_usage:
@@ -243,6 +267,13 @@ def _decode_event(provider: ProviderConfig, event: SseEvent) -> JSON:
     if not isinstance(data, dict):
         raise errors.upstream_status(provider.name, 502, "malformed stream event")
     return data
+
+
+def _account(provider: ProviderConfig, translator: StreamTranslator, event: SseEvent) -> str:
+    try:
+        return translator.account(_decode_event(provider, event))
+    except (AttributeError, TypeError, ValueError):
+        raise errors.upstream_status(provider.name, 502, "malformed stream event") from None
 
 
 def raw_event(event: SseEvent) -> bytes:
@@ -277,11 +308,12 @@ class AnthropicAdapter:
         return completion
 
     async def stream_native(
-        self, deployment: Deployment, request: NativeRequest, *, caching: bool
+        self, deployment: Deployment, request: NativeRequest, *, caching: bool, translate: bool = True
     ) -> AsyncIterator[StreamChunk]:
         """The client's Messages body streamed; each upstream event is relayed in ``raw`` as it came.
 
-        The OpenAI translation of each event rides along (``more``) for accounting and the cache.
+        The OpenAI translation of each event rides along (``more``) for accounting and the cache;
+        without ``translate`` the event's chunk carries only its text, and the usage follows at the end.
         """
         provider = deployment.provider
         payload = build_native_request(deployment, request, stream=True, caching=caching)
@@ -290,15 +322,20 @@ class AnthropicAdapter:
         lines = http.stream_lines(provider, url, payload, build_native_headers(provider, request))
         try:
             async for event in sse_events(lines):
-                for chunk in self._native_chunks(provider, translator, event):
-                    yield chunk
+                if translate:
+                    for chunk in self._native_chunks(provider, translator, event):
+                        yield chunk
+                else:
+                    yield StreamChunk(data=None, raw=raw_event(event), text=_account(provider, translator, event))
         finally:
             await lines.aclose()
         if not translator.finished:
             raise errors.upstream_dropped(provider.name)
-        usage = translator.usage_chunk()
+        usage = translator.usage_chunk() if translate else None
         if usage is not None:
             yield usage
+        elif not translate and translator.has_usage:
+            yield StreamChunk(data=None, usage=translator.usage.to_usage())
 
     @staticmethod
     def _native_chunks(provider: ProviderConfig, translator: StreamTranslator, event: SseEvent) -> list[StreamChunk]:

@@ -241,9 +241,13 @@ class PassthroughAdapter(Protocol):
         ...
 
     def stream_native(
-        self, deployment: Deployment, request: NativeRequest, *, caching: bool
+        self, deployment: Deployment, request: NativeRequest, *, caching: bool, translate: bool = True
     ) -> AsyncIterator[StreamChunk]:
-        """Send the native request streamed; chunks carry the upstream's events in ``raw``."""
+        """Send the native request streamed; chunks carry the upstream's events in ``raw``.
+
+        ``translate``: also the chat chunks they amount to; else only each event's text and the
+        usage, for accounting (nothing reads the chat shape: no cache store, answer check or hold).
+        """
         ...
 
 

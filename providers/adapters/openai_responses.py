@@ -156,6 +156,22 @@ class EventTranslator:
             raise failure(self.provider, {"error": data})
         return []
 
+    def account(self, data: JSON) -> tuple[str, Usage | None]:
+        """One decoded event read only for accounting (no translation wanted): the state ``feed``
+        keeps (end, errors) without building chunks; the event's answer text and, at the end, usage."""
+        kind = data.get("type")
+        if kind == "response.output_text.delta":
+            delta = data.get("delta")
+            return (delta if isinstance(delta, str) else ""), None
+        if kind in FINISHED_EVENTS:
+            self.finished = True
+            return "", parse_usage(_object(data.get("response")).get("usage"))
+        if kind == "response.failed":
+            raise failure(self.provider, _object(data.get("response")))
+        if kind == "error":
+            raise failure(self.provider, {"error": data})
+        return "", None
+
 
 class OpenAIResponsesAdapter:
     """``/v1/responses`` passed through to an OpenAI-compatible provider with ``supports_responses``."""
@@ -181,21 +197,40 @@ class OpenAIResponsesAdapter:
             raise errors.upstream_status(provider.name, 502, "malformed JSON answer") from None
 
     async def stream_native(
-        self, deployment: Deployment, request: NativeRequest, *, caching: bool
+        self, deployment: Deployment, request: NativeRequest, *, caching: bool, translate: bool = True
     ) -> AsyncIterator[StreamChunk]:
-        """The client's Responses body streamed; each ``response.*`` event relayed in ``raw`` as it came."""
+        """The client's Responses body streamed; each ``response.*`` event relayed in ``raw`` as it came.
+
+        Without ``translate`` no chat chunk is built beside it: the event's chunk carries its text and usage.
+        """
         provider = deployment.provider
         payload = native_body(deployment, request, stream=True)
         translator = EventTranslator(provider=provider.name, model=deployment.name)
         lines = http.stream_lines(provider, self._url(deployment), payload, build_headers(provider))
         try:
             async for event in sse_events(lines):
-                for chunk in _chunks(provider.name, translator, event):
-                    yield chunk
+                if translate:
+                    for chunk in _chunks(provider.name, translator, event):
+                        yield chunk
+                else:
+                    yield _accounted(provider.name, translator, event)
         finally:
             await lines.aclose()
         if not translator.finished:
             raise errors.upstream_dropped(provider.name)
+
+
+def _accounted(provider: str, translator: EventTranslator, event: SseEvent) -> StreamChunk:
+    """The event itself (for the client), with its text and usage for the gateway's accounting."""
+    try:
+        data = orjson.loads(event.data)
+        if not isinstance(data, dict):
+            raise TypeError("not an object")
+        text, usage = translator.account(data)
+    except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
+        raise errors.upstream_status(provider, 502, "malformed stream event") from None
+    named = event if event.event else SseEvent(str(data.get("type") or "message"), event.data)  # always named
+    return StreamChunk(data=None, raw=raw_event(named), text=text, usage=usage)
 
 
 def _chunks(provider: str, translator: EventTranslator, event: SseEvent) -> list[StreamChunk]:
