@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,8 +35,9 @@ logger = logging.getLogger(__name__)
 
 ADMITTED, RATE_LIMITED, UNSEEDED, OVER_BUDGET = 1, 0, 2, 3
 
-# KEYS: n rate-limit bases, then m budget hashes.
-# ARGV: window, n, m, reservation id, reservation ttl, (limit, cost) * n, (cap, amount, expire_at) * m.
+# KEYS: n rate-limit bases, then m budget hashes, then optionally the in-flight hash (``billing.inflight``).
+# ARGV: window, n, m, reservation id, reservation ttl, (limit, cost) * n, (cap, amount, expire_at) * m,
+#       then with the in-flight hash: its field (the request id) and the in-flight record.
 # Returns {1, left...} | {0, i, retry_after, left...} | {2, j...} | {3, j, settled, reserved, left...}.
 _ADMIT = """
 local window, n, m = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -97,6 +98,9 @@ for j = 1, m do
   redis.call('HSET', k, 'q:' .. rid, amt)
   redis.call('ZADD', k .. ':r', now + ttl, rid)
   if expire_at > 0 then redis.call('EXPIREAT', k .. ':r', expire_at) end
+end
+if #KEYS > n + m then
+  redis.call('HSET', KEYS[n + m + 1], ARGV[base + 3 * m + 1], ARGV[base + 3 * m + 2])
 end
 return tail({1}, true)
 """
@@ -171,20 +175,33 @@ class Admission:
 
     reservation: str
     keys: tuple[str, ...]
-    args: tuple[int | str, ...]
+    args: tuple[int | str | bytes, ...]
     claims: tuple[BudgetClaim, ...]
 
 
-def admission(rates: Sequence[Limit], claims: Sequence[BudgetClaim], *, request_id: str) -> Admission:
-    """The admission call for these limits and claims."""
+# Given the reservation id: the in-flight hash and the record admission writes there when it admits.
+Tracking = Callable[[str], tuple[str, bytes]]
+
+
+def admission(
+    rates: Sequence[Limit], claims: Sequence[BudgetClaim], *, request_id: str, track: Tracking | None = None
+) -> Admission:
+    """The admission call for these limits and claims.
+
+    ``track``: also write the request's in-flight record (``billing.inflight``) if it is admitted.
+    """
     # A reservation id of our own: a client-chosen X-Request-Id must not collide with another request's.
     reservation = f"{request_id}.{uuid.uuid4().hex[:8]}"
     keys = [f"rl:{limit.name}" for limit in rates] + [claim.key for claim in claims]
-    args: list[int | str] = [WINDOW_SECONDS, len(rates), len(claims), reservation, _ttl()]
+    args: list[int | str | bytes] = [WINDOW_SECONDS, len(rates), len(claims), reservation, _ttl()]
     for limit in rates:
         args.extend((limit.limit, limit.cost))
     for claim in claims:
         args.extend((claim.cap, claim.amount, claim.expire_at))
+    if track is not None:
+        hash_key, record = track(reservation)
+        keys.append(hash_key)
+        args.extend((request_id, record))
     return Admission(reservation, tuple(keys), tuple(args), tuple(claims))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.utils import timezone
 
-from billing import alerts, retention, rollups, spend, usage
+from billing import alerts, inflight, retention, rollups, spend, usage
 
 
 @shared_task(ignore_result=True)
@@ -54,3 +54,9 @@ def deliver_budget_alert(delivery_id: int) -> str | None:
 def retry_budget_alerts() -> int:
     """Send pending budget alert deliveries that are due, with backoff (beat: every 30 s)."""
     return alerts.alert_deliveries_retry(now=timezone.now())
+
+
+@shared_task(ignore_result=True)
+def reap_in_flight() -> int:
+    """Bill by estimate the requests in flight on gateway processes that died (beat: every 15 s)."""
+    return len(inflight.reap().billed)

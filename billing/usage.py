@@ -90,18 +90,23 @@ def spool_depth() -> int:
     return total
 
 
-async def record(usage: UsageRecord, *, batch: Batch | None = None) -> None:
+async def record(usage: UsageRecord, *, batch: Batch | None = None, after: Sequence[tuple[Any, ...]] = ()) -> None:
     """Queue one usage record (never raises: accounting must not break answers).
 
     ``batch``: other commands to send in the same round trip (the request's budget
     settlement); their errors are logged, the record is spooled if Redis is unreachable.
+    ``after``: commands sent after the record in that round trip (the removal of its
+    in-flight record, ``billing.inflight``: a process killed mid-write never removes it first).
     """
     payload = usage.to_json()
     try:
-        if not batch:
+        if not batch and not after:
             await async_client().xadd(STREAM, {"e": payload})
             return
+        batch = batch if batch is not None else Batch()
         at = batch.command("XADD", STREAM, "*", "e", payload)
+        for command in after:
+            batch.command(*command)
         results = await batch.execute()
         for index, result in enumerate(results):
             if isinstance(result, Exception) and index != at:

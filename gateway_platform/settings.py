@@ -401,6 +401,10 @@ if 0 < _retention_days < 2:
 GATEWAY |= {
     # A budget reservation of a process that died is released after this long (> any request's duration).
     "BUDGET_RESERVATION_TTL_SECONDS": env.int("GATEWAY_BUDGET_RESERVATION_TTL_SECONDS", default=1800),
+    # In-flight records (billing.inflight): each gateway process's heartbeat period (three missed: dead,
+    # its requests are billed by estimate), and the age after which any in-flight record is billed so.
+    "INFLIGHT_HEARTBEAT_SECONDS": env.float("GATEWAY_INFLIGHT_HEARTBEAT_SECONDS", default=5.0),
+    "INFLIGHT_MAX_SECONDS": env.float("GATEWAY_INFLIGHT_MAX_SECONDS", default=1800.0),
     # Output cap reserved (and set upstream) for a request under a budget that names none, when
     # neither its tier nor its models set one.
     "DEFAULT_MAX_OUTPUT_TOKENS": env.int("GATEWAY_DEFAULT_MAX_OUTPUT_TOKENS", default=4096),
@@ -430,6 +434,11 @@ CELERY_BEAT_SCHEDULE |= {
         "schedule": env.float("GATEWAY_BUDGET_ALERT_SECONDS", default=30.0),
     },
     "reconcile-budgets": {"task": "billing.tasks.reconcile_budgets", "schedule": 300.0},
+    "reap-in-flight": {
+        "task": "billing.tasks.reap_in_flight",
+        "schedule": env.float("GATEWAY_INFLIGHT_REAP_SECONDS", default=15.0),
+        "options": {"expires": 15},
+    },
     "retry-budget-alerts": {"task": "billing.tasks.retry_budget_alerts", "schedule": 30.0},
 }
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")

@@ -20,13 +20,14 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import Any, Protocol
 
 from django.conf import settings
 from django.utils import timezone
 
-from billing import enforcement, ratelimit
-from billing.budgets import BudgetClaim, budget_exceeded, claims_for, fitting_max_tokens, settled_amounts
+from billing import enforcement, inflight, ratelimit
+from billing.budgets import MILLION, BudgetClaim, budget_exceeded, claims_for, fitting_max_tokens, settled_amounts
 from billing.enforcement import Verdict
 from billing.limits import limits_of
 from gateway_platform.config.snapshot import KeyInfo, Snapshot
@@ -77,6 +78,7 @@ class _Attempt:
     cap_from_request: bool
     prompt_bound: int
     verdict: enforcement.Verdict
+    inflight: str  # the hash holding the request's in-flight record once admitted
 
 
 def output_cap(snapshot: Snapshot, key: KeyInfo, route: Route, body: dict[str, Any]) -> tuple[int, bool]:
@@ -127,16 +129,62 @@ async def _try(
     bound = (prompt_bound() if prompt_bound is not None else prompt_token_bound(body)) if budgets else 0
     claims = claims_for(budgets, legs, prompt_tokens=bound, output_tokens=cap * _choices(body), now=timezone.now())
     sets_cap = bool(claims) and produces_output and not from_request
+    hash_key = inflight.owner_key(inflight.owner())
     verdict = await _reserve_and_peek(
         exchange,
-        enforcement.admission(rates, claims, request_id=exchange.request_id),
+        enforcement.admission(
+            rates,
+            claims,
+            request_id=exchange.request_id,
+            track=_tracking(exchange, key, hash_key, legs, claims, prompt_tokens),
+        ),
         legs,
         lookahead=lookahead,
         route=route,
         body={**body, "max_tokens": cap} if sets_cap and lookahead is not None else body,
     )
     exchange.rate_headers = ratelimit.headers(rates, verdict.remaining)
-    return _Attempt(route, legs, rates, claims, cap, from_request, bound, verdict)
+    return _Attempt(route, legs, rates, claims, cap, from_request, bound, verdict, hash_key)
+
+
+def _tracking(
+    exchange: Exchange,
+    key: KeyInfo,
+    hash_key: str,
+    legs: list[list[Deployment]],
+    claims: Sequence[BudgetClaim],
+    prompt_tokens: int,
+) -> enforcement.Tracking:
+    """The in-flight record admission writes (``billing.inflight``): what a lost request is billed on.
+
+    Its estimate: the prompt tokens at the input price of the deployment tried first.
+    """
+    first = legs[0][0] if legs and legs[0] else None
+    estimate = Decimal(prompt_tokens) * first.input_cost_per_million / MILLION if first is not None else Decimal(0)
+    fields = {
+        "request_id": exchange.request_id,
+        "client_request_id": exchange.client_request_id,
+        "endpoint": exchange.endpoint,
+        "started_at": exchange.started_at.isoformat(),
+        "tenant_id": key.tenant_id,
+        "team_id": key.team_id,
+        "api_key_id": key.id,
+        "requested_model": exchange.requested_model,
+        "tier": exchange.tier or "",
+        "model": first.name if first is not None else "",
+        "provider": first.provider.name if first is not None else "",
+        "stream": exchange.stream,
+        "session": exchange.session,
+    }
+    budgets = [(claim.key, claim.budget.model or "") for claim in claims]
+
+    def track(reservation: str) -> tuple[str, bytes]:
+        record = inflight.payload(
+            fields=fields, reservation=reservation, budgets=budgets, prompt_tokens=prompt_tokens, cost_usd=estimate
+        )
+        return hash_key, record
+
+    return track
 
 
 async def _reserve_and_peek(
@@ -257,6 +305,7 @@ async def admit(
         raise _refusal(attempt, body)
     if attempt.claims and produces_output and not attempt.cap_from_request:
         body["max_tokens"] = attempt.output_cap  # the upstream enforces what was reserved
+    exchange.inflight = attempt.inflight  # removed with the usage record (``serving.consumers.base``)
     ticket = Ticket(
         attempt.verdict.reservation,
         tuple(attempt.claims),

@@ -93,6 +93,8 @@ class Exchange:
     circuit_permits: dict[str, Permit] = field(default_factory=dict)
     # The admission ticket still to settle; settled with the usage record (``serving.admission``).
     ticket: Ticket | None = None
+    # The hash holding the request's in-flight record (``billing.inflight``), removed with the usage record.
+    inflight: str = ""
     # Redis commands sent with the usage record in its round trip (a cache hit's counters).
     end_commands: list[tuple[Any, ...]] = field(default_factory=list)
     # Load to report for balanced deployments (in flight, time to first token), with the usage record.

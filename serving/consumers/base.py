@@ -176,7 +176,9 @@ class GatewayConsumer(AsyncHttpConsumer):
         for command in exchange.end_commands:
             batch.command(*command)
         failover.queue_load(exchange, batch)  # balanced deployments' in-flight count and latency, same trip
-        await usage.record(record, batch=batch)
+        # The in-flight record (billing.inflight) goes after the usage record is queued, in the same round trip.
+        after = [("HDEL", exchange.inflight, exchange.request_id)] if exchange.inflight else []
+        await usage.record(record, batch=batch, after=after)
 
     def _records_usage(self, exchange: Exchange) -> bool:
         return True

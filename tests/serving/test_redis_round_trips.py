@@ -87,7 +87,10 @@ def test_with_the_cache_on_a_request_makes_one_round_trip_before_the_upstream_an
 
     with RedisRoundTrips(settings.REDIS_URL) as proxy:
         # The config version is read once at start, not per request: only the request's own trips count.
-        proc, url = start_gateway(REDIS_URL=proxy.url, GATEWAY_CONFIG_POLL_SECONDS="3600")
+        # Likewise the in-flight heartbeat (billing.inflight): one beat at the first request, none per request.
+        proc, url = start_gateway(
+            REDIS_URL=proxy.url, GATEWAY_CONFIG_POLL_SECONDS="3600", GATEWAY_INFLIGHT_HEARTBEAT_SECONDS="3600"
+        )
         try:
             client = openai.OpenAI(base_url=f"{url}/v1", api_key=secret, max_retries=0)
 
@@ -115,13 +118,16 @@ def test_with_the_cache_on_a_request_makes_one_round_trip_before_the_upstream_an
             assert ask("what is in the cache") == "MISS"
             trips = proxy.wait_for(stored)
             on_path = [trip for trip in trips if not is_store(trip)]
-            assert [shape(trip) for trip in on_path] == [BEFORE, ["SETTLE", "XADD"]]
+            # The in-flight record is written by the admission script and removed (HDEL) with the record.
+            assert [shape(trip) for trip in on_path] == [BEFORE, ["HDEL", "SETTLE", "XADD"]]
+            end = on_path[1].names()
+            assert end.index("HDEL") > end.index("XADD")  # removed only once the usage record is queued
             assert trips[: len(on_path)] == on_path  # the stores run after the answer
             proxy.clear()
 
             assert ask("what is in the cache") == "HIT"
             trips = proxy.wait_for(lambda trips: any("XADD" in trip.names() for trip in trips))
             # A hit reserves with admission and releases with its record: nothing in between.
-            assert [shape(trip) for trip in trips] == [BEFORE, ["HINCRBY", "HSET", "SETTLE", "XADD"]]
+            assert [shape(trip) for trip in trips] == [BEFORE, ["HDEL", "HINCRBY", "HSET", "SETTLE", "XADD"]]
         finally:
             stop_process(proc)
