@@ -133,8 +133,8 @@ def _beat_forever(owner_id: str) -> None:
     while True:
         try:
             beat(owner_id)
-        except Exception:  # Redis down: records cannot be written either; beat again later
-            logger.warning("in-flight heartbeat failed", exc_info=True)
+        except Exception as exc:  # Redis down: records cannot be written either; beat again later
+            logger.warning("in-flight heartbeat failed: %s", exc.__class__.__name__)
         time.sleep(heartbeat_seconds())
 
 

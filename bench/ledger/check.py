@@ -4,9 +4,10 @@ Each mock request record is one upstream call, keyed by the gateway's request
 id (sent upstream as ``X-Request-Id``). A call the mock answered in full is
 billed exactly: the event's cost must equal the model table's prices applied
 to the tokens the mock served (a cascade's calls summed). A call cut short (a
-live stream whose client left) is billed by estimate and counted apart. Calls
-whose request was in flight on the gateway process that was SIGKILLed are the
-only ones allowed to have no event, and they are counted.
+live stream whose client left) is billed by estimate and counted apart, and so
+is a request that was in flight on the gateway process that was SIGKILLed: the
+reaper billed it by estimate from its in-flight record (``billing.inflight``).
+No call may be without an event.
 """
 
 from __future__ import annotations
@@ -22,10 +23,7 @@ import redis
 
 from bench.ledger.run import RunResult
 from bench.ledger.world import MODELS, World
-
-# A call that ended this shortly before the gateway was killed may not have had its record queued yet
-# (the gateway was still between the upstream's answer and the record, on a busy machine).
-KILL_SLACK_SECONDS = 5.0
+from billing.inflight import LOST
 
 
 @dataclass
@@ -42,14 +40,16 @@ class Balance:
     ledger_usd: Decimal = Decimal(0)  # the exact calls, priced from the mock's ledger
     billed_usd: Decimal = Decimal(0)  # the same calls as billed
     estimated_usd: Decimal = Decimal(0)  # calls cut short, billed by estimate
+    reaped_events: int = 0  # in flight on the killed gateway: billed by estimate by the reaper
+    reaped_usd: Decimal = Decimal(0)
+    reaped_without_call: int = 0  # of those, killed before the call reached the upstream (billed a prompt anyway)
     budget_usd: Decimal = Decimal(0)
     budget_spent_usd: Decimal = Decimal(0)
     dead_letters: int = 0
-    lost_in_killed_gateway: int = 0  # calls in flight on the SIGKILLed gateway, with no event
-    missing: list[str] = field(default_factory=list)  # calls without an event (not explained by the kill)
+    missing: list[str] = field(default_factory=list)  # calls without an event
     duplicates: list[str] = field(default_factory=list)
     cost_mismatches: list[tuple[str, Decimal, Decimal]] = field(default_factory=list)
-    unbacked: list[str] = field(default_factory=list)  # events charging for calls the mock never served
+    unbacked: list[str] = field(default_factory=list)  # exact events charging for calls the mock never served
     unauthenticated_events: int = 0
     rollup_mismatches: list[Any] = field(default_factory=list)
 
@@ -111,19 +111,22 @@ def check(result: RunResult, world: World, *, mock_url: str, redis_url: str) -> 
     for event in events:
         by_request[event.request_id].append(event)
     deployments = _deployments()
-    kills = [f.at for f in result.faults if f.name.startswith("gateway")]
 
+    for event in events:
+        if event.error_code == LOST:
+            balance.reaped_events += 1
+            balance.reaped_usd += event.cost_usd
+            balance.reaped_without_call += event.request_id not in calls
     for request_id, served in calls.items():
         found = by_request.get(request_id, [])
         if len(found) > 1:
             balance.duplicates.append(request_id)
         if not found:
-            if any(r["started_at"] <= at <= (r["ended_at"] or at) + KILL_SLACK_SECONDS for r in served for at in kills):
-                balance.lost_in_killed_gateway += 1
-            else:
-                balance.missing.append(request_id)
+            balance.missing.append(request_id)
             continue
         event = found[0]
+        if event.error_code == LOST:
+            continue  # counted above
         if event.tokens_estimated or not all(_served_in_full(r) for r in served):
             balance.estimated_events += 1
             balance.estimated_usd += event.cost_usd
@@ -136,7 +139,7 @@ def check(result: RunResult, world: World, *, mock_url: str, redis_url: str) -> 
             balance.cost_mismatches.append((request_id, event.cost_usd, expected))
 
     for event in events:
-        if event.request_id not in calls:
+        if event.request_id not in calls and event.error_code != LOST:
             balance.cache_hit_events += event.cache_status in ("HIT", "SEMANTIC")
             if event.cost_usd != 0:
                 balance.unbacked.append(event.request_id)

@@ -1,4 +1,4 @@
-"""``python -m bench.ledger.drainer``: the usage drain in a loop, as the Celery task runs it, for fault runs.
+"""``python -m bench.ledger.drainer``: the usage drain and the in-flight reaper in a loop, as beat runs them.
 
 ``LEDGER_DRAIN_PAUSE_SECONDS`` pauses after each batch is committed and before it
 is acknowledged (the window a SIGKILL "mid-batch" must hit); ``LEDGER_CLAIM_IDLE_MS``
@@ -19,7 +19,7 @@ django.setup()
 
 from django.db import connections  # noqa: E402
 
-from billing import usage  # noqa: E402
+from billing import inflight, usage  # noqa: E402
 
 logger = logging.getLogger("bench.ledger.drainer")
 
@@ -38,6 +38,7 @@ def main() -> None:
     if pause:
         usage.write_events = write_then_pause
     ready = os.environ.get("LEDGER_READY_FILE", "")
+    reaped_at = 0.0
     while True:
         if ready:  # set up and about to drain: the run may start its load
             Path(ready).touch()
@@ -46,9 +47,18 @@ def main() -> None:
             read = usage.drain(batch_size=batch, max_batches=1)
             if read:
                 logger.info("drained %d records", read)
-            else:
+            if time.monotonic() - reaped_at > 0.5:
+                reaped = inflight.reap()
+                reaped_at = time.monotonic()
+                if reaped.billed or reaped.already_billed:
+                    logger.info(
+                        "reaped %d in-flight records (%d already billed)",
+                        len(reaped.billed),
+                        len(reaped.already_billed),
+                    )
+            if not read:
                 time.sleep(0.1)
-        except Exception as exc:  # Redis or PostgreSQL down: retry, as the beat task would
+        except Exception as exc:  # Redis or PostgreSQL down: retry, as the beat tasks would
             logger.warning("drain failed: %s", exc.__class__.__name__)
             for conn in connections.all(initialized_only=True):
                 conn.close_pool() if hasattr(conn, "close_pool") else conn.close()

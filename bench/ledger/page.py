@@ -52,9 +52,14 @@ def markdown(result: RunResult, balance: Balance, *, requests: int, concurrency:
                 ["Billed for those calls (US cents)", _cents(balance.billed_usd)],
                 ["Calls cut short by the client (live streams), billed by estimate", balance.estimated_events],
                 ["Billed by estimate (US cents)", _cents(balance.estimated_usd)],
+                [
+                    "Requests in flight on the SIGKILLed gateway, billed by estimate by the reaper",
+                    balance.reaped_events,
+                ],
+                ["Billed for them by estimate (US cents)", _cents(balance.reaped_usd)],
+                ["Of those, killed before their call reached the upstream", balance.reaped_without_call],
                 ["Cache hits (no upstream call, no cost)", balance.cache_hit_events],
-                ["Calls with no event: in flight on the SIGKILLed gateway", balance.lost_in_killed_gateway],
-                ["Calls with no event otherwise", len(balance.missing)],
+                ["Calls with no event", len(balance.missing)],
                 ["Calls with more than one event", len(balance.duplicates)],
                 ["Events whose cost differs from the ledger", len(balance.cost_mismatches)],
                 ["Events charging for calls never served", len(balance.unbacked)],
@@ -70,9 +75,11 @@ def markdown(result: RunResult, balance: Balance, *, requests: int, concurrency:
         ),
         "",
         "Not exact by design: a live stream whose client leaves is cancelled upstream and billed from the "
-        "provider's usage if it arrived, else estimated from the streamed text. A gateway process that is "
-        "SIGKILLed loses the usage records of the requests it had in flight (their calls are counted above); "
-        "nothing else may be missing.",
+        "provider's usage if it arrived, else estimated from the streamed text. A request in flight on a "
+        "gateway process that is SIGKILLed is billed by the in-flight reaper: its prompt estimate at the input "
+        "price, no completion tokens (status 499, `gateway_lost`). No call may be without an event.",
+        "",
+        "Raw results: `docs/results/billing_faults.json`.",
         "",
         f"{report.provenance_line()} Raw results: `docs/results/billing_faults.json`.",
     ]

@@ -1,9 +1,10 @@
 """The processes of a fault run, each one killable and restartable on its own.
 
 A private embedded Redis (append-only, as ``make run`` starts it), the mock
-upstream, two gateway processes (Daphne), a usage drainer and a TCP proxy the
-drainer reaches PostgreSQL through. Every process shares the caller's
-PostgreSQL database; nothing else of the caller's is touched.
+upstream, two gateway processes (Daphne) and a usage drainer (which also runs
+the in-flight reaper, as beat would). Every process uses the caller's
+PostgreSQL, which must be the run's own embedded server (``pg_dir``): the run
+stops and restarts it.
 """
 
 from __future__ import annotations
@@ -17,20 +18,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qs, quote, urlsplit
 
 from bench import procs, stack
-
-
-def proxied_database(database_url: str, port: int) -> tuple[str, str]:
-    """``(url through the proxy on port, the proxy's target)`` for a PostgreSQL URL (socket or TCP)."""
-    parts = urlsplit(database_url)
-    socket_dir = parse_qs(parts.query).get("host", [""])[0] or (parts.hostname or "")
-    pg_port = parts.port or 5432
-    target = f"unix:{socket_dir}/.s.PGSQL.{pg_port}" if socket_dir.startswith("/") else f"tcp:{socket_dir}:{pg_port}"
-    user = quote(parts.username or "postgres")
-    password = quote(parts.password or "")
-    return f"postgresql://{user}:{password}@127.0.0.1:{port}{parts.path}", target
 
 
 @dataclass
@@ -39,14 +28,13 @@ class Rig:
 
     var_dir: Path
     database_url: str
+    pg_dir: Path  # the data directory of the embedded PostgreSQL behind database_url
     env: dict[str, str] = field(default_factory=dict)
     gateways: list[subprocess.Popen[bytes] | None] = field(default_factory=lambda: [None, None])
     gateway_ports: list[int] = field(default_factory=list)
     mock: subprocess.Popen[bytes] | None = None
     mock_url: str = ""
     drainer: subprocess.Popen[bytes] | None = None
-    proxy: subprocess.Popen[bytes] | None = None
-    proxy_port: int = 0
     redis_url: str = ""
 
     @property
@@ -62,7 +50,7 @@ class Rig:
         return [f"http://127.0.0.1:{port}" for port in self.gateway_ports]
 
     def start(self) -> None:
-        """Redis, mock, proxy, two gateways and the drainer; returns when all answer."""
+        """Redis, mock, two gateways and the drainer; returns when all answer."""
         self.logs.mkdir(parents=True, exist_ok=True)
         self.start_redis()
         self.env = {
@@ -77,6 +65,10 @@ class Rig:
             "GATEWAY_DEFAULT_TPM": "100000000",
             "GATEWAY_AUTH_FAILURE_LIMIT": "100000",
             "GATEWAY_KEEPALIVE_SECONDS": "0.5",
+            # A killed gateway is found dead within 1.5 s; a record outliving 20 s (its removal was lost
+            # while Redis was down) is reaped too: longer than any request of the load.
+            "GATEWAY_INFLIGHT_HEARTBEAT_SECONDS": "0.5",
+            "GATEWAY_INFLIGHT_MAX_SECONDS": "20",
             "LOG_FORMAT": "console",
             "LOG_LEVEL": "WARNING",
         }
@@ -88,8 +80,6 @@ class Rig:
         )
         self.mock_url = f"http://127.0.0.1:{port}"
         procs.wait_for_http(f"{self.mock_url}/_mock/health", self.mock)
-        self.proxy_port = procs.free_port()
-        self.start_proxy()
         self.gateway_ports = [procs.free_port(), procs.free_port()]
         for index in (0, 1):
             self.start_gateway(index)
@@ -119,16 +109,25 @@ class Rig:
 
     # -- the other processes ---------------------------------------------------------------------
 
-    def start_proxy(self) -> None:
-        _, target = proxied_database(self.database_url, self.proxy_port)
-        args = [procs.PYTHON, "-m", "bench.ledger.proxy", "--port", str(self.proxy_port), "--target", target]
-        self.proxy = procs.start(args, self.env, self.logs / "proxy.log")
-        _wait_for_port(self.proxy_port, self.proxy)
+    def stop_postgres(self) -> None:
+        """Stop PostgreSQL the hard way (``pg_ctl stop -m immediate``: no checkpoint, crash recovery at start)."""
+        from pgserver._commands import pg_ctl  # the package's own wrapper (runs as its user under root)
 
-    def kill_proxy(self) -> None:
-        """PostgreSQL is gone for the drainer: its connections break and new ones are refused."""
-        if self.proxy is not None:
-            _kill_process(self.proxy)
+        user = "pgserver" if os.geteuid() == 0 else None
+        pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=self.pg_dir, user=user)
+
+    def start_postgres(self) -> None:
+        """Start it again as the project starts it (in a fresh process: pgserver caches its servers)."""
+        var_dir = self.pg_dir.parent
+        out = subprocess.run(
+            [procs.PYTHON, "-m", "gateway_platform.embedded", "start", str(var_dir)],
+            cwd=procs.BASE_DIR,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        if f"DATABASE_URL={self.database_url}" not in out.splitlines():
+            raise RuntimeError(f"PostgreSQL came back elsewhere: {out}")
 
     def start_gateway(self, index: int) -> None:
         port = self.gateway_ports[index]
@@ -143,12 +142,10 @@ class Rig:
 
     def start_drainer(self, *, pause: float = 0.3) -> None:
         """Start the drainer and wait until it is set up (Django's start-up is slow on a busy machine)."""
-        url, _ = proxied_database(self.database_url, self.proxy_port)
         ready = self.var_dir / "drainer.ready"
         ready.unlink(missing_ok=True)
         env = {
             **self.env,
-            "DATABASE_URL": url,
             "LEDGER_DRAIN_PAUSE_SECONDS": str(pause),
             "LEDGER_CLAIM_IDLE_MS": "1500",
             "LEDGER_READY_FILE": str(ready),
@@ -172,7 +169,7 @@ class Rig:
         from gateway_platform import embedded
 
         try:
-            for proc in [self.drainer, *self.gateways, self.proxy, self.mock]:
+            for proc in [self.drainer, *self.gateways, self.mock]:
                 if proc is not None:
                     procs.stop(proc)
         finally:
@@ -180,7 +177,7 @@ class Rig:
 
 
 @contextlib.contextmanager
-def running(var_dir: Path, database_url: str) -> Iterator[Rig]:
+def running(var_dir: Path, database_url: str, pg_dir: Path) -> Iterator[Rig]:
     """A started rig in ``var_dir``, stopped on the way out however the run ends.
 
     A Redis an interrupted earlier run left in ``var_dir`` is stopped first and the
@@ -193,7 +190,7 @@ def running(var_dir: Path, database_url: str) -> Iterator[Rig]:
     if leftover is not None:
         _wait_gone(leftover)  # an exiting Redis removes its socket: not the new one's
     shutil.rmtree(var_dir, ignore_errors=True)
-    rig = Rig(var_dir=var_dir, database_url=database_url)
+    rig = Rig(var_dir=var_dir, database_url=database_url, pg_dir=pg_dir)
     try:
         rig.start()
         yield rig
@@ -216,17 +213,3 @@ def _wait_gone(pid: int, timeout: float = 10.0) -> None:
 def _kill_process(proc: subprocess.Popen[bytes]) -> None:
     _kill(proc.pid)
     proc.wait(timeout=10)
-
-
-def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args} exited with {proc.returncode}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"port {port} did not open in {timeout} s")

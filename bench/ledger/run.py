@@ -15,9 +15,14 @@ import redis
 from bench.ledger import load
 from bench.ledger.rig import Rig
 from bench.ledger.world import World
+from billing import inflight
 from billing.usage import GROUP, STREAM
 
 logger = logging.getLogger(__name__)
+
+# How long the mock holds the answers that finish while Redis is down: long enough to see all six
+# waiting (reading the mock's whole ledger takes a while on a busy machine) before Redis is killed.
+SPOOL_DELAY = 4.0
 
 
 @dataclass(frozen=True)
@@ -83,15 +88,20 @@ class Faults:
         self._note("drainer SIGKILLed and restarted", began, "mid-batch" if mid_batch else "between batches")
 
     def postgres_down(self, down: float = 1.5) -> None:
+        """Stop PostgreSQL (immediate: a crash) while the drainer has a batch in hand, then start it again."""
         began = time.time()
-        self.rig.kill_proxy()
+        in_batch = _wait(lambda: _pending(self.rig) > 0, 30.0, 0.01)
+        self.rig.stop_postgres()
         time.sleep(down)
-        self.rig.start_proxy()
-        self._note("PostgreSQL unreachable for the drainer", began)
+        self.rig.start_postgres()
+        self._note(
+            "PostgreSQL stopped (immediate) and restarted", began, "mid-batch" if in_batch else "between batches"
+        )
 
     def gateway_kill(self, index: int = 1) -> None:
+        """SIGKILL a gateway while it relays a stream (an admitted one: its in-flight record is in Redis)."""
         began = time.time()
-        mid_stream = _wait(lambda: load.streams_in_flight[index] > 0, 15.0, 0.01)
+        mid_stream = _wait(lambda: load.streams_in_flight[index] > 0 and _streams_admitted(self.rig, index) > 0, 30.0)
         self.rig.kill_gateway(index)
         killed = time.time()
         time.sleep(0.5)
@@ -104,6 +114,30 @@ class Faults:
                 "mid-stream" if mid_stream else "no stream in flight",
             )
         )
+
+
+def _streams_admitted(rig: Rig, index: int) -> int:
+    """Streams in flight on gateway ``index``, by its in-flight records (their owner names hold its pid)."""
+    proc = rig.gateways[index]
+    if proc is None:
+        return 0
+    try:
+        client = _redis(rig)
+        owners = [o.decode() for o in client.smembers(inflight.OWNERS) if f"-{proc.pid}-".encode() in o]
+        records = [raw for owner in owners for raw in client.hvals(inflight.owner_key(owner))]
+    except redis.RedisError:
+        return 0
+    return sum(1 for raw in records if b'"stream":true' in raw)
+
+
+def _close_connections() -> None:
+    """Drop this process's pooled PostgreSQL connections: they died with the stopped server."""
+    from django.db import connections
+
+    for conn in connections.all():
+        conn.close()
+        if hasattr(conn, "close_pool"):
+            conn.close_pool()
 
 
 async def _faulted_load(
@@ -139,7 +173,8 @@ async def _spool_replay_fault(rig: Rig, world: World, faults: Faults) -> list[lo
     """Answers finished while Redis is down go to the spool; Redis then dies again during their replay."""
     rig.kill_drainer()
     headers = {"Authorization": f"Bearer {world.secret}", **load.NO_STORE}
-    body = {"model": "ledger-std", "messages": [{"role": "user", "content": "spool me [[mock: delay=1.5 words=9]]"}]}
+    content = f"spool me [[mock: delay={SPOOL_DELAY} words=9]]"
+    body = {"model": "ledger-std", "messages": [{"role": "user", "content": content}]}
 
     async def one(index: int) -> load.Outcome:
         outcome = load.Outcome(kind="spooled", gateway=index % 2, started=time.time())
@@ -185,16 +220,18 @@ async def _spool_replay_fault(rig: Rig, world: World, faults: Faults) -> list[lo
 
 def _upstream_waiting(rig: Rig) -> int:
     records = httpx2.get(f"{rig.mock_url}/_mock/events", timeout=5).json()
-    return sum(1 for r in records if r["directives"].get("delay") == 1.5 and r["status"] is None)
+    return sum(1 for r in records if r["directives"].get("delay") == SPOOL_DELAY and r["status"] is None)
 
 
 def _drained(rig: Rig) -> bool:
+    """Every record in PostgreSQL, and every in-flight record reaped (dead gateway) or removed."""
     try:
         client = _redis(rig)
         stream_empty = client.xlen(STREAM) == 0 and _pending(rig) == 0
+        in_flight = sum(inflight.in_flight(client).values())
     except redis.RedisError:
         return False
-    return stream_empty and not any(rig.spool.glob("usage-*"))
+    return stream_empty and in_flight == 0 and not any(rig.spool.glob("usage-*"))
 
 
 def run(rig: Rig, world: World, *, requests: int, concurrency: int) -> RunResult:
@@ -206,4 +243,5 @@ def run(rig: Rig, world: World, *, requests: int, concurrency: int) -> RunResult
     if not _wait(lambda: _drained(rig), 180.0, 0.2):
         raise RuntimeError(f"usage records were never drained; see {Path(rig.logs)}")
     rig.kill_drainer()
+    _close_connections()  # before the check reads PostgreSQL: the restart broke the pooled ones
     return RunResult(outcomes=outcomes, faults=faults.log, spooled_outcomes=spooled, seconds=time.monotonic() - began)
