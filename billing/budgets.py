@@ -85,18 +85,20 @@ def claims_for(
     prompt_tokens: int,
     output_tokens: int,
     now: datetime,
+    extra_usd: Decimal = Decimal(0),
 ) -> list[BudgetClaim]:
     """The budgets a request must fit, each with what it reserves: the sum of its legs' maximum costs.
 
     A per-model budget applies when the request may be served by that model,
-    and reserves what the request would cost there.
+    and reserves what the request would cost there. ``extra_usd``: what the request
+    may spend besides its upstream calls (a provider embedding for the cache), reserved in every claim.
     """
     names = frozenset(d.name for leg in legs for d in leg)
     claims = []
     for budget in budgets:
         if not budget.applies_to(names):
             continue
-        cost = sum((max_cost_usd(leg, prompt_tokens, output_tokens) for leg in _legs_for(budget, legs)), Decimal(0))
+        cost = sum((max_cost_usd(leg, prompt_tokens, output_tokens) for leg in _legs_for(budget, legs)), extra_usd)
         period = period_containing(budget.period, budget.timezone, now)
         claims.append(BudgetClaim(budget=budget, period=period, amount=usd_to_nano(cost)))
     return claims

@@ -27,7 +27,15 @@ from django.conf import settings
 from django.utils import timezone
 
 from billing import enforcement, inflight, ratelimit
-from billing.budgets import MILLION, BudgetClaim, budget_exceeded, claims_for, fitting_max_tokens, settled_amounts
+from billing.budgets import (
+    MILLION,
+    BudgetClaim,
+    budget_exceeded,
+    claims_for,
+    fitting_max_tokens,
+    settled_amounts,
+    usd_to_nano,
+)
 from billing.enforcement import Verdict
 from billing.limits import limits_of
 from gateway_platform.config.snapshot import KeyInfo, Snapshot
@@ -52,7 +60,11 @@ class Lookahead(Protocol):
     ``queue`` gets the route being admitted and the body as it goes upstream when admitted (with the
     ``max_tokens`` admission sets); ``receive`` gets the batch's results. A downgraded request queues
     again for the downgrade tier's route, so the last ``receive`` belongs to the route admitted.
+    ``reserve_usd`` is what that step may spend on the tenant's behalf while admitted (a provider
+    embedding of the prompt): reserved on top of the upstream call, before ``queue``.
     """
+
+    def reserve_usd(self, route: Route, body: dict[str, Any]) -> Decimal: ...
 
     def queue(self, batch: Batch, route: Route, body: dict[str, Any]) -> None: ...
 
@@ -77,6 +89,7 @@ class _Attempt:
     output_cap: int
     cap_from_request: bool
     prompt_bound: int
+    extra_usd: Decimal  # reserved for the lookahead's own paid calls (a provider embedding)
     verdict: enforcement.Verdict
     inflight: str  # the hash holding the request's in-flight record once admitted
 
@@ -127,7 +140,10 @@ async def _try(
     budgets = [b for b in limits.budgets_for(key) if b.applies_to(names)]
     cap, from_request = output_cap(snapshot, key, route, body) if produces_output else (0, True)
     bound = (prompt_bound() if prompt_bound is not None else prompt_token_bound(body)) if budgets else 0
-    claims = claims_for(budgets, legs, prompt_tokens=bound, output_tokens=cap * _choices(body), now=timezone.now())
+    extra = lookahead.reserve_usd(route, body) if budgets and lookahead is not None else Decimal(0)
+    claims = claims_for(
+        budgets, legs, prompt_tokens=bound, output_tokens=cap * _choices(body), now=timezone.now(), extra_usd=extra
+    )
     sets_cap = bool(claims) and produces_output and not from_request
     hash_key = inflight.owner_key(inflight.owner())
     verdict = await _reserve_and_peek(
@@ -144,7 +160,7 @@ async def _try(
         body={**body, "max_tokens": cap} if sets_cap and lookahead is not None else body,
     )
     exchange.rate_headers = ratelimit.headers(rates, verdict.remaining)
-    return _Attempt(route, legs, rates, claims, cap, from_request, bound, verdict, hash_key)
+    return _Attempt(route, legs, rates, claims, cap, from_request, bound, extra, verdict, hash_key)
 
 
 def _tracking(
@@ -229,7 +245,7 @@ def _refusal(attempt: _Attempt, body: dict[str, Any], *, downgraded_from: str = 
             retry_after=verdict.retry_after,
         )
     claim = attempt.claims[verdict.refused]
-    remaining = claim.cap - verdict.settled - verdict.reserved
+    remaining = claim.cap - verdict.settled - verdict.reserved - usd_to_nano(attempt.extra_usd)
     fits = fitting_max_tokens(claim, remaining, attempt.legs, attempt.prompt_bound, _choices(body))
     return budget_exceeded(
         claim,

@@ -16,11 +16,13 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import orjson
 from asgiref.sync import sync_to_async
 
+from billing.budgets import max_cost_usd
 from billing.costs import cost_usd
 from caching import store
 from caching.embedders import Embedder, embedder_for
@@ -121,6 +123,31 @@ class CacheProbe:
     exact: bytes | None = None
     scoped: bool = False
     _at: tuple[int, int | None] | None = None
+
+    def reserve_usd(self, route: Route, body: dict[str, Any]) -> Decimal:
+        """The most the prompt's provider embedding can cost, when the lookup will make one (else 0).
+
+        The embedded text is part of the body and at most ``MAX_EMBED_CHARS`` long: its UTF-8 bytes
+        bound its tokens (``prompt_token_bound``'s argument), priced at the embedding model's input price.
+        """
+        key = self.exchange.key
+        if key is None:
+            return Decimal(0)
+        try:
+            policy = cache_policy(self.snapshot, key.tenant_id)
+            if not (policy.enabled and policy.semantic_enabled and policy.embedder == "provider"):
+                return Decimal(0)  # the common case: no preparation
+            found = _prepare(self.exchange, self.snapshot, body, route_name(route), key.tenant_id)
+        except Exception:
+            logger.exception("response cache: preparing the lookup failed; no embedding reserved")
+            return Decimal(0)
+        embedder = found.embedder
+        if found.keys is None or found.decision.mode is not Mode.FULL or embedder is None or not _billable(embedder):
+            return Decimal(0)
+        deployment = getattr(embedder, "deployment", None)
+        if deployment is None:
+            return Decimal(0)
+        return max_cost_usd([deployment], len(found.keys.prompt_text.encode()), 0)
 
     def queue(self, batch: Batch, route: Route, body: dict[str, Any]) -> None:
         self.route_name, self.prepared, self._at = None, None, None

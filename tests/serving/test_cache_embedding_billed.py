@@ -9,6 +9,7 @@ semantic hit.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -22,7 +23,8 @@ from caching.models import CacheEntry, CachePolicy
 from gateway_platform.redis_clients import sync_client
 from providers.adapters.base import Usage
 from routing.catalog import load_catalog
-from tests.factories import make_key, make_model, make_provider, make_team
+from tenants.models import ApiKey
+from tests.factories import make_budget, make_key, make_model, make_provider, make_team
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -79,3 +81,30 @@ def test_cache_embeddings_are_billed_on_a_miss_and_on_a_semantic_hit(
     ledger, paths = priced_ledger(mock_upstream_url, event.request_id)
     assert paths == ["/v1/embeddings"]
     assert event.cost_usd == ledger > 0  # no upstream answer, but the embedding was paid for
+
+
+def quoted_cost(response: httpx2.Response) -> Decimal:
+    """The most the request could cost, as a budget refusal states it."""
+    message = response.json()["error"]["message"]
+    return Decimal(re.search(r"could cost up to ([0-9.]+) USD", message).group(1))
+
+
+def test_the_embedding_is_part_of_the_budget_reservation(gateway_url: str, secret: tuple[str, int]) -> None:
+    """A provider embedding that the lookup will make is reserved with the chat call: a budget refusal counts it."""
+    key, _ = secret
+    plain_key = make_key()[1]  # another tenant: the global policy, no provider embedder
+    for api_key in ApiKey.objects.all():
+        make_budget("0.0001", api_key=api_key)  # too small for any call: refused, with the reservation quoted
+    prompt = " ".join(f"Point {n}: how is a cache embedding reserved against budget {n * 7}?" for n in range(8))
+    body = {"model": "chatty", "messages": [{"role": "user", "content": prompt}], "max_tokens": 5}
+
+    def refused(secret_key: str) -> httpx2.Response:
+        response = httpx2.post(
+            f"{gateway_url}/v1/chat/completions", headers={"Authorization": f"Bearer {secret_key}"}, json=body
+        )
+        assert response.status_code == 429 and response.json()["error"]["code"] == "budget_exceeded"
+        return response
+
+    with_embedding, without = quoted_cost(refused(key)), quoted_cost(refused(plain_key))
+    # The embedded text is the prompt: at most its UTF-8 bytes in tokens, at the embedder's $50 per million.
+    assert with_embedding - without == pytest.approx(Decimal(len(prompt.encode())) * 50 / 1_000_000, abs=2e-6)
