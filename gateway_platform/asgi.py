@@ -54,8 +54,9 @@ async def http_router(scope, receive, send):  # type: ignore[no-untyped-def]
 
 
 async def lifespan(scope, receive, send):  # type: ignore[no-untyped-def]
-    """Server start and stop (uvicorn; Daphne sends none): before stopping, answers still being finished
-    for clients that left are awaited, up to the shutdown grace period, so their usage is recorded."""
+    """Server start and stop (uvicorn; Daphne sends none, see ``finish_abandoned_when_daphne_stops``): before
+    stopping, answers still being finished for clients that left are awaited, up to the shutdown grace period,
+    so their usage is recorded."""
     from django.conf import settings
 
     while True:
@@ -68,4 +69,31 @@ async def lifespan(scope, receive, send):  # type: ignore[no-untyped-def]
             return
 
 
+def finish_abandoned_when_daphne_stops() -> bool:
+    """Under Daphne, wait for abandoned answers before the server stops, as ``lifespan`` does under uvicorn.
+
+    Daphne implements no ASGI lifespan (django/daphne#264), but it runs on Twisted's asyncio reactor,
+    installed before it imports this module, and stops through it: a "before shutdown" trigger that
+    returns a Deferred holds the shutdown until the Deferred fires (Daphne's own trigger, which cancels
+    open connections' applications, works the same way). Abandoned answers are not application
+    instances, so they are not cancelled meanwhile. Returns whether the trigger was added.
+    """
+    import asyncio
+    import sys
+
+    reactor = sys.modules.get("twisted.internet.reactor")
+    if reactor is None or type(reactor).__name__ != "AsyncioSelectorReactor":
+        return False  # not Daphne (uvicorn sends lifespan events instead)
+    from django.conf import settings
+    from twisted.internet import defer
+
+    def wait() -> defer.Deferred[int]:
+        grace = float(settings.GATEWAY["SHUTDOWN_GRACE_SECONDS"])
+        return defer.Deferred.fromFuture(asyncio.ensure_future(finish_abandoned(grace)))
+
+    reactor.addSystemEventTrigger("before", "shutdown", wait)
+    return True
+
+
+finish_abandoned_when_daphne_stops()
 application = ProtocolTypeRouter({"http": http_router, "lifespan": lifespan})

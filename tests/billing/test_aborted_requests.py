@@ -145,11 +145,13 @@ def test_a_cascade_whose_client_left_bills_the_held_cheap_answer_and_starts_no_e
     assert event.status_code == 499 and event.client_disconnected and event.error_code == "client_disconnected"
 
 
-def test_a_stopping_uvicorn_server_first_finishes_and_bills_the_abandoned_answers(
-    model, mock_upstream_url, drained_events
+@pytest.mark.parametrize("server", ["daphne", "uvicorn"])
+def test_a_stopping_server_first_finishes_and_bills_the_abandoned_answers(
+    model, mock_upstream_url, drained_events, server
 ):
+    """uvicorn through the ASGI lifespan, Daphne (which has none) through a Twisted shutdown trigger."""
     key, secret = make_key()
-    proc, url = start_gateway("uvicorn")
+    proc, url = start_gateway(server)
     try:
         body = {"model": "abandoned", "messages": [{"role": "user", "content": "[[mock: delay=2 words=30]]"}]}
         leave_early(url, secret, body)
