@@ -73,10 +73,11 @@ def finish_abandoned_when_daphne_stops() -> bool:
     """Under Daphne, wait for abandoned answers before the server stops, as ``lifespan`` does under uvicorn.
 
     Daphne implements no ASGI lifespan (django/daphne#264), but it runs on Twisted's asyncio reactor,
-    installed before it imports this module, and stops through it: a "before shutdown" trigger that
-    returns a Deferred holds the shutdown until the Deferred fires (Daphne's own trigger, which cancels
-    open connections' applications, works the same way). Abandoned answers are not application
-    instances, so they are not cancelled meanwhile. Returns whether the trigger was added.
+    installed before it imports this module, and stops through it: a shutdown trigger that returns a
+    Deferred holds the shutdown until the Deferred fires (only "before" triggers are waited for).
+    Daphne's own one cancels the applications of open connections; a whole answer cancelled so goes
+    on in the background (``GatewayConsumer``). This one waits for those requests, then for their
+    answers and the ones whose client had already left. Returns whether the trigger was added.
     """
     import asyncio
     import sys

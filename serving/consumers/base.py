@@ -43,16 +43,28 @@ CLIENT_REQUEST_ID_MAX = 128
 # Answers finishing after their client left (``GatewayConsumer._finish_abandoned``): held here so
 # the event loop keeps a strong reference to each task until it is done.
 _finishing: set[asyncio.Future[None]] = set()
+# Requests being served (their application's task), which a stopping server waits for.
+_serving: set[asyncio.Future[Any]] = set()
 
 
 async def finish_abandoned(within_seconds: float) -> int:
     """Wait up to ``within_seconds`` for answers still finishing after their client left (their usage is
-    then recorded); returns how many were still running. Called when the server stops (``asgi.lifespan``)."""
-    running = [task for task in _finishing if not task.done()]
-    if running:
-        logger.info("waiting for %d abandoned answers to finish before shutdown", len(running))
-        await asyncio.wait(running, timeout=within_seconds)
-    return len(running)
+    then recorded), and for requests still being served, which may leave such answers when the server
+    cancels them (Daphne does, ``asgi.finish_abandoned_when_daphne_stops``); returns how many were running
+    at first. Called when the server stops (``asgi.lifespan`` under uvicorn)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_seconds
+
+    def running() -> list[asyncio.Future[Any]]:
+        return [task for task in (*_finishing, *_serving) if not task.done()]
+
+    first = waiting = running()
+    if waiting:
+        logger.info("waiting for %d requests and abandoned answers before shutdown", len(waiting))
+    while waiting and (left := deadline - loop.time()) > 0:
+        await asyncio.wait(waiting, timeout=left)
+        waiting = running()
+    return len(first)
 
 
 def client_request_id(headers: dict[bytes, bytes]) -> str:
@@ -131,11 +143,15 @@ class GatewayConsumer(AsyncHttpConsumer):
         self._usage_queued = False
         self._answered = False
         self._client_gone = False
-        finishing = False
+        task = asyncio.current_task()
+        if task is not None:
+            _serving.add(task)
         try:
-            finishing = await self._serve_until_disconnect(exchange, body)
+            await self._serve_until_disconnect(exchange, body)
         finally:
-            if not finishing:  # else the background task records it when the answer is done
+            if task is not None:
+                _serving.discard(task)
+            if not self._client_gone:  # else the background task records it when the answer is done
                 await self._queue_usage(exchange)  # no final body was sent (client gone): record it now
             client_address_var.reset(address_token)
             request_id_var.reset(token)
@@ -202,12 +218,19 @@ class GatewayConsumer(AsyncHttpConsumer):
                     return True
         finally:
             if not work.done() and not self._client_gone:
-                # A live stream's client is gone (or this task was cancelled): closing the upstream
-                # request stops the generation; the relay bills what was generated.
                 exchange.client_disconnected = True
                 exchange.error_code = exchange.error_code or "client_disconnected"
-                exchange.status = exchange.status or 499
-                work.cancel()
+                if exchange.finishes_when_abandoned():
+                    # This task was cancelled (the server is stopping: Daphne cancels open connections'
+                    # applications): the answer is paid for upstream, so it finishes in the background and
+                    # the server's shutdown waits for it (``finish_abandoned``).
+                    self._client_gone = True
+                    self._finish_abandoned(exchange, work)
+                else:
+                    # A live stream's client is gone (or this task was cancelled): closing the upstream
+                    # request stops the generation; the relay bills what was generated.
+                    exchange.status = exchange.status or 499
+                    work.cancel()
             watcher.cancel()
             for task in (watcher,) if self._client_gone else (work, watcher):
                 with contextlib.suppress(asyncio.CancelledError):

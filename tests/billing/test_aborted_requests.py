@@ -11,6 +11,8 @@ own ledger (``usage`` on its request records) is what the provider charged.
 from __future__ import annotations
 
 import signal
+import threading
+import time
 
 import httpx2
 import pytest
@@ -36,15 +38,18 @@ def model(mock_upstream_url: str):
     return make_model(provider, name="abandoned", input_cost="3", output_cost="15")
 
 
-def leave_early(gateway_url: str, secret: str, body: dict[str, object]) -> None:
-    """Send ``body`` and hang up after half a second, long before the mock answers."""
-    with pytest.raises(httpx2.ReadTimeout):
-        httpx2.post(f"{gateway_url}/v1/chat/completions", headers=auth(secret), json=body, timeout=0.5)
+def leave_early(gateway_url: str, secret: str, body: dict[str, object], timeout: float = 0.5) -> None:
+    """Send ``body`` and hang up after half a second, long before the mock answers (or lose the connection)."""
+    with pytest.raises((httpx2.ReadTimeout, httpx2.RemoteProtocolError, httpx2.ReadError)):
+        httpx2.post(f"{gateway_url}/v1/chat/completions", headers=auth(secret), json=body, timeout=timeout)
+
+
+def mock_ledger_all(mock_upstream_url: str) -> list[dict[str, object]]:
+    return httpx2.get(f"{mock_upstream_url}/_mock/events", timeout=5).json()
 
 
 def mock_ledger(mock_upstream_url: str, request_id: str) -> list[dict[str, object]]:
-    records = httpx2.get(f"{mock_upstream_url}/_mock/events", timeout=5).json()
-    return [r for r in records if r["id"] == request_id]
+    return [r for r in mock_ledger_all(mock_upstream_url) if r["id"] == request_id]
 
 
 def assert_billed_like_the_provider(event: UsageEvent, mock_upstream_url: str) -> None:
@@ -157,6 +162,29 @@ def test_a_stopping_server_first_finishes_and_bills_the_abandoned_answers(
         leave_early(url, secret, body)
         proc.send_signal(signal.SIGTERM)  # no connection is open: without waiting, the answer would be lost
         proc.wait(timeout=30)
+    finally:
+        stop_process(proc)
+
+    event = only_event(drained_events, key.pk)
+    assert_billed_like_the_provider(event, mock_upstream_url)
+
+
+def test_a_stopping_daphne_finishes_and_bills_a_whole_answer_in_progress(model, mock_upstream_url, drained_events):
+    """Daphne cancels the application of every open connection when it stops: the answer goes on upstream."""
+    key, secret = make_key()
+    proc, url = start_gateway("daphne")
+    body = {"model": "abandoned", "messages": [{"role": "user", "content": "[[mock: delay=2 words=31]]"}]}
+    try:
+        asking = threading.Thread(target=leave_early, args=(url, secret, body), kwargs={"timeout": 30}, daemon=True)
+        asking.start()
+        deadline = time.monotonic() + 20
+        ledger = mock_ledger_all
+        while not [r for r in ledger(mock_upstream_url) if r["directives"].get("words") == 31 and not r["status"]]:
+            assert time.monotonic() < deadline, "the request never reached the mock"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)  # the client is still waiting for the answer
+        proc.wait(timeout=30)
+        asking.join(timeout=30)
     finally:
         stop_process(proc)
 
