@@ -189,9 +189,17 @@ async def _spool_replay_fault(rig: Rig, world: World, faults: Faults) -> list[lo
         )
         return outcome
 
-    sent = asyncio.gather(*(one(i) for i in range(6)))
+    tasks = [asyncio.ensure_future(one(i)) for i in range(6)]
+    sent = asyncio.gather(*tasks)
+
     # Kill Redis once all six are admitted and waiting for the upstream (the mock has them).
-    await asyncio.to_thread(_wait, lambda: _upstream_waiting(rig) >= 6, 60.0)
+    # (A request a gateway refused meanwhile, e.g. on a pooled connection the PostgreSQL restart broke,
+    # never gets there: wait for those still in flight.)
+    def all_waiting() -> bool:
+        in_flight = sum(1 for task in tasks if not task.done())
+        return in_flight > 0 and _upstream_waiting(rig) >= in_flight
+
+    await asyncio.to_thread(_wait, all_waiting, 60.0)
     began = time.time()
     await asyncio.to_thread(rig.kill_redis)
     outcomes = await sent
