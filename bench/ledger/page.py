@@ -79,8 +79,6 @@ def markdown(result: RunResult, balance: Balance, *, requests: int, concurrency:
         "gateway process that is SIGKILLed is billed by the in-flight reaper: its prompt estimate at the input "
         "price, no completion tokens (status 499, `gateway_lost`). No call may be without an event.",
         "",
-        "Raw results: `docs/results/billing_faults.json`.",
-        "",
         f"{report.provenance_line()} Raw results: `docs/results/billing_faults.json`.",
     ]
 
