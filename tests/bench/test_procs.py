@@ -19,12 +19,18 @@ def test_it_reads_this_process_cpu_clock_like_process_time() -> None:
 
 
 def test_it_meters_another_process_to_finer_than_a_clock_tick() -> None:
-    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys; print('ready', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
     try:
+        assert child.stdout is not None and child.stdout.readline() == b"ready\n"  # it has started up
         meter = procs.ClockMeter(child.pid)
         meter.begin()
         used = meter.end()
         assert 0 <= used < 0.01  # a sleeping child: nothing near a 10 ms tick
-        assert procs.process_cpu_ns(child.pid) % 10_000_000 != 0  # ns, not ticks (start-up used some CPU)
+        started = procs.process_cpu_ns(child.pid)
+        assert started > 0 and started % 10_000_000 != 0  # ns, not ticks (start-up used some CPU)
     finally:
         child.communicate(b"")
