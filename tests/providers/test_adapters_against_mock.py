@@ -6,20 +6,16 @@ No database: the mock is a plain aiohttp app started in-process on a free port.
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import orjson
 import pytest
-import pytest_asyncio
 
 from gateway_platform.errors import GatewayError
-from providers import http
 from providers.adapters.anthropic import AnthropicAdapter
 from providers.adapters.base import ChatAdapter, Deployment, ProviderConfig, StreamChunk, chunk_text, unpack
 from providers.adapters.ollama import OllamaAdapter, list_models
-from providers.mock_upstream import start_mock
 
 TOOLS = [
     {
@@ -35,16 +31,6 @@ ADAPTERS: dict[str, tuple[ChatAdapter, str]] = {
     "anthropic": (AnthropicAdapter(), "mock-claude"),
     "ollama": (OllamaAdapter(), "mock-llama:latest"),
 }
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def mock_url() -> AsyncIterator[str]:
-    runner, port = await start_mock(port=0)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await http.close_sessions()
-        await runner.cleanup()
 
 
 def make_deployment(base_url: str, kind: str) -> Deployment:

@@ -6,20 +6,16 @@ same ``[[mock: ...]]`` fault directives as the other formats. No database needed
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import aiohttp
 import orjson
 import pytest
-import pytest_asyncio
 
 from gateway_platform.errors import GatewayError
-from providers import http
 from providers.adapters import adapter_for, embedding_adapter_for
 from providers.adapters.base import ChatAdapter, Deployment, ProviderConfig, StreamChunk, chunk_text, unpack
-from providers.mock_upstream import start_mock
 from providers.mock_upstream.bedrock_format import MOCK_AWS_SECRET
 from tests.conftest import free_port
 
@@ -40,16 +36,6 @@ KINDS = {
     "gemini": ("gemini-2.5-flash", "gemini-key"),
     "bedrock": ("anthropic.claude-sonnet-4-5-v1:0", f"AKIDMOCK:{MOCK_AWS_SECRET}"),
 }
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def mock_url() -> AsyncIterator[str]:
-    runner, port = await start_mock(port=0)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await http.close_sessions()
-        await runner.cleanup()
 
 
 def make_deployment(base_url: str, kind: str, **provider_fields: Any) -> Deployment:

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import orjson
 import pytest
-import pytest_asyncio
 from aiohttp import web
 
 from gateway_platform.errors import GatewayError
 from providers import http
 from providers.adapters.base import StreamChunk, chunk_text, unpack
 from providers.adapters.openai import OpenAIAdapter, plain_run
-from providers.mock_upstream import start_mock
 from tests.providers.test_text_adapters import make_deployment
 
 
@@ -59,16 +56,6 @@ def test_a_run_unpacks_into_its_events_and_reads_its_text() -> None:
     assert chunk_text(run) == "Hello, world" and not run.unread
     single = StreamChunk(data=b"{}")
     assert unpack(single) == [single]
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def mock_url() -> AsyncIterator[str]:
-    runner, port = await start_mock(port=0)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await http.close_sessions()
-        await runner.cleanup()
 
 
 async def collect(base_url: str, prompt: str) -> list[StreamChunk]:

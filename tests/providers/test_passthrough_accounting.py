@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import pytest
-import pytest_asyncio
 
 from gateway_platform.errors import GatewayError
-from providers import http
 from providers.adapters.anthropic import AnthropicAdapter, StreamTranslator
 from providers.adapters.base import NativeRequest, StreamChunk, chunk_text
 from providers.adapters.openai_responses import EventTranslator, OpenAIResponsesAdapter
-from providers.mock_upstream import start_mock
 from tests.providers.test_passthrough_adapters import deployment
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def mock_url() -> AsyncIterator[str]:
-    runner, port = await start_mock(port=0)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await http.close_sessions()
-        await runner.cleanup()
 
 
 async def _both(adapter: object, target: object, request: NativeRequest) -> tuple[list[StreamChunk], ...]:

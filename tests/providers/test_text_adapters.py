@@ -8,13 +8,11 @@ from __future__ import annotations
 import base64
 import math
 import struct
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import orjson
 import pytest
-import pytest_asyncio
 
 from gateway_platform.errors import GatewayError
 from providers import http
@@ -37,7 +35,6 @@ from providers.adapters.ollama_text import (
     single_prompt,
 )
 from providers.adapters.openai import parse_chat_response, parse_embeddings_response, parse_stream_line
-from providers.mock_upstream import start_mock
 from providers.mock_upstream.replies import embedding_vector
 
 UPSTREAM = {"openai": ("mock-gpt", "mock-embedding"), "ollama": ("mock-llama:latest", "mock-embed:latest")}
@@ -296,16 +293,6 @@ def test_registries_leave_anthropic_out() -> None:
 
 
 # --------------------------------------------------------------------------- against the mock
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def mock_url() -> AsyncIterator[str]:
-    runner, port = await start_mock(port=0)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await http.close_sessions()
-        await runner.cleanup()
 
 
 async def collect(kind: str, deployment: Deployment, body: dict[str, Any]) -> list[StreamChunk]:
