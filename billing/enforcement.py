@@ -17,7 +17,7 @@ seeds it from PostgreSQL (``billing.spend``) first.
 from __future__ import annotations
 
 import logging
-import uuid
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -191,7 +191,7 @@ def admission(
     ``track``: also write the request's in-flight record (``billing.inflight``) if it is admitted.
     """
     # A reservation id of our own: a client-chosen X-Request-Id must not collide with another request's.
-    reservation = f"{request_id}.{uuid.uuid4().hex[:8]}"
+    reservation = f"{request_id}.{secrets.token_hex(4)}"
     keys = [f"rl:{limit.name}" for limit in rates] + [claim.key for claim in claims]
     args: list[int | str | bytes] = [WINDOW_SECONDS, len(rates), len(claims), reservation, _ttl()]
     for limit in rates:

@@ -1,9 +1,10 @@
-"""Shared Redis clients: one sync client per process, one async client per event loop."""
+"""Shared Redis clients: one sync client per process; per event loop, one async client and one multiplexed link."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,8 +14,11 @@ from django.conf import settings
 from redis.commands.core import AsyncScript, Script
 from redis.exceptions import NoScriptError
 
+from gateway_platform.redis_link import Endpoint, Multiplexer
+
 _async_clients: dict[asyncio.AbstractEventLoop, redis.asyncio.Redis] = {}
 _async_scripts: dict[tuple[int, str], AsyncScript] = {}
+_multiplexers: dict[asyncio.AbstractEventLoop, Multiplexer | None] = {}
 
 
 @functools.cache
@@ -49,14 +53,44 @@ def sync_script(source: str) -> Script:
     return sync_client().register_script(source)
 
 
-class Batch:
-    """Redis commands and Lua scripts sent together in one round trip (a non-transactional pipeline).
+def _multiplexer() -> Multiplexer | None:
+    """The running loop's multiplexed link (``redis_link``); ``None`` where the URL needs redis-py (TLS options)."""
+    loop = asyncio.get_running_loop()
+    try:
+        return _multiplexers[loop]
+    except KeyError:
+        try:
+            endpoint = Endpoint.from_url(settings.REDIS_URL)
+        except ValueError:
+            multiplexer = None
+        else:
+            multiplexer = Multiplexer(endpoint)
+        _multiplexers[loop] = multiplexer
+        return multiplexer
 
-    redis-py checks ``SCRIPT EXISTS`` before every pipeline that holds a ``Script``
-    (a second round trip); a batch sends ``EVALSHA`` directly and loads the
-    scripts only when Redis answers ``NOSCRIPT`` (after a restart), then resends.
-    Results come back in order; a command's own error is returned in its place,
-    a connection error raises.
+
+@functools.cache
+def script_sha(source: str) -> str:
+    """The SHA1 Redis knows a Lua script by."""
+    return hashlib.sha1(source.encode()).hexdigest()
+
+
+async def _pipeline(commands: Sequence[Sequence[Any]]) -> list[Any]:
+    """``commands`` through a redis-py pipeline (URLs the multiplexed link does not take)."""
+    pipe = async_client().pipeline(transaction=False)
+    for command in commands:
+        pipe.execute_command(*command)
+    return list(await pipe.execute(raise_on_error=False))
+
+
+class Batch:
+    """Redis commands and Lua scripts sent together in one round trip.
+
+    The round trip goes over the event loop's multiplexed connection (``gateway_platform.redis_link``),
+    shared with the other requests' batches. Scripts are sent as ``EVALSHA`` and loaded only when Redis
+    answers ``NOSCRIPT`` (after a restart), then the batch is resent. Results come back in order, as
+    Redis sent them (no redis-py response callbacks); a command's own error is returned in its place,
+    a connection error raises (``redis.exceptions.ConnectionError`` / ``TimeoutError``).
     """
 
     def __init__(self) -> None:
@@ -76,21 +110,15 @@ class Batch:
         return len(self._calls) - 1
 
     async def execute(self) -> list[Any]:
-        client = async_client()
-        for attempt in range(2):
-            pipe = client.pipeline(transaction=False)
-            for source, call in self._calls:
-                if source is None:
-                    pipe.execute_command(*call)
-                else:
-                    pipe.execute_command("EVALSHA", async_script(source).sha, *call)
-            results = await pipe.execute(raise_on_error=False)
-            missing = {source for (source, _), result in zip(self._calls, results, strict=True) if _noscript(result)}
-            if not missing or attempt:
-                return list(results)
-            for source in missing:
-                await client.script_load(source)  # type: ignore[arg-type]
-        raise AssertionError("unreachable")
+        multiplexer = _multiplexer()
+        send = multiplexer.execute if multiplexer is not None else _pipeline
+        commands = [call if source is None else ("EVALSHA", script_sha(source), *call) for source, call in self._calls]
+        results = await send(commands)
+        missing = {source for (source, _), result in zip(self._calls, results, strict=True) if _noscript(result)}
+        if not missing:
+            return results
+        await send([("SCRIPT", "LOAD", source) for source in missing])
+        return await send(commands)
 
 
 def _noscript(result: object) -> bool:
