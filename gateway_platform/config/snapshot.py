@@ -170,6 +170,11 @@ class ConfigCache:
         self._lock = asyncio.Lock()
         self._poll_seconds = settings.GATEWAY["CONFIG_POLL_SECONDS"] if poll_seconds is None else poll_seconds
         self._checked_at = -math.inf
+        # The version read in flight, and the key loads in flight (of the current snapshot), which the
+        # requests asking meanwhile share: under load, every request arriving while the first one waits
+        # on Redis or PostgreSQL would otherwise send the same read (tens at once at 64 connections).
+        self._polling: asyncio.Future[int] | None = None
+        self._loading: dict[str, asyncio.Future[KeyInfo | None]] = {}
 
     async def snapshot(self) -> Snapshot:
         """The snapshot for the current version, reloading first if it moved.
@@ -181,7 +186,7 @@ class ConfigCache:
         now = time.monotonic()
         if current is not None and now - self._checked_at < self._poll_seconds:
             return current
-        version = await config_version.current()
+        version = await self._version()
         self._checked_at = now
         if current is not None and current.version == version:
             return current
@@ -192,8 +197,17 @@ class ConfigCache:
                 self._snapshot = current
                 self._keys = OrderedDict()
                 self._unknown = OrderedDict()
+                self._loading = {}  # loads begun under the old version are not joined
                 logger.info("configuration snapshot loaded", extra={"config_version": version})
         return current
+
+    async def _version(self) -> int:
+        """The version stamp, one Redis read for every request that asks while it is in flight."""
+        polling = self._polling
+        if polling is None or polling.done():
+            polling = self._polling = asyncio.ensure_future(config_version.current())
+        # Shielded: a request cancelled while waiting must not cancel the read the others wait for.
+        return await asyncio.shield(polling)
 
     def cached_key(self, key_hash: str) -> KeyInfo | None:
         """The valid-key cache entry for ``key_hash``, if it is fresh (no I/O)."""
@@ -213,6 +227,17 @@ class ConfigCache:
         cached = self.cached_key(key_hash)
         if cached is not None or self.known_unknown(key_hash):
             return cached
+        loading = self._loading.get(key_hash)
+        if loading is None:  # else the same key is being loaded (its entry expired under load): wait for that
+            loading = self._loading[key_hash] = asyncio.ensure_future(self._load_key(snapshot, key_hash))
+            loading.add_done_callback(lambda done: self._loaded(key_hash, done))
+        return await asyncio.shield(loading)
+
+    def _loaded(self, key_hash: str, done: asyncio.Future[KeyInfo | None]) -> None:
+        if self._loading.get(key_hash) is done:
+            del self._loading[key_hash]
+
+    async def _load_key(self, snapshot: Snapshot, key_hash: str) -> KeyInfo | None:
         info = await sync_to_async(load_key, thread_sensitive=False)(key_hash)
         if self._snapshot is snapshot:  # do not cache into a newer version's map
             now = time.monotonic()

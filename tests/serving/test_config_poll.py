@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 
@@ -9,8 +10,10 @@ import openai
 import pytest
 from django.utils import timezone
 
+from gateway_platform.config import snapshot as config_snapshot
 from gateway_platform.config.version import VERSION_KEY
 from gateway_platform.redis_clients import sync_client
+from tenants.keys import hash_secret
 from tests.conftest import start_gateway, stop_process
 from tests.factories import make_key, make_model, make_provider, make_tier
 from tests.serving.redis_monitor import RedisMonitor
@@ -67,3 +70,28 @@ def test_a_revocation_is_seen_within_the_poll_interval(secret):
         assert statuses[-1] == 403
     finally:
         stop_process(proc)
+
+
+def test_requests_arriving_together_share_one_version_read_and_one_key_load(monkeypatch):
+    key, secret = make_key()
+    loads: list[str] = []
+    load_key = config_snapshot._key_loader
+    assert load_key is not None
+
+    def counted(key_hash: str) -> object:
+        loads.append(key_hash)
+        return load_key(key_hash)
+
+    monkeypatch.setattr(config_snapshot, "_key_loader", counted)
+    cache = config_snapshot.ConfigCache(poll_seconds=0)  # every request is due to read the version
+
+    async def burst() -> list[object]:
+        snapshots = await asyncio.gather(*(cache.snapshot() for _ in range(20)))
+        assert len({id(snapshot) for snapshot in snapshots}) == 1
+        return await asyncio.gather(*(cache.key(snapshots[0], hash_secret(secret)) for _ in range(20)))
+
+    with RedisMonitor() as monitor:
+        infos = asyncio.run(burst())
+    assert monitor.count(f'"GET" "{VERSION_KEY}"') == 1
+    assert loads == [hash_secret(secret)]
+    assert {info.id for info in infos} == {key.pk}  # type: ignore[attr-defined]
