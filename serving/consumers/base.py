@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.http import AsyncHttpConsumer
+from channels.layers import channel_layers
 from django.conf import settings
 from django.db import DatabaseError
 from redis.exceptions import RedisError
@@ -102,7 +103,17 @@ class GatewayConsumer(AsyncHttpConsumer):
         self._receive = receive
         self._body_size = 0
         self._too_large = False
-        await super().__call__(scope, receive, send)
+        if self.channel_layer_alias in channel_layers:
+            await super().__call__(scope, receive, send)
+            return
+        # No channel layer (the gateway configures none): every message comes from the client, so read
+        # them in turn here; Channels' loop (``await_many_dispatch``) spends a task and a wait on each.
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        with contextlib.suppress(StopConsumer):
+            while True:
+                await self.dispatch(await receive())
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels closes stale DB connections (a thread hop) before every message;
