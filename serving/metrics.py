@@ -7,6 +7,8 @@ numbers are right under several server and worker processes.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram
 
 from providers import circuit
@@ -49,31 +51,43 @@ CIRCUIT_STATE = Gauge(
 )
 
 
+_children: dict[tuple[object, tuple[str, ...]], Any] = {}
+
+
+def _child(metric: Any, *values: str) -> Any:
+    """``metric.labels(*values)``, kept: ``labels`` rebuilds its key and takes a lock on every call."""
+    key = (metric, values)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*values)
+    return child
+
+
 def observe(exchange: Exchange, latency_seconds: float) -> None:
     """Record one finished request."""
     deployment = exchange.deployment
     provider = deployment.provider.name if deployment else "none"
     model = deployment.name if deployment else "none"
     tier = exchange.tier or "none"
-    REQUESTS.labels(provider, model, tier, str(exchange.status)).inc()
-    REQUEST_LATENCY.labels(exchange.endpoint).observe(latency_seconds)
+    _child(REQUESTS, provider, model, tier, str(exchange.status)).inc()
+    _child(REQUEST_LATENCY, exchange.endpoint).observe(latency_seconds)
     for attempt in exchange.attempts:
         if "seconds" in attempt:
-            UPSTREAM_LATENCY.labels(attempt["provider"], attempt["model"]).observe(attempt["seconds"])
+            _child(UPSTREAM_LATENCY, attempt["provider"], attempt["model"]).observe(attempt["seconds"])
         if "circuit" in attempt:
-            CIRCUIT_STATE.labels(attempt["model"]).set(circuit.STATE_VALUES.get(attempt["circuit"], 0))
+            _child(CIRCUIT_STATE, attempt["model"]).set(circuit.STATE_VALUES.get(attempt["circuit"], 0))
     if deployment is not None and exchange.attempts and exchange.attempts[0]["model"] != deployment.name:
-        FALLBACKS.labels(tier).inc()
+        _child(FALLBACKS, tier).inc()
     if exchange.cache_status in ("HIT", "SEMANTIC"):
-        CACHE_HITS.labels(exchange.cache_status.lower()).inc()
+        _child(CACHE_HITS, exchange.cache_status.lower()).inc()
     usage = exchange.usage
     if usage is not None and deployment is not None:
-        TOKENS.labels(provider, model, "input").inc(usage.prompt_tokens)
-        TOKENS.labels(provider, model, "output").inc(usage.completion_tokens)
+        _child(TOKENS, provider, model, "input").inc(usage.prompt_tokens)
+        _child(TOKENS, provider, model, "output").inc(usage.completion_tokens)
         tenant = exchange.key.tenant_slug if exchange.key else "none"
-        TENANT_TOKENS.labels(tenant, "input").inc(usage.prompt_tokens)
-        TENANT_TOKENS.labels(tenant, "output").inc(usage.completion_tokens)
-        COST.labels(tenant, provider, model).inc(float(exchange.cost_usd))
+        _child(TENANT_TOKENS, tenant, "input").inc(usage.prompt_tokens)
+        _child(TENANT_TOKENS, tenant, "output").inc(usage.completion_tokens)
+        _child(COST, tenant, provider, model).inc(float(exchange.cost_usd))
 
 
 def set_circuit_state(deployment: str, state: str) -> None:
