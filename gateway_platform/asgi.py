@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 from django.core.asgi import get_asgi_application
 
@@ -28,27 +29,41 @@ from serving.consumers.responses import (  # noqa: E402
 )
 from serving.consumers.skills import SkillsConsumer  # noqa: E402
 
+# Endpoints at a fixed path (with or without a trailing slash), looked up by path before the regex walk.
+fixed_routes = {
+    "v1/chat/completions": ChatCompletionsConsumer.as_asgi(),
+    "v1/models": ModelsConsumer.as_asgi(),
+    "v1/skills": SkillsConsumer.as_asgi(),
+    "v1/messages": MessagesConsumer.as_asgi(),
+    "v1/messages/count_tokens": CountTokensConsumer.as_asgi(),
+    "v1/responses": ResponsesConsumer.as_asgi(),
+    "v1/responses/input_tokens": InputTokensConsumer.as_asgi(),
+    "v1/embeddings": EmbeddingsConsumer.as_asgi(),
+    "v1/completions": CompletionsConsumer.as_asgi(),
+}
 v1_routes = URLRouter(
     [
-        re_path(r"^v1/chat/completions/?$", ChatCompletionsConsumer.as_asgi()),
-        re_path(r"^v1/models/?$", ModelsConsumer.as_asgi()),
-        re_path(r"^v1/skills/?$", SkillsConsumer.as_asgi()),
-        re_path(r"^v1/messages/?$", MessagesConsumer.as_asgi()),
-        re_path(r"^v1/messages/count_tokens/?$", CountTokensConsumer.as_asgi()),
-        re_path(r"^v1/responses/?$", ResponsesConsumer.as_asgi()),
-        re_path(r"^v1/responses/input_tokens/?$", InputTokensConsumer.as_asgi()),
+        *(re_path(rf"^{re.escape(path)}/?$", consumer) for path, consumer in fixed_routes.items()),
         re_path(r"^v1/responses/(?P<response_id>[A-Za-z0-9_-]{1,64})/?$", StoredResponseConsumer.as_asgi()),
         re_path(r"^v1/responses/(?P<response_id>[A-Za-z0-9_-]{1,64})/input_items/?$", InputItemsConsumer.as_asgi()),
-        re_path(r"^v1/embeddings/?$", EmbeddingsConsumer.as_asgi()),
-        re_path(r"^v1/completions/?$", CompletionsConsumer.as_asgi()),
         re_path(r"^v1/", NotFoundConsumer.as_asgi()),
     ]
 )
+_by_path = {f"/{path}{slash}": consumer for path, consumer in fixed_routes.items() for slash in ("", "/")}
 
 
 async def http_router(scope, receive, send):  # type: ignore[no-untyped-def]
-    """Send /v1/ to the consumers and the rest to Django without a regex walk."""
-    if scope["path"].startswith("/v1/"):
+    """Send /v1/ to the consumers and the rest to Django without a regex walk.
+
+    A fixed endpoint gets the scope ``URLRouter`` would give it (``path_remaining``, ``url_route``);
+    any other /v1/ path goes through ``URLRouter``.
+    """
+    path = scope["path"]
+    consumer = _by_path.get(path)
+    if consumer is not None and not scope.get("root_path"):
+        route = {"args": (), "kwargs": {}}
+        return await consumer({**scope, "path_remaining": "", "url_route": route}, receive, send)
+    if path.startswith("/v1/"):
         return await v1_routes(scope, receive, send)
     return await django_application(scope, receive, send)
 
