@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 
@@ -111,5 +112,25 @@ def finish_abandoned_when_daphne_stops() -> bool:
     return True
 
 
+# Allocations minus deallocations of tracked objects between two collections of the youngest generation.
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def tune_garbage_collection() -> None:
+    """Collect less often, and never scan what was loaded at start-up.
+
+    Python's default (a young-generation collection every 700 net allocations) made the
+    collector a large share of the server's CPU under load: measured with ``gc.callbacks``
+    at 64 connections, about 230 µs per request (450 µs before the freeze) against 2-5 µs with
+    this threshold, most objects of a request being freed by reference counting before it is
+    reached. ``gc.freeze`` moves the modules, settings and consumers loaded until now out of
+    every later collection (a full one took 130 ms of the event loop, 30 ms after it).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+
+
 finish_abandoned_when_daphne_stops()
+tune_garbage_collection()
 application = ProtocolTypeRouter({"http": http_router, "lifespan": lifespan})
