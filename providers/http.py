@@ -81,10 +81,16 @@ async def close_sessions() -> None:
         await _sessions.pop(key).close()
 
 
+_timeouts: dict[tuple[float, float, float], aiohttp.ClientTimeout] = {}
+
+
 def _timeout(provider: ProviderConfig) -> aiohttp.ClientTimeout:
-    return aiohttp.ClientTimeout(
-        total=provider.total_timeout, sock_connect=provider.connect_timeout, sock_read=provider.read_timeout
-    )
+    """The provider's timeouts; one (immutable) object per distinct setting, not one per request."""
+    key = (provider.total_timeout, provider.connect_timeout, provider.read_timeout)
+    timeout = _timeouts.get(key)
+    if timeout is None:
+        timeout = _timeouts[key] = aiohttp.ClientTimeout(total=key[0], sock_connect=key[1], sock_read=key[2])
+    return timeout
 
 
 @dataclass(slots=True)
