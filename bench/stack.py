@@ -166,15 +166,15 @@ def mock_upstream(env: dict[str, str], logs: Path) -> Iterator[tuple[int, str]]:
         procs.stop(proc)
 
 
-def server_command(server: str, port: int) -> list[str]:
-    """The command line the README documents for each supported ASGI server."""
+def server_command(server: str, port: int, app: str = "gateway_platform.asgi:application") -> list[str]:
+    """The command line the README documents for each supported ASGI server (serving ``app``)."""
     if server == "uvicorn":
         return [
-            procs.PYTHON, "-m", "uvicorn", "gateway_platform.asgi:application", "--port", str(port),
+            procs.PYTHON, "-m", "uvicorn", app, "--port", str(port),
             "--loop", "uvloop", "--http", "httptools", "--no-access-log",
         ]  # fmt: skip
     if server == "daphne":
-        return [procs.PYTHON, "-m", "daphne", "-p", str(port), "gateway_platform.asgi:application"]
+        return [procs.PYTHON, "-m", "daphne", "-p", str(port), app]
     raise ValueError(f"unknown server {server!r}")
 
 
