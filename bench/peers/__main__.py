@@ -29,6 +29,7 @@ ROWS = (
     "mock",
     "portkey",
     "litellm",
+    "bare-relay",
     "gateway-daphne",
     "gateway-uvicorn",
     "gateway-uvicorn-auto",
@@ -112,6 +113,10 @@ def _start_servers(
         with _guard("litellm", skipped):
             server = exits.enter_context(servers.litellm(backing.env, backing.logs, pinning, mock))
             targets.append(run.Target("litellm", servers.litellm_route(server), meters(server.pgid)))
+    if "bare-relay" in selected:
+        with _guard("bare-relay", skipped):
+            server = exits.enter_context(servers.bare_relay(backing.env, backing.logs, pinning, mock))
+            targets.append(run.Target("bare-relay", servers.bare_relay_route(server), meters(server.pgid)))
     if "gateway-uvicorn-semantic" in selected and not fixtures.semantic_available():
         skipped["gateway-uvicorn-semantic"] = "the local embedder is not installed (requirements/embeddings.txt)"
     routes = {

@@ -9,6 +9,10 @@ ROW_MEANING = {
     "mock": "the mock upstream called directly (the baseline of Δp50; runs on the load CPU)",
     "portkey": "Portkey's OSS gateway under node, provider `openai` with the mock as custom host",
     "litellm": "LiteLLM's proxy, one model on the mock, a master key, no database",
+    "bare-relay": (
+        "`bench/bare_relay.py` under uvicorn with the gateway's flags: posts each request to the mock with "
+        "aiohttp and writes back what it reads, nothing else (what any Python relay on this stack costs)"
+    ),
     "gateway-daphne": "this gateway under Daphne, full pipeline",
     "gateway-uvicorn": "this gateway under uvicorn (uvloop + httptools), full pipeline",
     "gateway-uvicorn-auto": "the same with `model: auto` over three banded tiers",

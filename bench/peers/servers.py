@@ -151,6 +151,20 @@ def gateway(
     return running(f"gateway-{server}", stack.server_command(server, port), env, "/live", port, logs, pinning)
 
 
+def bare_relay(
+    env: Mapping[str, str], logs: Path, pinning: Pinning, mock_url: str
+) -> contextlib.AbstractContextManager[Running]:
+    """``bench/bare_relay.py`` under uvicorn with the gateway's flags: the floor of a Python relay on this stack."""
+    port = procs.free_port()
+    relay_env = {**env, "BARE_RELAY_UPSTREAM": f"{mock_url}/v1/chat/completions"}
+    command = stack.server_command("uvicorn", port, app="bench.bare_relay:application")
+    return running("bare-relay", command, relay_env, "/live", port, logs, pinning)
+
+
+def bare_relay_route(server: Running) -> Route:
+    return Route(f"{server.base_url}/v1/chat/completions", {}, stack.UPSTREAM_MODEL)
+
+
 def gateway_route(server: Running, secret: str, model: str, *, no_store: bool = False) -> Route:
     headers = {"Authorization": f"Bearer {secret}"}
     if no_store:
