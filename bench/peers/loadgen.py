@@ -1,16 +1,19 @@
 """Closed-loop load on one endpoint: wrk with ``wrk.lua`` (preferred) or a small aiohttp client.
 
-Both send ``prefix + "<worker>-<n>" + suffix`` as the body (a unique prompt per
-request), keep ``connections`` keep-alive connections busy for ``seconds``,
-count as an error every answer that is not a 200 containing ``marker`` (and
-every connection error or timeout), and report latency percentiles in ms.
+Both send ``prefix + "<run>-<worker>-<n>" + suffix`` as the body: a unique prompt per
+request, also across runs (a prompt sent again would be an exact-cache hit). They keep
+``connections`` keep-alive connections busy for ``seconds``, count as an error every answer
+that is not a 200 containing ``marker`` (and every connection error or timeout), and report
+latency percentiles in ms.
 The runs are bounded by time; targets are on the loopback interface only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
+import secrets
 import shutil
 import subprocess
 import time
@@ -42,10 +45,21 @@ def available_tool(preferred: str) -> str:
     return "python"
 
 
+def for_one_run(request: Request) -> Request:
+    """``request`` with a new run id before the per-request id.
+
+    wrk and the aiohttp client number each run's requests from 1 again: without the run id,
+    every warm-up and measured phase after the first repeats earlier prompts, which the
+    gateway then answers from its exact cache instead of calling the upstream.
+    """
+    return dataclasses.replace(request, prefix=f"{request.prefix}{secrets.token_hex(4)}-")
+
+
 def run(tool: str, request: Request, connections: int, seconds: float) -> dict[str, object]:
     """One load phase; returns requests, good, errors, seconds, rps and p50/p90/p99/max in ms."""
     if not request.url.startswith(("http://127.", "http://localhost")):
         raise ValueError(f"the peer benchmark only loads loopback addresses, not {request.url}")
+    request = for_one_run(request)
     if tool == "wrk":
         return _run_wrk(request, connections, seconds)
     return asyncio.run(_run_python(request, connections, seconds))

@@ -2,7 +2,8 @@
 --
 -- Arguments after "--": body prefix, body suffix, the text every good answer
 -- contains, then request headers as "Name: value". Every request's body is
--- prefix .. "<thread>-<n>" .. suffix, so prompts never repeat and every cache
+-- prefix .. "<thread>-<n>" .. suffix; loadgen.py ends the prefix with a new run id for every run,
+-- so prompts never repeat, not even across runs, and every cache
 -- lookup misses. An answer that is not a 200 or lacks the text counts as bad.
 -- done() prints one line "PEERS-JSON {...}" with counts and latency percentiles.
 

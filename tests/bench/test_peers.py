@@ -54,6 +54,16 @@ def test_it_builds_a_unique_prompt_around_the_id(stream: bool) -> None:
     assert request.headers["Authorization"] == "Bearer k"
 
 
+def test_every_run_numbers_its_prompts_apart() -> None:
+    route = Route("http://127.0.0.1:9/v1/chat/completions", {}, "m")
+    request = run.request_for(route, stream=False)
+    first, second = loadgen.for_one_run(request), loadgen.for_one_run(request)
+    # wrk and the aiohttp client number requests from 1 in every run: the run id keeps the bodies apart.
+    assert f"{first.prefix}1-1{first.suffix}" != f"{second.prefix}1-1{second.suffix}"
+    content = orjson.loads(f"{first.prefix}1-1{first.suffix}")["messages"][0]["content"]
+    assert content.startswith(f"Request {first.prefix.rsplit('Request ', 1)[1]}1-1:")
+
+
 def test_it_only_loads_loopback_addresses() -> None:
     request = loadgen.Request("http://10.0.0.1:80/v1/chat/completions", {}, "", "", "x")
     with pytest.raises(ValueError):
