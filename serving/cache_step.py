@@ -26,6 +26,7 @@ from billing.budgets import max_cost_usd
 from billing.costs import cost_usd
 from caching import store
 from caching.embedders import Embedder, embedder_for
+from caching.entry_writer import entry_writer
 from caching.guard import same_parameters
 from caching.keys import CacheKeys, KeyMaterial, cache_keys, client_cache_key
 from caching.policy import CachePolicyInfo, Decision, Mode, cache_policy, client_directive, decide
@@ -429,7 +430,7 @@ async def _store(tenant_id: int, found: CacheLookup, answer: CachedAnswer) -> No
     )
     if found.scope is not None and vector is not None:
         await store.mark_scope(found.scope, found.policy.ttl_seconds)
-    entry_id = await sync_to_async(store.insert_entry, thread_sensitive=False)(new)
+    entry_id = await entry_writer().insert(new)  # with the other answers stored meanwhile
     stored = CachedAnswer(
         entry_id=entry_id,
         response=answer.response,
