@@ -309,10 +309,16 @@ def insert_entry(new: NewEntry) -> int:
 
 
 def insert_entries(entries: list[NewEntry]) -> list[int]:
-    """Store entries in one INSERT (synchronous); their ids, in order."""
+    """Store entries with one INSERT statement (synchronous); their ids, in order.
+
+    What ``bulk_create`` does, without the transaction it opens around its statements: BEGIN and
+    COMMIT were two more round trips and a third of the CPU of a one-row insert (measured: 730-810
+    against 340-460 us), and a single statement is atomic on its own.
+    """
     rows = [_row(new) for new in entries]
+    fields = [field for field in CacheEntry._meta.concrete_fields if not field.primary_key]
     try:
-        CacheEntry.objects.bulk_create(rows)
-        return [row.pk for row in rows]
+        returned = CacheEntry._base_manager._insert(rows, fields=fields, returning_fields=[CacheEntry._meta.pk])
+        return [int(row[0]) for row in returned]
     finally:
         _release_connection()
