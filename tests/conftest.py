@@ -21,6 +21,7 @@ import httpx2
 import pytest
 from django.conf import settings
 from django.db import connection, connections
+from django.test import TransactionTestCase
 
 from billing import usage
 from billing.models import UsageEvent
@@ -168,6 +169,36 @@ def _close_connection_pools(django_db_setup: None, django_db_blocker: object) ->
     with django_db_blocker.unblock():  # type: ignore[attr-defined]
         for conn in connections.all():
             conn.close_pool()
+
+
+def _is_deadlock(exc: BaseException | None) -> bool:
+    while exc is not None:
+        if "deadlock detected" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_retried_after_a_deadlock() -> Iterator[None]:
+    """A gateway under test stores cache entries after answering, in the background: its INSERT may meet
+    the TRUNCATE that ends a transactional test, and PostgreSQL then aborts one of the two as a deadlock.
+    When the flush is the one aborted, it runs again (the gateway's write has ended by then)."""
+    original = TransactionTestCase._fixture_teardown
+
+    def teardown(self: TransactionTestCase) -> None:
+        for attempt in range(3):
+            try:
+                original(self)
+                return
+            except Exception as exc:
+                if attempt == 2 or not _is_deadlock(exc):
+                    raise
+                time.sleep(0.2)
+
+    TransactionTestCase._fixture_teardown = teardown  # type: ignore[method-assign]
+    yield
+    TransactionTestCase._fixture_teardown = original  # type: ignore[method-assign]
 
 
 @pytest.fixture(scope="session", autouse=True)
