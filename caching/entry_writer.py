@@ -17,6 +17,7 @@ import logging
 from asgiref.sync import sync_to_async
 
 from caching import store
+from gateway_platform.event_loops import per_event_loop
 
 logger = logging.getLogger(__name__)
 
@@ -71,13 +72,7 @@ def _fail(done: asyncio.Future[int], exc: BaseException) -> None:
         done.set_exception(exc)
 
 
-_writers: dict[asyncio.AbstractEventLoop, EntryWriter] = {}
-
-
+@per_event_loop
 def entry_writer() -> EntryWriter:
     """The writer of the running event loop (one per process in servers)."""
-    loop = asyncio.get_running_loop()
-    writer = _writers.get(loop)
-    if writer is None:
-        writer = _writers[loop] = EntryWriter()
-    return writer
+    return EntryWriter()

@@ -262,7 +262,7 @@ def nearest(query: SemanticQuery) -> list[CachedAnswer]:
 
 @dataclass(frozen=True, slots=True)
 class NewEntry:
-    """What ``insert_entry`` stores."""
+    """What ``insert_entries`` stores."""
 
     tenant_id: int
     namespace: str
@@ -301,11 +301,6 @@ def _row(new: NewEntry) -> CacheEntry:
         cost_usd=new.answer.cost_usd,
         expires_at=timezone.now() + timedelta(seconds=new.ttl_seconds),
     )
-
-
-def insert_entry(new: NewEntry) -> int:
-    """Store one entry (synchronous); the vector must have the size its embedder promises."""
-    return insert_entries([new])[0]
 
 
 def insert_entries(entries: list[NewEntry]) -> list[int]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hashlib
 from collections.abc import Sequence
@@ -14,11 +13,10 @@ from django.conf import settings
 from redis.commands.core import AsyncScript, Script
 from redis.exceptions import NoScriptError
 
+from gateway_platform.event_loops import per_event_loop
 from gateway_platform.redis_link import Endpoint, Multiplexer
 
-_async_clients: dict[asyncio.AbstractEventLoop, redis.asyncio.Redis] = {}
 _async_scripts: dict[tuple[int, str], AsyncScript] = {}
-_multiplexers: dict[asyncio.AbstractEventLoop, Multiplexer | None] = {}
 
 
 @functools.cache
@@ -27,14 +25,10 @@ def sync_client() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, health_check_interval=30)
 
 
+@per_event_loop
 def async_client() -> redis.asyncio.Redis:
     """The async Redis client bound to the running event loop."""
-    loop = asyncio.get_running_loop()
-    client = _async_clients.get(loop)
-    if client is None:
-        client = redis.asyncio.Redis.from_url(settings.REDIS_URL, socket_timeout=5, max_connections=256)
-        _async_clients[loop] = client
-    return client
+    return redis.asyncio.Redis.from_url(settings.REDIS_URL, socket_timeout=5, max_connections=256)
 
 
 def async_script(source: str) -> AsyncScript:
@@ -53,20 +47,13 @@ def sync_script(source: str) -> Script:
     return sync_client().register_script(source)
 
 
+@per_event_loop
 def _multiplexer() -> Multiplexer | None:
     """The running loop's multiplexed link (``redis_link``); ``None`` where the URL needs redis-py (TLS options)."""
-    loop = asyncio.get_running_loop()
     try:
-        return _multiplexers[loop]
-    except KeyError:
-        try:
-            endpoint = Endpoint.from_url(settings.REDIS_URL)
-        except ValueError:
-            multiplexer = None
-        else:
-            multiplexer = Multiplexer(endpoint)
-        _multiplexers[loop] = multiplexer
-        return multiplexer
+        return Multiplexer(Endpoint.from_url(settings.REDIS_URL))
+    except ValueError:
+        return None
 
 
 @functools.cache

@@ -27,6 +27,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from gateway_platform.config import version as config_version
+from gateway_platform.event_loops import per_event_loop
 
 if TYPE_CHECKING:  # value types only: the kernel imports no app at run time
     from providers.adapters.base import Deployment, ProviderConfig
@@ -256,13 +257,7 @@ def _remember(cache: OrderedDict[str, Any], key: str, value: Any, limit: int) ->
         cache.popitem(last=False)
 
 
-_caches: dict[asyncio.AbstractEventLoop, ConfigCache] = {}
-
-
+@per_event_loop
 def config_cache() -> ConfigCache:
     """The cache of the running event loop (one per process in servers)."""
-    loop = asyncio.get_running_loop()
-    cache = _caches.get(loop)
-    if cache is None:
-        cache = _caches[loop] = ConfigCache()
-    return cache
+    return ConfigCache()

@@ -44,7 +44,7 @@ def add(tenant_id: int, prompt: str, minilm: MiniLM, *, namespace: str = "ns", t
         embedder=SIGNATURE,
         vector=minilm.embed_sync(prompt),
     )
-    entry_id = store.insert_entry(new)
+    (entry_id,) = store.insert_entries([new])
     if extra:
         CacheEntry.objects.filter(pk=entry_id).update(**extra)
     return entry_id
@@ -77,7 +77,7 @@ def test_expired_entries_are_not_found(minilm: MiniLM) -> None:
 def test_it_refuses_a_vector_of_an_unindexed_size() -> None:
     new = NewEntry(1, "ns", "ctx", "k", "p", ANSWER, 60, SIGNATURE, [0.1] * 100)
     with pytest.raises(ValueError, match="100-dimensional"):
-        store.insert_entry(new)
+        store.insert_entries([new])
 
 
 def test_exact_layer_entries_expire_with_their_ttl() -> None:
