@@ -25,6 +25,7 @@ from django.test import TransactionTestCase
 
 from billing import usage
 from billing.models import UsageEvent
+from gateway_platform.config import version as config_version
 from gateway_platform.redis_clients import sync_client
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -181,9 +182,9 @@ def _is_deadlock(exc: BaseException | None) -> bool:
 
 @pytest.fixture(scope="session", autouse=True)
 def _flush_retried_after_a_deadlock() -> Iterator[None]:
-    """A gateway under test stores cache entries after answering, in the background: its INSERT may meet
-    the TRUNCATE that ends a transactional test, and PostgreSQL then aborts one of the two as a deadlock.
-    When the flush is the one aborted, it runs again (the gateway's write has ended by then)."""
+    """A gateway under test may still be writing (a stored Responses answer) when the TRUNCATE that ends
+    a transactional test comes, and PostgreSQL then aborts one of the two as a deadlock. When the flush
+    is the one aborted, it runs again (the gateway's write has ended by then)."""
     original = TransactionTestCase._fixture_teardown
 
     def teardown(self: TransactionTestCase) -> None:
@@ -215,9 +216,14 @@ def _providers_on_loopback() -> None:
 
 @pytest.fixture(autouse=True)
 def _fresh_circuits_and_limits() -> None:
-    """Circuit, rate-limit and budget state is per deployment/key/budget in Redis: start each test clean."""
+    """Circuit, rate-limit and budget state is per deployment/key/budget in Redis: start each test clean.
+
+    Gateways under test reload their configuration too: the TRUNCATE that ended the previous test
+    sent no signal, so without the bump they would go on serving its tenants, keys and cache policy.
+    """
     client = sync_client()
-    for pattern in ("cb:*", "rl:*", "bud:*", "gwcache:*", "lb:*"):
+    for pattern in ("cb:*", "rl:*", "bud:*", "gwcache:*", "lb:*", "gw:affinity:*"):
         keys = list(client.scan_iter(match=pattern, count=1000))
         if keys:
             client.delete(*keys)
+    config_version.bump()
