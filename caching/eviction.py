@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.db import connection
 from django.db.models import Count
 
+from caching import entry_queue
 from caching.models import CacheEntry
 from caching.policy import load_cache_policies
 from caching.store import flush_hits
@@ -61,6 +62,7 @@ def forget_exact(keys: list[str]) -> None:
 
 def evict_entries() -> Eviction:
     """One eviction pass over every tenant."""
+    entry_queue.drain()  # queued answers get their rows first: their hits land, they count against limits
     flushed = flush_hits()
     expired = 0
     while keys := _delete(EXPIRED_SQL, (BATCH,)):

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from caching import eviction, stats
+from caching import entry_queue, eviction, stats
+
+
+@shared_task(ignore_result=True)
+def drain_cache_entries() -> int:
+    """Insert the answers the serving processes queued as cache entries."""
+    return entry_queue.drain()
 
 
 @shared_task(ignore_result=True)

@@ -179,6 +179,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": GATEWAY_HEALTH_PROBE_SECONDS,
         "options": {"expires": GATEWAY_HEALTH_PROBE_SECONDS},
     },
+    "drain-cache-entries": {
+        "task": "caching.tasks.drain_cache_entries",
+        "schedule": env.float("GATEWAY_CACHE_DRAIN_SECONDS", default=1.0),
+    },
     "evict-cache-entries": {
         "task": "caching.tasks.evict_cache_entries",
         "schedule": env.float("GATEWAY_CACHE_EVICT_SECONDS", default=60.0),
@@ -372,6 +376,8 @@ GATEWAY = {
     "ENCRYPTION_KEYS": [k.strip() for k in env_secret("GATEWAY_ENCRYPTION_KEYS").split(",") if k.strip()],
     # Threads embedding prompts for the semantic cache (off the event loop).
     "CACHE_EMBED_THREADS": env.int("GATEWAY_CACHE_EMBED_THREADS", default=2),
+    # Answers queued for the cache-entry drain (caching.entry_queue); beyond it the oldest are dropped.
+    "CACHE_QUEUE_MAX": env.int("GATEWAY_CACHE_QUEUE_MAX", default=10_000),
     # Per-message caps in characters, seed 002's names and defaults (0 turns one off): routing.reduction.caps.
     "SYSTEM_MAX_CHARS": env.int("SYSTEM_MAX_CHARS", default=40_000),
     "USER_MSG_MAX_CHARS": env.int("USER_MSG_MAX_CHARS", default=120_000),

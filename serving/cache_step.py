@@ -5,7 +5,7 @@
 ``remember`` (after a complete answer was sent). Everything else lives here.
 
 Nothing the cache does may break or delay an answer: a failing lookup is a
-``BYPASS``, and storing (embedding, INSERT, Redis SET) runs as a background
+``BYPASS``, and storing (embedding, one Redis batch; ``caching.entry_queue``) runs as a background
 task after the response has been sent, with errors logged and dropped.
 """
 
@@ -24,9 +24,8 @@ from asgiref.sync import sync_to_async
 
 from billing.budgets import max_cost_usd
 from billing.costs import cost_usd
-from caching import store
+from caching import entry_queue, store
 from caching.embedders import Embedder, embedder_for
-from caching.entry_writer import entry_writer
 from caching.guard import same_parameters
 from caching.keys import CacheKeys, KeyMaterial, cache_keys, client_cache_key
 from caching.policy import CachePolicyInfo, Decision, Mode, cache_policy, client_directive, decide
@@ -428,15 +427,4 @@ async def _store(tenant_id: int, found: CacheLookup, answer: CachedAnswer) -> No
         embedder=embedder.signature if embedder is not None and vector is not None else "",
         vector=vector,
     )
-    if found.scope is not None and vector is not None:
-        await store.mark_scope(found.scope, found.policy.ttl_seconds)
-    entry_id = await entry_writer().insert(new)  # with the other answers stored meanwhile
-    stored = CachedAnswer(
-        entry_id=entry_id,
-        response=answer.response,
-        model=answer.model,
-        prompt_tokens=answer.prompt_tokens,
-        completion_tokens=answer.completion_tokens,
-        cost_usd=answer.cost_usd,
-    )
-    await store.exact_put(keys.exact_key, stored, found.policy.ttl_seconds)
+    await entry_queue.store_entry(new, scope=found.scope)  # the exact layer now, the row from the drain

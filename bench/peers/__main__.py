@@ -140,8 +140,10 @@ def _start_servers(
 
 def measure(
     selected: list[str], plan: run.Plan, pinning: cpu.Pinning, skipped: dict[str, str]
-) -> list[dict[str, object]]:
+) -> tuple[list[dict[str, object]], dict[str, float] | None]:
     """Start everything, warm each server, then measure every row once per round (in a rotating order).
+
+    Returns the cells and, when a gateway row ran, what draining its stored answers cost afterwards.
 
     All servers stay up for the whole run, idle but for the one being measured,
     so that rounds interleave them: a burst of other work on a shared machine
@@ -162,7 +164,8 @@ def measure(
             shift = number % len(targets)
             for target in targets[shift:] + targets[:shift]:
                 cells += run.measure_round(target, plan, number)
-    return cells
+        drain = run.cache_drain_cost() if any(t.label.startswith("gateway") for t in targets) else None
+    return cells, drain
 
 
 def _pinning_text(pinning: cpu.Pinning) -> str:
@@ -222,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     machine = procs.machine_info()
     started = time.monotonic()
     skipped = _install(selected)
-    cells = measure(selected, plan, pinning, skipped)
+    cells, drain = measure(selected, plan, pinning, skipped)
     now = dt.datetime.now(dt.UTC)
     # One file per kind of run: the docs name it, a later run replaces it (with its own provenance).
     name = "peers" if full else "peers-partial"
@@ -245,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         "versions": install.versions(),
         "results": f"docs/results/{name}.json",
         "rows": selected,
+        "cache_drain": drain,
         "provenance": results.provenance(),
     }
     markdown = page.render(meta, summary, versus, skipped, report.shortfalls(cells))

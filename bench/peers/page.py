@@ -62,6 +62,15 @@ def render(
             "",
             report.versus_table(versus, high),
         ]
+    drain = meta.get("cache_drain")
+    if isinstance(drain, dict) and drain.get("entries"):
+        lines += [
+            "",
+            "Not in any row above: the Celery worker inserts the answers the gateway stores in its response cache "
+            f"(`caching/entry_queue.py`). Draining the {drain['entries']:,} this run queued cost "
+            f"{drain['cpu_us_per_entry']:g} µs of the drainer's CPU per entry (PostgreSQL's own time not included); "
+            "usage records are likewise written by the worker.",
+        ]
     busiest = max((float(r["other_cores"]) for r in summary), default=0.0)
     lines += [
         "",

@@ -232,3 +232,20 @@ def check(route: Route) -> None:
             raise RuntimeError(f"{request.url} answered without {request.marker}: {answer[:300]!r}")
         if stream and answer.count(b"data: ") < STREAM_CHUNKS:
             raise RuntimeError(f"{request.url} streamed fewer than {STREAM_CHUNKS} events: {answer[:300]!r}")
+
+
+def cache_drain_cost() -> dict[str, float]:
+    """What inserting the stored answers costs the Celery worker, outside every server's CPU above.
+
+    The gateway rows queue each stored answer in Redis (``caching.entry_queue``) and no worker runs
+    during the benchmark; this drains what they left (at most ``GATEWAY_CACHE_QUEUE_MAX``) in this
+    process and returns its CPU per entry (PostgreSQL's own work not included).
+    """
+    from caching import entry_queue
+
+    started = time.process_time()
+    drained = 0
+    while taken := entry_queue.drain():
+        drained += taken
+    seconds = time.process_time() - started
+    return {"entries": drained, "cpu_us_per_entry": round(seconds / drained * 1e6, 1) if drained else 0.0}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -10,7 +11,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.utils import timezone
 
-from caching import eviction, store
+from caching import entry_queue, eviction, store
 from caching.embedders.local import SIGNATURE, MiniLM
 from caching.models import CacheEntry, CachePolicy
 from caching.store import CachedAnswer, NewEntry, SemanticQuery
@@ -83,9 +84,10 @@ def test_it_refuses_a_vector_of_an_unindexed_size() -> None:
 def test_exact_layer_entries_expire_with_their_ttl() -> None:
     """The TTL is Redis's own: set on the key, then the entry is gone (a deadline, not a tight sleep)."""
     key = "gwcache:x:test:ttl"
-    async_to_sync(store.exact_put)(key, ANSWER, 3)
+    new = NewEntry(make_team().tenant_id, "ns", "ctx", key, "p", ANSWER, 3)
+    entry_id = async_to_sync(entry_queue.store_entry)(new)
     assert 0 < sync_client().pttl(key) <= 3000
-    assert async_to_sync(store.exact_get)(key) == ANSWER
+    assert async_to_sync(store.exact_get)(key) == replace(ANSWER, entry_id=entry_id)
     deadline = time.monotonic() + 30
     while async_to_sync(store.exact_get)(key) is not None:
         assert time.monotonic() < deadline, "the entry never expired"

@@ -14,13 +14,16 @@ import contextlib
 import io
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.db import connections
 
+from caching import entry_queue
 from tests.conftest import BASE_DIR, server_env, start_gateway, stop_process
 from tests.docs.examples import Example, console_commands, find_examples
 
@@ -113,9 +116,31 @@ def seeded_gateway(mock_upstream_url: str) -> Iterator[str]:
         stop_process(proc)
 
 
+@contextlib.contextmanager
+def cache_entry_drain(every: float = 0.2) -> Iterator[None]:
+    """What `make run`'s Celery beat does for the response cache: insert queued entries, repeatedly."""
+    stop = threading.Event()
+
+    def drain() -> None:
+        try:
+            while not stop.wait(every):
+                with contextlib.suppress(Exception):  # an entry of a test whose data is gone meanwhile
+                    entry_queue.drain()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=drain, name="cache-entry-drain", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 @pytest.fixture(scope="module")
 def shared_gateway(django_db_setup: None, django_db_blocker: object, mock_upstream_url: str) -> Iterator[str]:
-    with seeded_gateway(mock_upstream_url) as url:
+    with seeded_gateway(mock_upstream_url) as url, cache_entry_drain():
         yield url
 
 

@@ -67,8 +67,10 @@ def shape(trip: RoundTrip) -> list[str]:
 
 
 def is_store(trip: RoundTrip) -> bool:
-    """A background cache store (the scope marker, the exact entry): sent after the answer."""
-    return all(command[0].upper() == "SET" and command[1].startswith("gwcache:") for command in trip.commands)
+    """A background cache store (the exact entry, the scope marker, the queued row): sent after the answer."""
+    return all(
+        command[0].upper() in ("SET", "XADD") and command[1].startswith("gwcache:") for command in trip.commands
+    )
 
 
 BEFORE = ["ADMIT", "EXISTS gwcache:s", "GET gwcache:x", "HMGET cb:rt-cache-model"]
@@ -107,7 +109,7 @@ def test_with_the_cache_on_a_request_makes_one_round_trip_before_the_upstream_an
                 ]
 
             def stored(trips: list[RoundTrip]) -> bool:
-                return any(is_store(trip) and "gwcache:x" in trip.commands[-1][1] for trip in trips)
+                return any(is_store(trip) and trip.names()[-1] == "XADD" for trip in trips)
 
             # Warm up: the connection pool grows to what a miss with its background store needs.
             for prompt in ("warm up one", "warm up two"):
