@@ -1,4 +1,4 @@
-"""Storing an answer from the serving process: one Redis round trip; the row is written by a drain.
+"""Storing an answer from the serving process: a few Redis commands; the row is written by a drain.
 
 Every answer the response cache keeps is an exact-layer value in Redis and a ``CacheEntry`` row
 in PostgreSQL (what the semantic layer searches, eviction counts and the admin lists). Written
@@ -6,9 +6,10 @@ from the serving process, the row cost a hop to a worker thread, a pooled connec
 INSERT per answer (or per batch of answers): at one request at a time, nearly half of the
 gateway's CPU per request (measured in the commit that added this module). Now the serving
 process takes the entry's id from a block reserved from the table's sequence (one query per
-``ID_BLOCK`` entries) and sends, in one batch on the multiplexed link, the exact-layer ``SET``
-(it answers the next identical request at once), the semantic scope marker, and an ``XADD`` of
-the entry to ``QUEUE``. ``drain`` (Celery beat, every ``GATEWAY_CACHE_DRAIN_SECONDS``) inserts
+``ID_BLOCK`` entries) and sends the exact-layer ``SET`` (it answers the next identical request
+at once), the semantic scope marker and an ``XADD`` of the entry to ``QUEUE``: with the request's
+own last round trip (``store_commands``) or, when the prompt had to be embedded first, in a batch
+of their own (``store_entry``). ``drain`` (Celery beat, every ``GATEWAY_CACHE_DRAIN_SECONDS``) inserts
 queued entries with those ids and ``ON CONFLICT DO NOTHING``: a drain that dies before it
 deletes what it read, or two drains reading the same entries, store each entry once.
 
@@ -24,6 +25,7 @@ import asyncio
 import logging
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 from asgiref.sync import sync_to_async
@@ -54,11 +56,22 @@ class EntryIds:
     async def take(self) -> int:
         """The next reserved id (reserving a new block, in a worker thread, when none is left)."""
         if not self._ids:
-            async with self._reserving:
-                if not self._ids:
-                    reserved = await sync_to_async(_reserve, thread_sensitive=False)(self._block)
-                    self._ids = reserved[::-1]  # popped from the end: handed out in sequence order
+            await self._reserve()
         return self._ids.pop()
+
+    def take_nowait(self) -> int | None:
+        """The next reserved id, or None when none is left (a new block is then reserved meanwhile)."""
+        if self._ids:
+            return self._ids.pop()
+        if not self._reserving.locked():
+            asyncio.get_running_loop().create_task(self._reserve())
+        return None
+
+    async def _reserve(self) -> None:
+        async with self._reserving:
+            if not self._ids:
+                reserved = await sync_to_async(_reserve, thread_sensitive=False)(self._block)
+                self._ids = reserved[::-1]  # popped from the end: handed out in sequence order
 
 
 def _reserve(count: int) -> list[int]:
@@ -75,24 +88,38 @@ def entry_ids() -> EntryIds:
 
 
 async def store_entry(new: NewEntry, *, scope: str | None = None) -> int:
-    """Answer ``new``'s exact key from Redis now and queue its row; its id.
+    """Answer ``new``'s exact key from Redis now and queue its row, in a round trip of its own; its id.
 
     ``scope``: the semantic scope's marker key, set with the entry (before its row exists, so a
     lookup never skips a scope that holds entries). Raises what Redis refused.
     """
-    store.check_entry(new)  # an entry its row could never hold is refused here, not in the drain
+    store.check_entry(new)
     entry_id = await entry_ids().take()
-    value = replace(new.answer, entry_id=entry_id).to_json()
-    ttl = max(1, new.ttl_seconds)
     batch = Batch()
-    batch.command("SET", new.exact_key, value, "EX", ttl)
-    if scope is not None and new.vector is not None:
-        batch.command("SET", scope, b"1", "EX", ttl)
-    batch.command("XADD", QUEUE, "MAXLEN", "~", settings.GATEWAY["CACHE_QUEUE_MAX"], "*", *_fields(new, value))
+    for command in _commands(new, entry_id, scope):
+        batch.command(*command)
     for result in await batch.execute():
         if isinstance(result, Exception):
             raise result
     return entry_id
+
+
+def store_commands(new: NewEntry, *, scope: str | None = None) -> list[tuple[Any, ...]] | None:
+    """What ``store_entry`` sends, to go with another round trip; None when no reserved id is at hand."""
+    store.check_entry(new)  # an entry its row could never hold is refused here, not in the drain
+    entry_id = entry_ids().take_nowait()
+    return None if entry_id is None else _commands(new, entry_id, scope)
+
+
+def _commands(new: NewEntry, entry_id: int, scope: str | None) -> list[tuple[Any, ...]]:
+    """The exact-layer SET, the scope marker and the queued row, for the entry with id ``entry_id``."""
+    value = replace(new.answer, entry_id=entry_id).to_json()
+    ttl = max(1, new.ttl_seconds)
+    commands: list[tuple[Any, ...]] = [("SET", new.exact_key, value, "EX", ttl)]
+    if scope is not None and new.vector is not None:
+        commands.append(("SET", scope, b"1", "EX", ttl))
+    commands.append(("XADD", QUEUE, "MAXLEN", "~", settings.GATEWAY["CACHE_QUEUE_MAX"], "*", *_fields(new, value)))
+    return commands
 
 
 def _fields(new: NewEntry, value: bytes) -> tuple[str | bytes, ...]:

@@ -2,11 +2,12 @@
 
 ``serving.chat`` makes three calls: ``lookup`` (after resolve and admission),
 ``serve_hit`` (instead of the upstream call when it found an answer) and
-``remember`` (after a complete answer was sent). Everything else lives here.
+``remember`` (as the complete answer settles). Everything else lives here.
 
 Nothing the cache does may break or delay an answer: a failing lookup is a
-``BYPASS``, and storing (embedding, one Redis batch; ``caching.entry_queue``) runs as a background
-task after the response has been sent, with errors logged and dropped.
+``BYPASS``; storing (``caching.entry_queue``) rides on the request's last Redis
+round trip, or runs as a background task when the prompt must be embedded first,
+with errors logged and dropped.
 """
 
 from __future__ import annotations
@@ -376,7 +377,12 @@ async def serve_hit(
 
 
 def remember(exchange: Exchange, found: CacheLookup, body: bytes | None = None) -> None:
-    """Store the answer just sent (a whole JSON ``body``, or what the stream recorder saw), in the background."""
+    """Store the answer being completed (a whole JSON ``body``, or what the stream recorder saw).
+
+    Run from ``exchange.settling``, just before the usage record's round trip: when nothing is left
+    to compute, the store's commands join that round trip (``exchange.end_commands``); a prompt
+    still to embed, or no reserved entry id at hand, is stored in the background instead.
+    """
     if not found.stores or exchange.status != 200 or exchange.key is None or exchange.deployment is None:
         return
     try:
@@ -407,16 +413,29 @@ def remember(exchange: Exchange, found: CacheLookup, body: bytes | None = None) 
         completion_tokens=usage.completion_tokens,
         cost_usd=exchange.cost_usd,
     )
-    spawn(_store(exchange.key.tenant_id, found, answer), "storing an answer")
+    tenant_id = exchange.key.tenant_id
+    embedder = found.embedder
+    if found.vector is None and embedder is not None and not _billable(embedder):  # no unbilled paid call
+        spawn(_embed_and_store(tenant_id, found, answer, embedder), "storing an answer")
+        return
+    new = _entry(tenant_id, found, answer, found.vector)
+    commands = entry_queue.store_commands(new, scope=found.scope)
+    if commands is None:
+        spawn(entry_queue.store_entry(new, scope=found.scope), "storing an answer")
+    else:
+        exchange.end_commands.extend(commands)
 
 
-async def _store(tenant_id: int, found: CacheLookup, answer: CachedAnswer) -> None:
-    keys = found.keys
+async def _embed_and_store(tenant_id: int, found: CacheLookup, answer: CachedAnswer, embedder: Embedder) -> None:
+    assert found.keys is not None
+    vector = await _embed(embedder, found.keys.prompt_text, phase="store")
+    await entry_queue.store_entry(_entry(tenant_id, found, answer, vector), scope=found.scope)
+
+
+def _entry(tenant_id: int, found: CacheLookup, answer: CachedAnswer, vector: list[float] | None) -> NewEntry:
+    keys, embedder = found.keys, found.embedder
     assert keys is not None
-    vector, embedder = found.vector, found.embedder
-    if vector is None and embedder is not None and not _billable(embedder):  # no unbilled paid call
-        vector = await _embed(embedder, keys.prompt_text, phase="store")
-    new = NewEntry(
+    return NewEntry(
         tenant_id=tenant_id,
         namespace=keys.namespace,
         context_hash=keys.context_hash,
@@ -427,4 +446,3 @@ async def _store(tenant_id: int, found: CacheLookup, answer: CachedAnswer) -> No
         embedder=embedder.signature if embedder is not None and vector is not None else "",
         vector=vector,
     )
-    await entry_queue.store_entry(new, scope=found.scope)  # the exact layer now, the row from the drain

@@ -120,8 +120,8 @@ async def _serve_complete(
     finish_usage(exchange, completion.usage, plan.estimate_prompt, completion.estimate_chars())
     body = answers.finish_body(exchange, plan, completion.body)  # code mode, guardrail
     exchange.passthrough = completion.raw is not None  # native_for ruled out answer rewrites for it
+    exchange.settling.append(lambda: response_cache.remember(exchange, cached, body))
     await send_json(exchange, responder, completion.raw if completion.raw is not None else body)
-    response_cache.remember(exchange, cached, body)
 
 
 def _open_stream(
@@ -176,6 +176,8 @@ async def _serve_stream(
     cached: response_cache.CacheLookup,
     plan: ChatPlan,
 ) -> None:
+    # Stored only when the stream completed normally: the recorder then holds a finished answer.
+    exchange.settling.append(lambda: response_cache.remember(exchange, cached))
     await cascade.stream(
         exchange,
         plan,
@@ -183,4 +185,3 @@ async def _serve_stream(
         open_stream=lambda deployment: _open_stream(exchange, plan, cached, deployment),
         relay=lambda *args: _stream_from(exchange, responder, request, plan, cached, *args),
     )
-    response_cache.remember(exchange, cached)  # only reached when the stream completed normally

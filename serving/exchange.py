@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -95,8 +96,10 @@ class Exchange:
     ticket: Ticket | None = None
     # The hash holding the request's in-flight record (``billing.inflight``), removed with the usage record.
     inflight: str = ""
-    # Redis commands sent with the usage record in its round trip (a cache hit's counters).
+    # Redis commands sent with the usage record in its round trip (a cache hit's counters, a stored answer).
     end_commands: list[tuple[Any, ...]] = field(default_factory=list)
+    # Run just before that round trip, once the answer is complete; each may add to ``end_commands``.
+    settling: list[Callable[[], None]] = field(default_factory=list)
     # Load to report for balanced deployments (in flight, time to first token), with the usage record.
     load_marks: list[Mark] = field(default_factory=list)
     # The answer being sent is the upstream's own, in the client's API (pass-through): not translated.

@@ -196,6 +196,11 @@ class GatewayConsumer(AsyncHttpConsumer):
             return
         if self._client_gone and exchange.status < 400:
             exchange.status = 499  # produced and billed, but the client never got it
+        for settle in exchange.settling:
+            try:
+                settle()
+            except Exception:  # nothing may keep the usage record from being queued
+                logger.exception("a step settling with the usage record failed")
         record = exchange.to_usage_record()
         metrics.observe(exchange, record.latency_ms / 1000)
         batch = Batch()

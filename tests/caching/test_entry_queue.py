@@ -130,3 +130,19 @@ def test_ids_come_from_reserved_blocks_unique_under_concurrency(monkeypatch: pyt
     assert reservations == [10, 10, 10]
     later = store.reserve_entry_ids(1)[0]
     assert later > max(taken)  # the sequence moved past every id handed out
+
+
+def test_commands_for_another_round_trip_need_an_id_at_hand() -> None:
+    """Without a reserved id nothing is sent with the request (a block is reserved meanwhile); then it is."""
+    tenant = make_team().tenant
+    new = entry(tenant.pk, "stored with the usage record")
+
+    async def twice() -> tuple[object, object]:
+        first = entry_queue.store_commands(new)
+        await entry_queue.entry_ids().take()  # waits for the reservation the first call started
+        return first, entry_queue.store_commands(new)
+
+    first, second = async_to_sync(twice)()
+    assert first is None
+    assert isinstance(second, list) and [command[0] for command in second] == ["SET", "XADD"]
+    assert second[0][1] == new.exact_key
