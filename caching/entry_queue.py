@@ -52,6 +52,7 @@ class EntryIds:
         self._block = block
         self._ids: list[int] = []
         self._reserving = asyncio.Lock()
+        self._refill: asyncio.Task[None] | None = None  # held: a task nobody references may be collected
 
     async def take(self) -> int:
         """The next reserved id (reserving a new block, in a worker thread, when none is left)."""
@@ -63,9 +64,15 @@ class EntryIds:
         """The next reserved id, or None when none is left (a new block is then reserved meanwhile)."""
         if self._ids:
             return self._ids.pop()
-        if not self._reserving.locked():
-            asyncio.get_running_loop().create_task(self._reserve())
+        if self._refill is None or self._refill.done():
+            self._refill = asyncio.get_running_loop().create_task(self._reserve_in_background())
         return None
+
+    async def _reserve_in_background(self) -> None:
+        try:
+            await self._reserve()
+        except Exception:  # the database is away: answers are stored on their own until it is back
+            logger.warning("response cache: could not reserve entry ids", exc_info=True)
 
     async def _reserve(self) -> None:
         async with self._reserving:
