@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
@@ -16,6 +18,7 @@ from caching.entry_queue import QUEUE, EntryIds
 from caching.models import CacheEntry
 from caching.store import CachedAnswer, NewEntry
 from gateway_platform.redis_clients import sync_client
+from tests.conftest import BASE_DIR, free_port, server_env
 from tests.factories import make_team
 
 pytestmark = pytest.mark.django_db
@@ -146,3 +149,24 @@ def test_commands_for_another_round_trip_need_an_id_at_hand() -> None:
     assert first is None
     assert isinstance(second, list) and [command[0] for command in second] == ["SET", "XADD"]
     assert second[0][1] == new.exact_key
+
+
+@pytest.mark.django_db(transaction=True)  # the entries' tenant must be visible to the drains' own connections
+def test_a_drain_that_cannot_reach_the_database_leaves_the_queue_for_the_next() -> None:
+    """A real refused connection, in a drain process of its own: nothing is taken off the queue."""
+    tenant = make_team().tenant
+    ids = store_all([entry(tenant.pk, f"prompt {n}") for n in range(3)])
+    script = "import django; django.setup(); from caching import entry_queue; entry_queue.drain()"
+    env = server_env(
+        DATABASE_URL=f"postgres://nobody@127.0.0.1:{free_port()}/nothing",  # nothing listens there
+        DATABASE_POOL_TIMEOUT="1",
+        DJANGO_SETTINGS_MODULE="gateway_platform.settings",
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode != 0 and "OperationalError" in done.stderr, done.stderr[-2000:]
+    assert sync_client().xlen(QUEUE) == 3
+
+    assert entry_queue.drain() == 3  # the database is back
+    assert sorted(CacheEntry.objects.filter(tenant=tenant).values_list("pk", flat=True)) == sorted(ids)
