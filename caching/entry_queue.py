@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -139,7 +140,7 @@ def _fields(new: NewEntry, value: bytes) -> tuple[str | bytes, ...]:
         "prompt": new.prompt_text,
         "ttl": new.ttl_seconds,
         "embedder": new.embedder,
-        "at": datetime.now(UTC).timestamp(),
+        "at": time.time(),
     }
     fields: tuple[str | bytes, ...] = ("a", value, "r", orjson.dumps(row))
     if new.vector is not None:

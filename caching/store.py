@@ -244,7 +244,7 @@ def nearest(query: SemanticQuery) -> list[CachedAnswer]:
 
 @dataclass(frozen=True, slots=True)
 class NewEntry:
-    """What ``insert_entries`` stores: the entry's id is ``answer.entry_id`` (reserved) or None (taken on insert)."""
+    """What ``insert_entries`` stores, under the id reserved for it (``answer.entry_id``)."""
 
     tenant_id: int
     namespace: str
@@ -265,11 +265,13 @@ def check_entry(new: NewEntry) -> None:
         raise ValueError(f"refusing a {len(vector)}-dimensional vector: no index for that size")
 
 
-def _row(new: NewEntry, entry_id: int) -> CacheEntry:
+def _row(new: NewEntry) -> CacheEntry:
     check_entry(new)
+    if new.answer.entry_id is None:
+        raise ValueError("an entry is inserted under the id reserved for it (reserve_entry_ids)")
     vector = new.vector
     return CacheEntry(
-        id=entry_id,
+        id=new.answer.entry_id,
         tenant_id=new.tenant_id,
         namespace=new.namespace,
         context_hash=new.context_hash,
@@ -297,15 +299,10 @@ def reserve_entry_ids(count: int) -> list[int]:
         return [int(row[0]) for row in cursor.fetchall()]
 
 
-def insert_entries(entries: Sequence[NewEntry]) -> list[int]:
-    """Store entries with one INSERT; their ids, in order (synchronous).
+def insert_entries(entries: Sequence[NewEntry]) -> None:
+    """Store entries with one INSERT (synchronous).
 
     An entry that already has its row (the same id) is left as it is, so inserting a batch
     again after a crash stores each entry once.
     """
-    missing = [new for new in entries if new.answer.entry_id is None]
-    fresh = iter(reserve_entry_ids(len(missing)) if missing else [])
-    ids = [new.answer.entry_id if new.answer.entry_id is not None else next(fresh) for new in entries]
-    rows = [_row(new, entry_id) for new, entry_id in zip(entries, ids, strict=True)]
-    CacheEntry.objects.bulk_create(rows, ignore_conflicts=True)
-    return ids
+    CacheEntry.objects.bulk_create([_row(new) for new in entries], ignore_conflicts=True)

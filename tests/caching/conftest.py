@@ -11,7 +11,6 @@ from django.db import connections
 from caching import entry_queue
 from caching.embedders import local
 from caching.models import CacheEntry
-from gateway_platform.redis_clients import sync_client
 
 
 @pytest.fixture(scope="session")
@@ -20,15 +19,6 @@ def minilm() -> local.MiniLM:
     model = local.shared()
     model.load()
     return model
-
-
-@pytest.fixture(autouse=True)
-def _empty_exact_layer() -> None:
-    """Tenant ids restart with every test database: earlier tests' exact-layer keys and queued entries must go."""
-    client = sync_client()
-    keys = list(client.scan_iter(match="gwcache:*", count=1000))
-    if keys:
-        client.delete(*keys)
 
 
 @pytest.fixture

@@ -34,18 +34,19 @@ ANSWER = CachedAnswer(
 
 
 def add(tenant_id: int, prompt: str, minilm: MiniLM, *, namespace: str = "ns", ttl: int = 3600, **extra: object) -> int:
+    (entry_id,) = store.reserve_entry_ids(1)
     new = NewEntry(
         tenant_id=tenant_id,
         namespace=namespace,
         context_hash="ctx",
         exact_key=f"gwcache:x:{tenant_id}:{namespace}:{prompt}",
         prompt_text=prompt,
-        answer=ANSWER,
+        answer=replace(ANSWER, entry_id=entry_id),
         ttl_seconds=ttl,
         embedder=SIGNATURE,
         vector=minilm.embed_sync(prompt),
     )
-    (entry_id,) = store.insert_entries([new])
+    store.insert_entries([new])
     if extra:
         CacheEntry.objects.filter(pk=entry_id).update(**extra)
     return entry_id
