@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import ipaddress
 import socket
-from collections.abc import AsyncGenerator, Collection, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Collection, Iterator, Mapping
 from dataclasses import dataclass
 
 import aiohttp
@@ -174,6 +174,92 @@ async def get_json(
             return UpstreamResponse(resp.status, resp.headers, body)
 
 
+class SilenceWatch:
+    """Reads a streamed answer, failing a read once the upstream was silent for ``read_timeout``.
+
+    aiohttp's ``sock_read`` re-arms a timer on every network read (a cancelled handle and a new
+    one: about 2 µs of each relayed event). Once the answer's head is in, that timer is switched
+    off (``protocol.read_timeout = None``, as aiohttp does for WebSockets) and this one takes over:
+    it wakes ``CHECKS`` times per read timeout and looks at how many bytes the answer has received
+    (``StreamReader.total_bytes``). When none arrived for ``CHECKS`` wake-ups in a row while a
+    read was waiting (a reader held up by a slow client is not a silent upstream), the waiting read
+    fails as aiohttp's would (``SocketTimeoutError``): a silence is cut between 1 and 1 + 1/CHECKS
+    read timeouts after the last byte. The head itself is still bounded by aiohttp's timer.
+    """
+
+    CHECKS = 4
+    __slots__ = ("_content", "_handle", "_interval", "_loop", "_quiet", "_seen", "waiting")
+
+    def __init__(self, response: aiohttp.ClientResponse, read_timeout: float | None) -> None:
+        self._content = response.content
+        self._handle: asyncio.TimerHandle | None = None
+        self._quiet = 0
+        self._seen = 0
+        self.waiting = False
+        connection = response.connection  # None once the whole answer is in: nothing left to time
+        self._interval = read_timeout / self.CHECKS if read_timeout and connection is not None else 0.0
+        if self._interval:
+            connection.protocol.read_timeout = None  # type: ignore[union-attr]
+
+    def __enter__(self) -> SilenceWatch:
+        if self._interval:
+            self._loop = asyncio.get_running_loop()
+            self._seen = self._content.total_bytes
+            self._handle = self._loop.call_later(self._interval, self._check)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+
+    def _check(self) -> None:
+        received = self._content.total_bytes
+        if received != self._seen or not self.waiting:
+            self._seen, self._quiet = received, 0
+        else:
+            self._quiet += 1
+            if self._quiet >= self.CHECKS:
+                self._handle = None
+                self._content.set_exception(aiohttp.SocketTimeoutError("Timeout on reading data from socket"))
+                return
+        self._handle = self._loop.call_later(self._interval, self._check)
+
+    async def readany(self) -> bytes:
+        """What the answer's next network read brought (b"" at its end)."""
+        self.waiting = True
+        try:
+            return await self._content.readany()
+        finally:
+            self.waiting = False
+
+    async def readline(self) -> bytes:
+        """The answer's next line, with its ``\\n`` (b"" at its end)."""
+        self.waiting = True
+        try:
+            return await self._content.readline()
+        finally:
+            self.waiting = False
+
+
+@contextlib.asynccontextmanager
+async def _streamed_answer(
+    provider: ProviderConfig, url: str, data: bytes, headers: Mapping[str, str]
+) -> AsyncIterator[SilenceWatch]:
+    """POST ``data`` for an answer to read as it arrives; HTTP errors raise ``GatewayError``.
+
+    Leaving the block closes the upstream connection unless the answer was read to its end, which
+    is how a client's disconnect cancels the upstream request.
+    """
+    with _mapped_errors(provider):
+        async with _session(provider).post(
+            url, data=data, headers=_with_extra(provider, headers), timeout=_timeout(provider)
+        ) as resp:
+            if resp.status >= 400:
+                raise_for_status(provider, resp.status, resp.headers, await resp.read())
+            with SilenceWatch(resp, provider.read_timeout) as answer:
+                yield answer
+
+
 async def stream_lines(
     provider: ProviderConfig, url: str, payload: JSON, headers: Mapping[str, str]
 ) -> AsyncGenerator[bytes, None]:
@@ -182,47 +268,35 @@ async def stream_lines(
     Closing the generator (client gone, task cancelled) closes the upstream
     connection, which is how a disconnect cancels the upstream request.
     """
-    with _mapped_errors(provider):
-        async with _session(provider).post(
-            url, data=orjson.dumps(payload), headers=_with_extra(provider, headers), timeout=_timeout(provider)
-        ) as resp:
-            if resp.status >= 400:
-                raise_for_status(provider, resp.status, resp.headers, await resp.read())
-            async for line in resp.content:
-                yield line
+    async with _streamed_answer(provider, url, orjson.dumps(payload), headers) as answer:
+        while line := await answer.readline():
+            yield line
 
 
 async def stream_line_blocks(
     provider: ProviderConfig, url: str, payload: JSON, headers: Mapping[str, str]
 ) -> AsyncGenerator[bytes, None]:
-    """Like ``stream_lines``, but all complete lines of one network read as one block (ending in ``\n``).
+    """Like ``stream_lines``, but all complete lines of one network read as one block (ending in ``\\n``).
 
     Events that arrived together can then be relayed in one write, without a
     step per line when nothing in them needs reading. The last block may lack
-    its ``\n`` when the answer does. Closing the generator closes the upstream
+    its ``\\n`` when the answer does. Closing the generator closes the upstream
     connection, as for ``stream_lines``.
     """
     pending = b""
-    with _mapped_errors(provider):
-        async with _session(provider).post(
-            url, data=orjson.dumps(payload), headers=_with_extra(provider, headers), timeout=_timeout(provider)
-        ) as resp:
-            if resp.status >= 400:
-                raise_for_status(provider, resp.status, resp.headers, await resp.read())
-            content = resp.content
-            # ``readany`` directly: what ``iter_any`` does, with one iterator call less per read.
-            while data := await content.readany():
-                end = data.rfind(b"\n") + 1
-                if not end:
-                    pending += data
-                elif pending:
-                    yield pending + data[:end]
-                    pending = data[end:]
-                elif end == len(data):
-                    yield data
-                else:
-                    yield data[:end]
-                    pending = data[end:]
+    async with _streamed_answer(provider, url, orjson.dumps(payload), headers) as answer:
+        while data := await answer.readany():
+            end = data.rfind(b"\n") + 1
+            if not end:
+                pending += data
+            elif pending:
+                yield pending + data[:end]
+                pending = data[end:]
+            elif end == len(data):
+                yield data
+            else:
+                yield data[:end]
+                pending = data[end:]
     if pending:
         yield pending
 
@@ -234,11 +308,6 @@ async def stream_bytes(
 
     Closing the generator closes the upstream connection, as for ``stream_lines``.
     """
-    with _mapped_errors(provider):
-        async with _session(provider).post(
-            url, data=data, headers=_with_extra(provider, headers), timeout=_timeout(provider)
-        ) as resp:
-            if resp.status >= 400:
-                raise_for_status(provider, resp.status, resp.headers, await resp.read())
-            async for chunk in resp.content.iter_any():
-                yield chunk
+    async with _streamed_answer(provider, url, data, headers) as answer:
+        while chunk := await answer.readany():
+            yield chunk
