@@ -125,7 +125,16 @@ class UsageRecord:
     guardrail: str = ""
 
     def __post_init__(self) -> None:
-        for name, rule in _RULES.items():
+        # Most records need no repair: a text or count runs its rule only when a quick test fails.
+        for name, limit in TEXT_LIMITS.items():
+            value = getattr(self, name)
+            if type(value) is not str or len(value) > limit or "\x00" in value:
+                setattr(self, name, _text(name, value))
+        for name, top in INT_FIELDS.items():
+            value = getattr(self, name)
+            if type(value) is not int or not 0 <= value <= top:
+                setattr(self, name, _int(name, value))
+        for name, rule in _OTHER_RULES:
             value = getattr(self, name)
             fixed = rule(name, value)
             if fixed is not value:
@@ -216,6 +225,19 @@ def _similarity(name: str, value: Any) -> Any:
     return value if isinstance(value, float) else number
 
 
+def _plain_json(value: Any) -> bool:
+    """Whether ``value`` surely needs no cleaning: one C-level encoding instead of a walk in Python.
+
+    orjson escapes NUL as ``\\u0000`` (an escaped backslash before ``u0000`` also matches: then the
+    walk decides) and refuses keys that are not strings; it writes NaN and infinities as ``null``,
+    which is what cleaning them gives.
+    """
+    try:
+        return b"\\u0000" not in orjson.dumps(value)
+    except TypeError:
+        return False
+
+
 def _clean_json(value: Any) -> Any:
     """``value`` without NUL characters and non-finite floats (the same object when it has none)."""
     if isinstance(value, str):
@@ -237,6 +259,8 @@ def _json(name: str, value: Any) -> Any:
     if not isinstance(value, kind):
         _repaired(name, "type")
         return kind()
+    if _plain_json(value):
+        return value
     cleaned = _clean_json(value)
     if cleaned is not value:
         _repaired(name, "json_content")
@@ -266,17 +290,18 @@ def _time(name: str, value: Any) -> Any:
 
 
 Rule = Callable[[str, Any], Any]
-_RULES: dict[str, Rule] = {
-    **dict.fromkeys(TEXT_LIMITS, _text),
-    **dict.fromkeys(INT_FIELDS, _int),
-    **dict.fromkeys(MONEY_FIELDS, _money),
-    **dict.fromkeys(JSON_FIELDS, _json),
-    **dict.fromkeys(BOOL_FIELDS, _flag),
-    **dict.fromkeys(ID_FIELDS, _id),
-    "started_at": _time,
-    "finished_at": _time,
-    "cache_similarity": _similarity,
-}
+# The rules of the fields ``UsageRecord.__post_init__`` does not test inline (texts and counts).
+_OTHER_RULES: tuple[tuple[str, Rule], ...] = tuple(
+    {
+        **dict.fromkeys(MONEY_FIELDS, _money),
+        **dict.fromkeys(JSON_FIELDS, _json),
+        **dict.fromkeys(BOOL_FIELDS, _flag),
+        **dict.fromkeys(ID_FIELDS, _id),
+        "started_at": _time,
+        "finished_at": _time,
+        "cache_similarity": _similarity,
+    }.items()
+)
 
 
 def record_from_payload(payload: bytes) -> UsageRecord:
