@@ -9,6 +9,7 @@ storing once the stream ended.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -20,6 +21,8 @@ from serving.exchange import Responder
 PIECE_CHARS = 64  # content per replayed chunk (split at whitespace)
 COMPLETE_FINISHES = frozenset({"stop", "length", "tool_calls", "function_call"})
 HELD_BYTES = 256 * 1024  # SSE bytes a recorder holds before reading them
+# The payload of an SSE ``data: `` line (blanks after it stay: JSON allows them, ``[DONE]`` is stripped).
+DATA_LINE = re.compile(rb"^data: (.*)$", re.MULTILINE)
 
 
 def split_text(text: str, size: int = PIECE_CHARS) -> list[str]:
@@ -106,23 +109,34 @@ class StreamRecorder:
             self._read_events()
 
     def _read_events(self) -> None:
-        """Observe every complete event held so far; an incomplete last one stays."""
-        *events, rest = b"".join(self._body).split(b"\n\n")
-        self._body, self._held = [rest], len(rest)
-        for event in events:
-            for line in event.split(b"\n"):
-                if line.startswith(b"data: "):
-                    self._observe(line[6:].strip())
+        """Observe every complete event held so far; an incomplete last one stays.
 
-    def _observe(self, payload: bytes) -> None:
-        if payload == b"[DONE]":
-            self.done = True
+        One pass: the ``data:`` payloads are found by one regular expression and decoded by one
+        orjson call, as the elements of a JSON array (a payload that is not JSON fails the answer).
+        """
+        body = b"".join(self._body)
+        end = body.rfind(b"\n\n") + 2
+        if end < 2:
+            self._body, self._held = [body], len(body)
+            return
+        self._body, self._held = [body[end:]], len(body) - end
+        lines = DATA_LINE.findall(body, 0, end)
+        payloads = [payload for payload in lines if payload.strip() != b"[DONE]"]
+        self.done = self.done or len(payloads) != len(lines)
+        if not payloads:
             return
         try:
-            data = orjson.loads(payload)
+            events = orjson.loads(b"[" + b",".join(payloads) + b"]")
         except orjson.JSONDecodeError:
             self.failed = True
             return
+        if len(events) != len(payloads):  # a payload like ``1,2`` reads as two elements, ``  `` as none
+            self.failed = True
+            return
+        for data in events:
+            self._observe(data)
+
+    def _observe(self, data: Any) -> None:
         if not isinstance(data, dict) or "error" in data:
             self.failed = True
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import orjson
+import pytest
 
 from serving.replay import HELD_BYTES, StreamRecorder, replay_events, split_text
 
@@ -51,6 +52,26 @@ def test_an_unfinished_or_failed_stream_is_not_an_answer() -> None:
     failed = StreamRecorder()
     failed.feed(sse([*events[:2], b'{"error": {"message": "boom"}}']))
     assert failed.completion() is None
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"{not json", b"", b"  ", b'{"a": 1}, {"b": 2}', b"[1, 2]", b'"text"', b"1,2"],
+    ids=["malformed", "empty", "blank", "two-objects", "array", "string", "two-numbers"],
+)
+def test_a_payload_that_is_not_one_json_object_fails_the_answer(payload: bytes) -> None:
+    events = list(replay_events(ANSWER, chunk_id="x", include_usage=True))
+    recorder = StreamRecorder()
+    recorder.feed(sse([*events[:2], payload, *events[2:]]))
+    assert recorder.completion() is None
+
+
+def test_comments_other_fields_and_crlf_line_ends_are_read_as_a_client_reads_them() -> None:
+    events = list(replay_events(ANSWER, chunk_id="x", include_usage=True))
+    body = b"".join(b": keep-alive\n\nevent: chunk\ndata: " + e + b"\r\n\n" for e in events)
+    recorder = StreamRecorder()
+    recorder.feed(body + b"data: [DONE]\r\n\n")
+    assert recorder.completion() == {"object": "chat.completion", **ANSWER}
 
 
 def test_a_stream_longer_than_the_recorder_holds_is_read_as_it_goes() -> None:
