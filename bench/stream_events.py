@@ -24,10 +24,10 @@ Two upstream pacings, because the relay's cost depends on how events arrive:
   still plenty.
 
 Beside each cell, two floors. The bare relay (``bench.bare_relay`` under uvicorn with the
-gateway's flags, up for the whole run) is measured in every round right before the gateway, so
-each round's difference is taken on the same machine state (a paced event costs about 100 µs
-of wake-ups either way, and the machine drifts by more than the few µs the target is about):
-the gateway's own CPU per event is the median of those per-round differences. The bare reader
+gateway's flags, up for the whole run) and the gateway take turns stream by stream within each
+round, so both are measured on the same machine state (a paced event costs about 100 µs of
+wake-ups either way, and the machine drifts by more than the few µs the target is about): the
+gateway's own CPU per event is the median of the per-round differences. The bare reader
 (aiohttp on uvloop reading the same upstream stream with nothing else to do, in this process)
 shows what the upstream read alone costs.
 
@@ -39,7 +39,6 @@ section of ``docs/benchmarks.md``.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import statistics
 import time
@@ -112,6 +111,16 @@ def _body(pacing: str, events: int, model: str = TIER) -> bytes:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Server:
+    """A server the streams go through: the gateway (a key, a tier) or the bare relay (the upstream model)."""
+
+    url: str
+    pid: int
+    secret: str = ""
+    model: str = TIER
+
+
 async def _stream(session: aiohttp.ClientSession, url: str, body: bytes) -> int:
     """One streamed request, read to the end; the number of data events received."""
     async with session.post(url, data=body) as resp:
@@ -121,20 +130,36 @@ async def _stream(session: aiohttp.ClientSession, url: str, body: bytes) -> int:
     return raw.count(b"\ndata: ") + raw.startswith(b"data: ")
 
 
-async def _cpu_per_stream(
-    url: str, secret: str, pacing: str, events: int, requests: int, pid: int, model: str = TIER
-) -> float:
-    """Server CPU ms per stream of ``events`` events (one request at a time)."""
-    headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
-    async with aiohttp.ClientSession(headers=headers) as session:
-        received = await _stream(session, url, _body(pacing, events, model))  # warm, and check the count
-        if received < events:
-            raise RuntimeError(f"asked for {events} events, received {received}")
-        meter = procs.ClockMeter(pid)
-        meter.begin()
+async def _stream_cpu_ms(session: aiohttp.ClientSession, server: Server, pacing: str, events: int) -> float:
+    """The server's CPU ms for one stream of ``events`` events."""
+    meter = procs.ClockMeter(server.pid)
+    meter.begin()
+    received = await _stream(session, server.url, _body(pacing, events, server.model))
+    cpu_ms = meter.end() * 1000
+    if received < events:
+        raise RuntimeError(f"asked {server.url} for {events} events, received {received}")
+    return cpu_ms
+
+
+async def _interleaved_costs(servers: list[Server], pacing: str, requests: int) -> list[tuple[float, float]]:
+    """Per server, its mean CPU ms per stream of ``SHORT`` and of ``LONG`` events, the servers taking turns
+    stream by stream (so the machine's drift, larger than what is measured, reaches all of them alike)."""
+    sessions = [
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {s.secret}", "Content-Type": "application/json"})
+        for s in servers
+    ]
+    try:
+        for session, server in zip(sessions, servers, strict=True):
+            await _stream_cpu_ms(session, server, pacing, SHORT)  # warm
+        sums = [[0.0, 0.0] for _ in servers]
         for _ in range(requests):
-            await _stream(session, url, _body(pacing, events, model))
-        return meter.end() * 1000 / requests
+            for events, column in ((SHORT, 0), (LONG, 1)):
+                for index, (session, server) in enumerate(zip(sessions, servers, strict=True)):
+                    sums[index][column] += await _stream_cpu_ms(session, server, pacing, events)
+        return [(short / requests, long / requests) for short, long in sums]
+    finally:
+        for session in sessions:
+            await session.close()
 
 
 async def _reader_cpu_per_stream(mock_url: str, pacing: str, events: int, requests: int) -> float:
@@ -164,23 +189,6 @@ def reader_floor(mock_url: str, pacing: str, requests: int) -> float:
     return round(statistics.median(rounds), 2)
 
 
-@dataclass(frozen=True, slots=True)
-class Server:
-    """A server the streams go through: the gateway (a key, a tier) or the bare relay (the upstream model)."""
-
-    url: str
-    pid: int
-    secret: str = ""
-    model: str = TIER
-
-    def stream_costs(self, pacing: str, requests: int) -> tuple[float, float]:
-        """One round: the server's CPU ms per stream of ``SHORT`` and of ``LONG`` events."""
-        args = (self.url, self.secret, pacing)
-        short = asyncio.run(_cpu_per_stream(*args, SHORT, requests, self.pid, self.model))
-        long = asyncio.run(_cpu_per_stream(*args, LONG, requests, self.pid, self.model))
-        return short, long
-
-
 def _per_event_us(costs: tuple[float, float]) -> float:
     short, long = costs
     return (long - short) * 1000 / (LONG - SHORT)
@@ -202,14 +210,15 @@ def bare_relay(mock_url: str, env: dict[str, str], logs: Path) -> Iterator[Serve
 
 
 def _measure(gateway: Server, relay: Server, pacing: str, cache: bool, requests: int, reader_floor_us: float) -> Cell:
-    """``ROUNDS`` rounds, each the bare relay then the gateway, streams of both lengths."""
+    """``ROUNDS`` rounds, in each the bare relay and the gateway taking turns stream by stream."""
     machine = procs.MachineMeter()
     machine.begin()
     gateway_costs: list[tuple[float, float]] = []
     relay_rounds: list[float] = []
     for _ in range(ROUNDS):
-        relay_rounds.append(_per_event_us(relay.stream_costs(pacing, requests)))
-        gateway_costs.append(gateway.stream_costs(pacing, requests))
+        relay_costs, costs = uvloop.run(_interleaved_costs([relay, gateway], pacing, requests))
+        relay_rounds.append(_per_event_us(relay_costs))
+        gateway_costs.append(costs)
     wall, busy, _ = machine.end()
     gateway_rounds = [_per_event_us(costs) for costs in gateway_costs]
     return Cell(
@@ -249,7 +258,7 @@ def render(cells: list[Cell], server: str) -> list[str]:
         f"`python -m bench.stream_events --server {server}`: gateway CPU per stream of {SHORT} and {LONG} events "
         f"(full pipeline, one request at a time), and per relayed event = the difference / {LONG - SHORT} "
         f"(median of {ROUNDS} rounds). Target ≤ {TARGET_US:g} µs of the gateway's own CPU per event: "
-        "above what a bare relay on the same stack costs, measured right before the gateway in each round "
+        "above what a bare relay on the same stack costs, the two taking turns stream by stream in each round "
         "(the median of the per-round differences).",
         "",
         report.table(
