@@ -199,8 +199,8 @@ class TierPositionsField(serializers.Field):
 
     @staticmethod
     def _position(item: object, index: int) -> Position:
-        if isinstance(item, str) and item.strip():
-            return [(item.strip(), 1)]
+        if isinstance(item, str):
+            return [(_model_name(item, index), 1)]
         if not isinstance(item, list) or not item:
             raise serializers.ValidationError(
                 f"Position {index}: expected a model name or a non-empty list of {{model, weight}}."
@@ -209,15 +209,20 @@ class TierPositionsField(serializers.Field):
         for entry in item:
             if not isinstance(entry, dict) or set(entry) - {"model", "weight"} or "model" not in entry:
                 raise serializers.ValidationError(f"Position {index}: each entry is {{model, weight}}.")
-            name, weight = entry["model"], entry.get("weight", 1)
-            if not isinstance(name, str) or not name.strip():
-                raise serializers.ValidationError(f"Position {index}: 'model' must be a model name.")
+            name, weight = _model_name(entry["model"], index), entry.get("weight", 1)
             if isinstance(weight, bool) or not isinstance(weight, int) or not 1 <= weight <= MAX_WEIGHT:
                 raise serializers.ValidationError(
                     f"Position {index}: the weight of '{name}' must be a whole number from 1 to {MAX_WEIGHT}."
                 )
-            members.append((name.strip(), weight))
+            members.append((name, weight))
         return members
+
+
+def _model_name(value: object, index: int) -> str:
+    """A position's model name, stripped; blank text, or text PostgreSQL cannot hold (NUL), is refused."""
+    if not isinstance(value, str) or not value.strip() or "\x00" in value:
+        raise serializers.ValidationError(f"Position {index}: expected a model name.")
+    return value.strip()
 
 
 class TierSerializer(ValidatedModelSerializer):

@@ -119,6 +119,9 @@ def test_the_api_reads_and_writes_shared_positions_and_refuses_bad_ones():
         ({"models": "a1"}, "models"),
         ({"models": [[{"model": "a1"}, {"model": "a1"}]]}, "models"),
         ({"models": [[{"model": "nope", "weight": 2}]]}, "models"),
+        ({"models": [[{"model": "a\x001", "weight": 2}]]}, "models"),  # PostgreSQL text cannot hold NUL
+        ({"models": ["b\x001"]}, "models"),
+        ({"models": ["  "]}, "models"),
         ({"models": ["a1"], "balancing": "round-robin"}, "balancing"),
     ]
     for changes, field in bad_bodies:
